@@ -33,3 +33,31 @@ def all_gather_cat(tensor: torch.Tensor) -> torch.Tensor:
     parts = [torch.empty_like(tensor) for _ in range(world_size())]
     dist.all_gather(parts, tensor.contiguous())
     return torch.cat(parts, dim=0)
+
+
+def local_rank() -> int:
+    import os
+
+    return int(os.environ.get("LOCAL_RANK", 0))
+
+
+def init_from_env() -> None:
+    """Join the process group that torchrun describes in the environment (no-op otherwise)."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or is_dist():
+        return
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(local_rank())
+    dist.init_process_group(backend)
+
+
+def barrier() -> None:
+    if is_dist():
+        dist.barrier()
+
+
+def shutdown() -> None:
+    if is_dist():
+        dist.destroy_process_group()

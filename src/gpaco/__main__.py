@@ -1,0 +1,5 @@
+import sys
+
+from gpaco.cli import main
+
+sys.exit(main())

@@ -1,0 +1,109 @@
+"""The `gpaco` command: train, eval, recipes, report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from gpaco.errors import UserError
+
+EPILOG = "Overrides are key=value pairs: a dotted path (optim.lr=0.1) or a unique leaf (lr=0.1)."
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gpaco", description="PaCo / GPaCo training and evaluation.")
+    sub = p.add_subparsers(dest="command")
+    t = sub.add_parser("train", help="train a model from a recipe or config", epilog=EPILOG)
+    src = t.add_mutually_exclusive_group()
+    src.add_argument("--recipe", help="a shipped recipe (see `gpaco recipes`); default: default")
+    src.add_argument("--config", help="a YAML config file (may say `base: RECIPE`)")
+    t.add_argument("--resume", nargs="?", const=True, default=False, metavar="RUN_DIR",
+                   help="continue the run in RUN_DIR (or the config's output.dir)")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    t.add_argument("overrides", nargs="*", metavar="key=value")
+    e = sub.add_parser("eval", help="evaluate a checkpoint", epilog=EPILOG)
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--split", choices=("test", "val"), default="test")
+    e.add_argument("overrides", nargs="*", metavar="key=value")
+    sub.add_parser("recipes", help="list the shipped recipes")
+    r = sub.add_parser("report", help="markdown summary of a run directory")
+    r.add_argument("run_dir")
+    return p
+
+
+def _train(args: argparse.Namespace) -> None:
+    from gpaco import distributed as gdist
+    from gpaco.engine import config as C
+    from gpaco.engine import run_dir as rd
+    from gpaco.engine.trainer import train
+
+    if isinstance(args.resume, str):
+        folder = Path(args.resume)
+        if not (folder / rd.CONFIG).is_file():
+            raise UserError(f"nothing to resume: {folder / rd.CONFIG} does not exist")
+        cfg = C.load_config(config_file=str(folder / rd.CONFIG), overrides=args.overrides)
+        cfg["output"]["dir"] = str(folder)
+    else:
+        cfg = C.load_config(args.recipe, args.config, args.overrides)
+    folder = Path(cfg["output"]["dir"] or Path("runs") / cfg["name"])
+    gdist.init_from_env()
+    try:
+        if gdist.is_main():
+            rd.prepare(folder, resume=bool(args.resume), overwrite=args.overwrite)
+        gdist.barrier()
+        summary = train(cfg, folder, resume=bool(args.resume))
+    finally:
+        gdist.shutdown()
+    if gdist.is_main():
+        last = summary["last"]
+        def f(v): return "-" if v is None else f"{v:.2f}"
+        print(f"final (last epoch) accuracy: overall {f(last['top1'])} | many {f(last['many'])} "
+              f"| medium {f(last['medium'])} | few {f(last['few'])}")
+        print(f"run directory: {folder}")
+
+
+def _eval(args: argparse.Namespace) -> None:
+    from gpaco.engine.evaluate import evaluate_checkpoint
+
+    result = evaluate_checkpoint(args.checkpoint, args.split, args.overrides)
+    def f(v): return "-" if v is None else f"{v:.2f}"
+    print(f"{args.split}: top1 {f(result.top1)} top5 {f(result.top5)} | many {f(result.many)} "
+          f"| medium {f(result.medium)} | few {f(result.few)} ({result.num_samples} images)")
+
+
+def _recipes(_: argparse.Namespace) -> None:
+    from gpaco.engine import config as C
+
+    for name in C.list_recipes():
+        cfg = C.load_config(name)
+        print(f"{name:32s} {cfg['description']}")
+
+
+def _report(args: argparse.Namespace) -> None:
+    from gpaco.engine.report import write_report
+
+    print(write_report(Path(args.run_dir)), end="")
+
+
+COMMANDS = {"train": _train, "eval": _eval, "recipes": _recipes, "report": _report}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    command = args.command or "train"
+    if args.command is None:  # bare `gpaco` trains the default recipe
+        args = _parser().parse_args(["train"])
+    try:
+        COMMANDS[command](args)
+    except UserError as err:
+        print(f"gpaco: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("gpaco: interrupted; the last completed epoch's checkpoint is kept", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

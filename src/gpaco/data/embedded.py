@@ -1,0 +1,49 @@
+"""The embedded default dataset: a small long-tailed Fashion-MNIST shipped inside the package.
+
+Built by scripts/build_embedded.py (Cao et al. exp profile, n_max=1000, imb_factor=0.01,
+seed 0: 2,478 training images from 1,000 down to 10 per class; 2,000 test images, 200 per
+class). Licence: MIT (Zalando SE 2017), see gpaco/assets/LICENSE-fashion-mnist.md.
+Needs no download, so examples and the CPU smoke run work offline.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gpaco.data._base import ArrayDataset, grey_to_rgb
+from gpaco.errors import UserError
+
+ASSET = "fmnist_lt.npz"
+
+
+def load_embedded() -> dict[str, Any]:
+    """The arrays of assets/fmnist_lt.npz (grey images), plus its build parameters as `meta`."""
+    ref = resources.files("gpaco") / "assets" / ASSET
+    try:
+        with resources.as_file(ref) as path, np.load(Path(path), allow_pickle=False) as npz:
+            arrays: dict[str, Any] = {k: npz[k] for k in npz.files}
+    except (FileNotFoundError, OSError, ValueError) as e:
+        raise UserError(f"the embedded dataset gpaco/assets/{ASSET} is missing or damaged "
+                        f"({type(e).__name__}); reinstall gpaco or run scripts/build_embedded.py") from None
+    arrays["meta"] = json.loads(str(arrays["meta"][()]))
+    return arrays
+
+
+class EmbeddedFashionMNISTLT(ArrayDataset):
+    """The embedded long-tailed Fashion-MNIST; `data` is RGB (N, 28, 28, 3) uint8.
+
+    No root or download: the data lives in the package.
+    """
+
+    def __init__(self, train: bool = True, transform: Callable | None = None) -> None:
+        arrays = load_embedded()
+        split = "train" if train else "test"
+        self.train = train
+        self.meta: dict[str, Any] = arrays["meta"]
+        super().__init__(grey_to_rgb(arrays[f"{split}_x"]), arrays[f"{split}_y"].tolist(),
+                         [str(c) for c in arrays["classes"]], transform)

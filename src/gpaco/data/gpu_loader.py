@@ -1,0 +1,111 @@
+"""A DataLoader replacement for small in-memory image sets kept on the device as uint8.
+
+The whole set is copied once; each batch is an index_select plus batched augmentation
+(`gpaco.data.gpu_aug`), with no worker processes and no host synchronisation inside an epoch.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from gpaco.errors import UserError
+
+View = Callable[..., Tensor]  # view(batch_uint8_nchw, generator) -> float tensor
+
+
+class GPUTensorLoader:
+    """Yield `(views, labels)` batches from uint8 images held on `device`.
+
+    Args:
+        images: (N, H, W, C) uint8 (numpy or tensor); stored on the device as (N, C, H, W).
+        targets: (N,) integer labels.
+        batch_size: images per batch.
+        views: callables `view(batch, generator) -> Tensor`, one output view each (for example
+            `gpu_aug.build_gpu_transform(...)`); a single callable means one view.
+        shuffle: draw a new permutation each epoch (else the natural order).
+        drop_last: drop the last incomplete batch.
+        device: where the data and the augmentation live.
+        seed: epoch e uses a generator seeded with `seed + e`, for the permutation and all
+            augmentation draws, so `set_epoch(e)` reproduces epoch e exactly (for resume).
+
+    The epoch advances by one after each complete pass; `set_epoch` sets it explicitly.
+    """
+
+    def __init__(
+        self,
+        images: Tensor | np.ndarray,
+        targets: Tensor | Sequence[int] | np.ndarray,
+        *,
+        batch_size: int,
+        views: Sequence[View] | View,
+        shuffle: bool = True,
+        drop_last: bool = True,
+        device: str | torch.device = "cuda",
+        seed: int = 0,
+    ) -> None:
+        images = torch.as_tensor(images)
+        if images.dtype != torch.uint8 or images.ndim != 4:
+            raise UserError(f"GPUTensorLoader needs uint8 (N, H, W, C) images, got {images.dtype} {tuple(images.shape)}")
+        targets = torch.as_tensor(targets, dtype=torch.long)
+        if len(targets) != len(images):
+            raise UserError(f"{len(images)} images but {len(targets)} targets")
+        if batch_size <= 0:
+            raise UserError(f"batch_size must be positive, got {batch_size}")
+        self.device = torch.device(device)
+        # stored NCHW once, so that each batch is a plain index_select in the layout the ops use
+        self.images = images.permute(0, 3, 1, 2).contiguous().to(self.device)
+        self.targets = targets.to(self.device)
+        self.batch_size = batch_size
+        self.views: list[View] = [views] if callable(views) else list(views)
+        if not self.views:
+            raise UserError("GPUTensorLoader needs at least one view")
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.seed = seed
+        self.epoch = 0
+
+    @classmethod
+    def from_dataset(cls, dataset: Any, **kwargs: Any) -> GPUTensorLoader:
+        """Build from an in-memory dataset with `data` (N, H, W, 3) uint8 and `targets`."""
+        data = getattr(dataset, "data", None)
+        if not isinstance(data, (np.ndarray, Tensor)):
+            raise UserError(
+                f"{type(dataset).__name__} does not hold its images in memory (`data` is not an array); "
+                "the GPU loader needs an in-memory dataset such as CIFAR or Fashion-MNIST"
+            )
+        return cls(data, dataset.targets, **kwargs)
+
+    def __len__(self) -> int:
+        n = len(self.targets)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.targets)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def _generator(self) -> torch.Generator:
+        g = torch.Generator(device=self.device)
+        g.manual_seed(self.seed + self.epoch)
+        return g
+
+    def __iter__(self) -> Iterator[tuple[list[Tensor], Tensor]]:
+        g = self._generator()
+        n = len(self.targets)
+        if self.shuffle:
+            order = torch.randperm(n, generator=g, device=self.device)
+        else:
+            order = torch.arange(n, device=self.device)
+        for k in range(len(self)):  # slicing with Python ints: no host sync
+            idx = order[k * self.batch_size : (k + 1) * self.batch_size]
+            batch = self.images.index_select(0, idx)
+            labels = self.targets.index_select(0, idx)
+            yield [view(batch, g) for view in self.views], labels
+        self.epoch += 1

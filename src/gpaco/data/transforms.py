@@ -1,0 +1,185 @@
+"""CPU augmentation pipelines by name (PIL image in, normalised float tensor out).
+
+Names follow the authors' `--aug` catalogue (paper-spec section 3.1):
+
+- CIFAR (32 px, or 28 px for Fashion-MNIST via `image_size`): "cifar_regular" (crop+pad, flip,
+  AutoAugment CIFAR10 policy, Cutout), "cifar_sim" (SimCLR-style), "cifar_aug" (as cifar_sim with
+  blur p=0.2), "cifar_test".
+- ImageNet-type (224 px): "sim", "randcls", "randclsstack", "imagenet_test".
+
+Two-view pipelines are built with `TwoViews` / `build_views`.
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torchvision.transforms import v2
+
+from gpaco.errors import UserError
+
+Stats = tuple[float, ...]
+
+CIFAR_MEAN: Stats = (0.4914, 0.4822, 0.4465)
+CIFAR_STD: Stats = (0.2023, 0.1994, 0.2010)
+IMAGENET_MEAN: Stats = (0.485, 0.456, 0.406)
+IMAGENET_STD: Stats = (0.229, 0.224, 0.225)
+INAT_MEAN: Stats = (0.466, 0.471, 0.380)
+INAT_STD: Stats = (0.195, 0.194, 0.192)
+# Fashion-MNIST is grey; the datasets replicate it to 3 channels, hence 3 equal entries.
+FMNIST_MEAN: Stats = (0.2860,) * 3
+FMNIST_STD: Stats = (0.3530,) * 3
+
+CIFAR_NAMES = ("cifar_regular", "cifar_sim", "cifar_aug", "cifar_test")
+IMAGENET_NAMES = ("sim", "randcls", "randclsstack", "imagenet_test")
+TRANSFORM_NAMES = CIFAR_NAMES + IMAGENET_NAMES
+
+
+class Cutout:
+    """Zero one `size` x `size` square of a (..., H, W) tensor (DeVries & Taylor, as in the authors' code).
+
+    The centre is uniform over the image and the square is clipped at the border, so the covered
+    area is often smaller than size**2. Apply after ToTensor and before Normalize (zero = black).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = int(size)
+
+    def __call__(self, img: torch.Tensor) -> torch.Tensor:
+        h, w = img.shape[-2:]
+        cy = int(torch.randint(h, ()))
+        cx = int(torch.randint(w, ()))
+        half = self.size // 2
+        y1, y2 = max(cy - half, 0), min(cy + half, h)
+        x1, x2 = max(cx - half, 0), min(cx + half, w)
+        out = img.clone()
+        out[..., y1:y2, x1:x2] = 0
+        return out
+
+    def __repr__(self) -> str:
+        return f"Cutout(size={self.size})"
+
+
+class TwoViews:
+    """Apply two pipelines to the same image: `TwoViews(t1, t2)(img) == [t1(img), t2(img)]`."""
+
+    def __init__(self, t1: Callable, t2: Callable) -> None:
+        self.t1 = t1
+        self.t2 = t2
+
+    def __call__(self, img: Any) -> list[Any]:
+        return [self.t1(img), self.t2(img)]
+
+    def __repr__(self) -> str:
+        return f"TwoViews(\n  {self.t1!r},\n  {self.t2!r}\n)"
+
+
+def _odd(k: int) -> int:
+    k = max(int(k), 3)
+    return k if k % 2 == 1 else k + 1
+
+
+def _to_tensor(mean: Sequence[float], std: Sequence[float]) -> list[Callable]:
+    return [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
+
+
+def _colour_stack(hue: float, p_jitter: float, p_gray: float, p_blur: float, blur_kernel: int) -> list[Callable]:
+    return [
+        v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.4, hue)], p=p_jitter),
+        v2.RandomGrayscale(p=p_gray),
+        v2.RandomApply([v2.GaussianBlur(blur_kernel, sigma=(0.1, 2.0))], p=p_blur),
+    ]
+
+
+def _rand_augment(image_size: int, mean: Sequence[float], n: int, m: int) -> Callable:
+    """timm RandAugment `rand-n{n}-m{m}-mstd0.5` on PIL, as the authors' `randaugment.py`."""
+    try:
+        from timm.data.auto_augment import rand_augment_transform
+    except ImportError:
+        warnings.warn(
+            "timm is not installed: using torchvision RandAugment, which is not the authors' "
+            "timm policy (no magnitude noise, different op set); `pip install timm` for the exact one.",
+            stacklevel=3,
+        )
+        return v2.RandAugment(num_ops=n, magnitude=m)
+    hparams = {
+        "translate_const": int(image_size * 0.45),  # 100 at 224 px, as in the authors' code
+        "img_mean": tuple(min(255, round(255 * x)) for x in mean),
+    }
+    return rand_augment_transform(f"rand-n{n}-m{m}-mstd0.5", hparams)
+
+
+def build_transform(
+    name: str,
+    *,
+    image_size: int | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    randaug_n: int = 2,
+    randaug_m: int = 10,
+    blur_kernel: int | None = None,
+) -> Callable:
+    """Build the named CPU pipeline (PIL image -> normalised float32 CHW tensor).
+
+    Args:
+        name: one of TRANSFORM_NAMES.
+        image_size: output side; default 32 for CIFAR names, 224 for ImageNet-type names.
+        mean, std: normalisation; default CIFAR stats for CIFAR names, ImageNet stats otherwise.
+        randaug_n, randaug_m: RandAugment ops per image and magnitude (randcls / randclsstack).
+        blur_kernel: Gaussian blur kernel side; default 3 for CIFAR names, ~10% of the size
+            (odd) for ImageNet-type names.
+    """
+    if name not in TRANSFORM_NAMES:
+        raise UserError(f"unknown transform {name!r}; choose one of {', '.join(TRANSFORM_NAMES)}")
+    cifar = name in CIFAR_NAMES
+    size = image_size or (32 if cifar else 224)
+    mean = tuple(mean) if mean is not None else (CIFAR_MEAN if cifar else IMAGENET_MEAN)
+    std = tuple(std) if std is not None else (CIFAR_STD if cifar else IMAGENET_STD)
+    kernel = blur_kernel or (3 if cifar else _odd(size // 10))
+    ops: list[Callable]
+    if name == "cifar_regular":
+        ops = [
+            v2.RandomCrop(size, padding=4),
+            v2.RandomHorizontalFlip(),
+            v2.AutoAugment(v2.AutoAugmentPolicy.CIFAR10),
+            v2.ToImage(),
+            v2.ToDtype(torch.float32, scale=True),
+            Cutout(size // 2),
+            v2.Normalize(list(mean), list(std)),
+        ]
+        return v2.Compose(ops)
+    if name in ("cifar_sim", "cifar_aug"):
+        p_blur = 0.5 if name == "cifar_sim" else 0.2
+        ops = [v2.RandomResizedCrop(size, scale=(0.2, 1.0), antialias=True), v2.RandomHorizontalFlip()]
+        ops += _colour_stack(0.1, 0.8, 0.2, p_blur, kernel)
+    elif name == "cifar_test":
+        ops = []
+    elif name == "sim":
+        ops = [v2.RandomResizedCrop(size, scale=(0.08, 1.0), antialias=True)]
+        ops += _colour_stack(0.0, 1.0, 0.2, 0.5, kernel)
+        ops += [v2.RandomHorizontalFlip()]
+    elif name in ("randcls", "randclsstack"):
+        ops = [
+            v2.RandomResizedCrop(size, scale=(0.08, 1.0), antialias=True),
+            v2.RandomHorizontalFlip(),
+            v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.4, 0.0)], p=1.0),
+        ]
+        if name == "randclsstack":
+            ops += [v2.RandomGrayscale(p=0.2), v2.RandomApply([v2.GaussianBlur(kernel, sigma=(0.1, 2.0))], p=0.5)]
+        ops += [_rand_augment(size, mean, randaug_n, randaug_m)]
+    else:  # imagenet_test
+        ops = [v2.Resize(int(size / 0.875), antialias=True), v2.CenterCrop(size)]
+    return v2.Compose(ops + _to_tensor(mean, std))
+
+
+def build_views(names: str | Sequence[str], **kwargs: Any) -> Callable:
+    """One pipeline for one name, `TwoViews` for two names (first = view 1, the anchor/query)."""
+    if isinstance(names, str):
+        names = [names]
+    if len(names) == 1:
+        return build_transform(names[0], **kwargs)
+    if len(names) == 2:
+        return TwoViews(build_transform(names[0], **kwargs), build_transform(names[1], **kwargs))
+    raise UserError(f"expected one or two transform names, got {list(names)}")

@@ -1,0 +1,186 @@
+"""Turn a config into the objects of a run: datasets, loaders, model, criterion, optimiser."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from gpaco import distributed as gdist
+from gpaco.data.registry import DATASETS, build_dataset, dataset_kwargs
+from gpaco.data.gpu_loader import GPUTensorLoader
+from gpaco.data.gpu_aug import build_gpu_transform
+from gpaco.data.transforms import TwoViews, build_transform
+from gpaco.errors import UserError
+from gpaco.losses import CRITERIA, build_criterion
+from gpaco.models import build_model, create_backbone
+
+from .config import Config
+
+TWO_VIEW_METHODS = ("paco", "gpaco", "multitask")
+DEFAULT_HEAD = {"paco": "bn", "gpaco": "nobn", "multitask": "nobn"}
+
+
+@dataclass
+class Data:
+    train: Dataset
+    test: Dataset
+    val: Dataset | None
+    train_loader: Iterable
+    test_loader: Iterable
+    val_loader: Iterable | None
+    num_classes: int
+    class_counts: list[int]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", gdist.local_rank())
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"train.device={name} but no CUDA device is available")
+    return device
+
+
+def _transform_kwargs(data_cfg: dict[str, Any]) -> dict[str, Any]:
+    kw: dict[str, Any] = {"image_size": data_cfg["image_size"], "randaug_n": data_cfg["randaug_n"],
+                          "randaug_m": data_cfg["randaug_m"]}
+    if data_cfg["mean"] is not None:
+        kw["mean"] = tuple(data_cfg["mean"])
+    if data_cfg["std"] is not None:
+        kw["std"] = tuple(data_cfg["std"])
+    return kw
+
+
+def view_names(cfg: Config) -> list[str]:
+    names = list(cfg["data"]["views"])
+    if cfg["method"] in TWO_VIEW_METHODS:
+        if len(names) == 1:
+            names = names * 2
+        return names[:2]
+    return names[:1]
+
+
+def _train_transform(cfg: Config) -> Callable:
+    kw = _transform_kwargs(cfg["data"])
+    names = view_names(cfg)
+    if len(names) == 2:
+        return TwoViews(build_transform(names[0], **kw), build_transform(names[1], **kw))
+    return build_transform(names[0], **kw)
+
+
+def _dataset(cfg: Config, split: str, transform: Callable | None) -> Dataset:
+    """The dataset's `split`; val is the dataset's test side read from `data.val_split`."""
+    d = cfg["data"]
+    candidates = {"imb_factor": d["imb_factor"], "imb_type": d["imb_type"], "seed": cfg["seed"],
+                  "train_split": d["train_split"],
+                  "test_split": d["val_split"] if split == "val" else d["test_split"],
+                  "num_classes": d["num_classes"], "on_bad_image": d["on_bad_image"]}
+    accepted = set(dataset_kwargs(d["dataset"])) if d["dataset"] in DATASETS else set()
+    kwargs = {k: v for k, v in candidates.items() if k in accepted}
+    return build_dataset(d["dataset"], root=d["root"], train=(split == "train"),
+                         transform=transform, **kwargs)
+
+
+def _has_val(cfg: Config) -> bool:
+    return cfg["data"]["val_split"] is not None
+
+
+def _seed_worker(worker_id: int) -> None:
+    import random
+
+    import numpy as np
+
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def _cpu_loader(ds: Dataset, batch: int, shuffle: bool, workers: int, pin: bool) -> DataLoader:
+    sampler = None
+    if gdist.is_dist() and shuffle:
+        sampler = torch.utils.data.DistributedSampler(ds, shuffle=True, drop_last=True)
+    return DataLoader(ds, batch_size=batch, shuffle=shuffle and sampler is None, sampler=sampler,
+                      num_workers=workers, pin_memory=pin, drop_last=shuffle,
+                      worker_init_fn=_seed_worker, persistent_workers=workers > 0)
+
+
+def _local_batch(cfg: Config) -> int:
+    batch, world = cfg["train"]["batch_size"], gdist.world_size()
+    if batch % world:
+        raise UserError(f"train.batch_size={batch} is not divisible by the {world} processes")
+    return batch // world
+
+
+def build_data(cfg: Config, device: torch.device) -> Data:
+    d = cfg["data"]
+    kw = _transform_kwargs(d)
+    on_gpu = bool(d["on_gpu"])
+    train = _dataset(cfg, "train", None if on_gpu else _train_transform(cfg))
+    test_tf = None if on_gpu else build_transform(d["test_transform"], **kw)
+    test = _dataset(cfg, "test", test_tf)
+    val = _dataset(cfg, "val", test_tf) if _has_val(cfg) else None
+    batch = _local_batch(cfg)
+    eval_batch = cfg["train"]["eval_batch_size"]
+    if on_gpu:
+        gkw = {k: v for k, v in kw.items() if k in ("image_size", "mean", "std")}
+        views = [build_gpu_transform(n, **gkw) for n in view_names(cfg)]
+        test_view = [build_gpu_transform(d["test_transform"], **gkw)]
+        train_loader: Iterable = GPUTensorLoader.from_dataset(
+            train, batch_size=batch, views=views, shuffle=True, drop_last=True, device=device,
+            seed=cfg["seed"])
+        test_loader: Iterable = GPUTensorLoader.from_dataset(
+            test, batch_size=eval_batch, views=test_view, shuffle=False, drop_last=False,
+            device=device)
+        val_loader = None if val is None else GPUTensorLoader.from_dataset(
+            val, batch_size=eval_batch, views=test_view, shuffle=False, drop_last=False,
+            device=device)
+    else:
+        pin = device.type == "cuda"
+        workers = d["workers"]
+        train_loader = _cpu_loader(train, batch, True, workers, pin)
+        test_loader = _cpu_loader(test, eval_batch, False, workers, pin)
+        val_loader = None if val is None else _cpu_loader(val, eval_batch, False, workers, pin)
+    num_classes = d["num_classes"] or train.num_classes
+    return Data(train, test, val, train_loader, test_loader, val_loader, num_classes,
+                list(train.class_counts))
+
+
+def build_model_from_config(cfg: Config, num_classes: int) -> nn.Module:
+    m, method = cfg["model"], cfg["method"]
+    backbone = create_backbone(m["backbone"], pretrained=m["pretrained"])
+    params: dict[str, Any] = {}
+    if method in TWO_VIEW_METHODS:
+        params = {"dim": m["dim"], "queue_size": m["queue_size"],
+                  "head": m["head"] or DEFAULT_HEAD[method]}
+        if method == "paco":
+            params["momentum"] = m["momentum"]
+    model = build_model(method, backbone, num_classes, **params)
+    if m["freeze"]:
+        from .freeze import freeze
+
+        freeze(model, m["freeze"])
+    return model
+
+
+def build_criterion_from_config(cfg: Config, num_classes: int, class_counts: list[int]) -> nn.Module:
+    """The method's criterion with the `loss` section's values that it takes."""
+    loss, method = cfg["loss"], cfg["method"]
+    counts = class_counts if loss["prior"] or method in ("balanced_softmax", "logit_adjusted") \
+        else None
+    accepted = inspect.signature(CRITERIA[method][1]).parameters
+    params = {k: v for k, v in loss.items() if k in accepted}
+    return build_criterion(method, num_classes=num_classes, class_counts=counts, **params)
+
+
+def build_optimizer(cfg: Config, model: nn.Module) -> torch.optim.Optimizer:
+    o = cfg["optim"]
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.SGD(params, lr=o["lr"], momentum=o["momentum"],
+                           weight_decay=o["weight_decay"], nesterov=o["nesterov"])

@@ -1,0 +1,116 @@
+"""The whole training step captured as one CUDA graph (the fast path of `train.cuda_graph`).
+
+ResNet-32 at batch 128 does not fill a modern GPU: an eager step is bound by kernel launches and
+host work, not by arithmetic. Replaying the step (forward of both views, loss, backward, SGD,
+momentum-encoder update, queue update) as a CUDA graph removes that overhead.
+
+What makes the step capturable:
+- inputs live in static buffers that each step overwrites (`copy_`);
+- SGD runs as foreach kernels reading the learning rate from a device tensor, so the schedule
+  changes it without re-capture; its momentum buffers are the torch.optim.SGD state tensors,
+  so checkpoints are interchangeable with the eager path;
+- the queue writes through a device pointer; capture waits until it is full, so its contents no
+  longer change shape (eager steps run until then).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .loop import AMP_DTYPES
+
+
+class GraphedStep:
+    """A callable `step(views, labels) -> loss` with the same semantics as `loop.eager_step`."""
+
+    def __init__(self, train_module: nn.Module, criterion: nn.Module,
+                 optimizer: torch.optim.SGD, amp: str, warmup_steps: int = 3):
+        if not isinstance(optimizer, torch.optim.SGD):
+            raise TypeError("the CUDA-graph step supports SGD only")
+        self.module, self.criterion, self.optimizer = train_module, criterion, optimizer
+        self.amp = amp
+        self.warmup_left = warmup_steps
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.static_views: list[torch.Tensor] = []
+        self.static_labels: torch.Tensor | None = None
+        self.static_loss: torch.Tensor | None = None
+        device = next(p for g in optimizer.param_groups for p in g["params"]).device
+        self.lr = torch.zeros((), device=device)
+        self.params = [p for g in optimizer.param_groups for p in g["params"] if p.requires_grad]
+
+    # -- optimiser --------------------------------------------------------------------------
+    def _buffers(self) -> list[torch.Tensor]:
+        bufs = []
+        for p in self.params:
+            state = self.optimizer.state[p]
+            if state.get("momentum_buffer") is None:
+                state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            bufs.append(state["momentum_buffer"])
+        return bufs
+
+    @torch.no_grad()
+    def _sgd(self) -> None:
+        """torch.optim.SGD's update (dampening 0) with a tensor learning rate."""
+        group = self.optimizer.param_groups[0]
+        params = [p for p in self.params if p.grad is not None]
+        grads = [p.grad for p in params]
+        bufs = [self.optimizer.state[p]["momentum_buffer"] for p in params]
+        if group["weight_decay"]:
+            grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
+        torch._foreach_mul_(bufs, group["momentum"])
+        torch._foreach_add_(bufs, grads)
+        update = torch._foreach_add(grads, bufs, alpha=group["momentum"]) if group["nesterov"] \
+            else bufs
+        torch._foreach_add_(params, torch._foreach_mul(update, -self.lr))
+
+    # -- step -----------------------------------------------------------------------------
+    def _forward_backward(self, views: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+        dtype = AMP_DTYPES.get(self.amp)
+        # The autocast cast cache must be off while capturing: cached casts would outlive the graph.
+        with torch.autocast("cuda", dtype=dtype or torch.float32, enabled=dtype is not None,
+                            cache_enabled=False):
+            out = self.module(views, labels)
+            loss = self.criterion(out.features, out.labels, out.center_logits)
+        loss.backward()
+        self._sgd()
+        return loss.detach()
+
+    def _eager(self, views: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+        self.optimizer.zero_grad(set_to_none=True)
+        return self._forward_backward(views, labels)
+
+    def _ready_to_capture(self) -> bool:
+        queues = [m for m in self.module.modules() if hasattr(m, "is_full")]
+        return self.warmup_left <= 0 and all(q.is_full for q in queues)
+
+    def _capture(self, views: list[torch.Tensor], labels: torch.Tensor) -> None:
+        self.static_views = [v.clone() for v in views]
+        self.static_labels = labels.clone()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.static_loss = self._forward_backward(self.static_views, self.static_labels)
+
+    def set_lr(self, lr: float) -> None:
+        self.lr.fill_(lr)
+
+    def __call__(self, views: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+        self._buffers()
+        self.set_lr(self.optimizer.param_groups[0]["lr"])
+        if self.graph is None:
+            if not self._ready_to_capture():
+                self.warmup_left -= 1
+                # Warm-up runs on a side stream, as capture requires (cuDNN/cuBLAS workspaces).
+                side = torch.cuda.Stream()
+                side.wait_stream(torch.cuda.current_stream())
+                with torch.cuda.stream(side):
+                    loss = self._eager(views, labels)
+                torch.cuda.current_stream().wait_stream(side)
+                return loss
+            self._capture(views, labels)
+        for static, view in zip(self.static_views, views):
+            static.copy_(view)
+        self.static_labels.copy_(labels)
+        self.graph.replay()
+        return self.static_loss.clone()

@@ -1,0 +1,149 @@
+"""One training epoch and one evaluation pass, shared by every method."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+
+from gpaco.errors import UserError
+from gpaco.metrics import ConfusionCounter, EvalResult, summarize
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class TrainingDiverged(UserError):
+    """The loss became NaN or infinite; the last good checkpoint is left as it was."""
+
+
+@dataclass
+class EpochStats:
+    loss: float
+    steps: int
+    images: int
+    seconds: float
+
+
+def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
+    if amp == "none":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=AMP_DTYPES[amp])
+
+
+def as_views(batch_views: torch.Tensor | list[torch.Tensor]) -> list[torch.Tensor]:
+    return [batch_views] if isinstance(batch_views, torch.Tensor) else list(batch_views)
+
+
+def to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
+    x = x.to(device, non_blocking=True)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last and x.ndim == 4 else x
+
+
+class Progress:
+    """tqdm bar on a terminal, plain periodic lines elsewhere, or nothing."""
+
+    def __init__(self, mode: str, total: int, desc: str, enabled: bool = True):
+        if mode == "auto":
+            mode = "bar" if sys.stderr.isatty() else "lines"
+        self.mode = mode if enabled else "none"
+        self.desc, self.total, self.bar = desc, total, None
+        if self.mode == "bar":
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
+
+    def update(self, step: int, loss: float, every: int) -> None:
+        if self.bar is not None:
+            self.bar.update(step - self.bar.n)
+            self.bar.set_postfix(loss=f"{loss:.4f}")
+        elif self.mode == "lines" and step % (every * 10) == 0:
+            print(f"  {self.desc} step {step}/{self.total} loss {loss:.4f}", flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _check_finite(total: torch.Tensor, where: str) -> float:
+    value = float(total)  # the one host sync of a logging interval
+    if not torch.isfinite(torch.tensor(value)):
+        raise TrainingDiverged(f"the loss became {value} {where}")
+    return value
+
+
+StepFn = Callable[[list[torch.Tensor], torch.Tensor], torch.Tensor]
+
+
+class TrainForward(nn.Module):
+    """Makes `forward_train` the module's forward, so DDP and torch.compile see the training pass."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, views: list[torch.Tensor], labels: torch.Tensor):
+        return self.model.forward_train(views, labels)
+
+
+def eager_step(train_module: nn.Module, criterion: nn.Module, optimizer: torch.optim.Optimizer,
+               scaler: torch.amp.GradScaler, device: torch.device, amp: str) -> StepFn:
+    """forward_train -> criterion -> backward -> optimiser step; returns the detached loss."""
+
+    def step(views: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+        with autocast(device, amp):
+            out = train_module(views, labels)
+            loss = criterion(out.features, out.labels, out.center_logits)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        return loss.detach()
+
+    return step
+
+
+def train_epoch(step: StepFn, model: nn.Module, loader: Iterable, device: torch.device, *,
+                channels_last: bool, max_steps: int | None, log_every: int,
+                progress: Progress, epoch: int) -> EpochStats:
+    model.train()
+    start = time.perf_counter()
+    loss_sum = torch.zeros((), device=device)
+    steps = images = 0
+    for views, labels in loader:
+        if max_steps is not None and steps >= max_steps:
+            break
+        views = [to_device(v, device, channels_last) for v in as_views(views)]
+        labels = labels.to(device, non_blocking=True)
+        loss_sum += step(views, labels).float()
+        steps += 1
+        images += labels.shape[0]
+        if steps % log_every == 0:
+            mean = _check_finite(loss_sum, f"in epoch {epoch} by step {steps}") / steps
+            progress.update(steps, mean, log_every)
+    progress.close()
+    mean = _check_finite(loss_sum, f"in epoch {epoch}") / max(steps, 1)
+    return EpochStats(mean, steps, images, time.perf_counter() - start)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loader: Iterable, num_classes: int, train_counts: list[int],
+             device: torch.device, *, amp: str = "none", channels_last: bool = False,
+             reduce: Callable[[ConfusionCounter], None] | None = None) -> EvalResult:
+    """Top-1/5, per-class and many/medium/few accuracy of raw classifier logits."""
+    was_training = model.training
+    model.eval()
+    counter = ConfusionCounter(num_classes, device)
+    for x, y in loader:
+        x = to_device(as_views(x)[0], device, channels_last)
+        with autocast(device, amp):
+            logits = model(x)
+        counter.update(logits.float(), y.to(device, non_blocking=True))
+    if reduce is not None:
+        reduce(counter)
+    model.train(was_training)
+    return summarize(counter, train_counts)

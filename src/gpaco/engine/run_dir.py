@@ -1,0 +1,113 @@
+"""The run directory: creation rules, environment record, metrics log (JSON lines + TensorBoard)."""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gpaco.errors import UserError
+
+CHECKPOINT = "last.pt"
+BEST_CHECKPOINT = "best.pt"
+METRICS = "metrics.jsonl"
+SUMMARY = "summary.json"
+CONFIG = "config.yaml"
+
+
+def prepare(path: Path, *, resume: bool, overwrite: bool) -> Path:
+    """Create the run folder; refuse to reuse one unless resuming or explicitly overwriting."""
+    if resume and overwrite:
+        raise UserError("give --resume or --overwrite, not both")
+    if resume:
+        if not (path / CHECKPOINT).is_file():
+            raise UserError(f"nothing to resume: {path / CHECKPOINT} does not exist")
+        return path
+    if path.exists() and any(path.iterdir()):
+        if not overwrite:
+            raise UserError(f"run directory {path} exists; use --resume to continue it, "
+                            "--overwrite to replace it, or output.dir=... for a new one")
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _git_hash() -> str | None:
+    try:
+        here = Path(__file__).resolve().parent
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def environment() -> dict[str, Any]:
+    import gpaco
+    import torchvision
+
+    env = {
+        "gpaco": gpaco.__version__, "git": _git_hash(), "python": sys.version.split()[0],
+        "torch": torch.__version__, "torchvision": torchvision.__version__,
+        "platform": platform.platform(), "machine": platform.node(),
+        "cuda": torch.version.cuda, "argv": sys.argv,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    if torch.cuda.is_available():
+        env["gpu"] = torch.cuda.get_device_name(0)
+        env["gpu_count"] = torch.cuda.device_count()
+    return env
+
+
+class MetricsLog:
+    """Appends one JSON object per line and mirrors scalars to TensorBoard (if enabled)."""
+
+    def __init__(self, folder: Path, tensorboard: bool):
+        self.path = folder / METRICS
+        self.writer = None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(folder / "tensorboard"))
+
+    def write(self, record: dict[str, Any], step: int) -> None:
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.writer is not None:
+            for key, value in _flatten(record).items():
+                if isinstance(value, (int, float)) and key != "epoch":
+                    self.writer.add_scalar(key, value, step)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}/"))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def read_metrics(folder: Path) -> list[dict[str, Any]]:
+    path = folder / METRICS
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def truncate_metrics(folder: Path, after_epoch: int) -> None:
+    """On resume, drop records of epochs the checkpoint does not contain (a killed epoch)."""
+    records = [r for r in read_metrics(folder) if r.get("epoch", -1) < after_epoch]
+    (folder / METRICS).write_text("".join(json.dumps(r) + "\n" for r in records))

@@ -1,0 +1,202 @@
+"""`train(cfg, run_dir)`: the whole run, from config to report files."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from gpaco import distributed as gdist
+from gpaco.errors import UserError
+from gpaco.metrics import EvalResult
+
+from . import run_dir as rd
+from .build import (Data, build_criterion_from_config, build_data, build_model_from_config,
+                    build_optimizer, resolve_device)
+from .checkpoint import atomic_save, load_checkpoint, strip_prefixes
+from .config import Config, dump
+from .loop import Progress, TrainForward, eager_step, evaluate, train_epoch
+from .schedule import lr_at
+from .seeding import seed_all, seed_epoch
+
+
+def say(msg: str) -> None:
+    if gdist.is_main():
+        print(msg, flush=True)
+
+
+def _format_eval(name: str, r: EvalResult) -> str:
+    def f(v: float | None) -> str:
+        return "-" if v is None else f"{v:.2f}"
+
+    return (f"{name} top1 {r.top1:.2f} top5 {r.top5:.2f} | many {f(r.many)} "
+            f"medium {f(r.medium)} few {f(r.few)}")
+
+
+class Run:
+    """The objects of one run and the state that a checkpoint carries."""
+
+    def __init__(self, cfg: Config, folder: Path):
+        self.cfg, self.folder = cfg, folder
+        self.device = resolve_device(cfg["train"]["device"])
+        seed_all(cfg["seed"])
+        self.data: Data = build_data(cfg, self.device)
+        self.model = build_model_from_config(cfg, self.data.num_classes).to(self.device)
+        if cfg["train"]["channels_last"]:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.criterion = build_criterion_from_config(
+            cfg, self.data.num_classes, self.data.class_counts).to(self.device)
+        self.optimizer = build_optimizer(cfg, self.model)
+        self.scaler = torch.amp.GradScaler(self.device.type,
+                                           enabled=cfg["train"]["amp"] == "fp16")
+        self.train_module: nn.Module = TrainForward(self.model)
+        if cfg["train"]["compile"]:
+            self.train_module = torch.compile(self.train_module)
+        self.start_epoch = 0
+        self.best: dict[str, Any] | None = None
+
+    def state(self, epoch: int) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict(), "epoch": epoch, "config": self.cfg,
+                "best": self.best, "num_classes": self.data.num_classes,
+                "class_counts": self.data.class_counts, "classes": _classes(self.data)}
+
+    def load(self, ckpt: dict[str, Any]) -> None:
+        self.model.load_state_dict(strip_prefixes(ckpt["model"]))
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        self.start_epoch = ckpt["epoch"]
+        self.best = ckpt.get("best")
+
+
+def _classes(data: Data) -> list[str]:
+    names = getattr(data.train, "classes", None)
+    return list(names) if names else [str(c) for c in range(data.num_classes)]
+
+
+def _evaluate(run: Run, loader: Any) -> EvalResult:
+    t = run.cfg["train"]
+    return evaluate(run.model, loader, run.data.num_classes, run.data.class_counts, run.device,
+                    amp=t["amp"], channels_last=t["channels_last"])
+
+
+def _eval_due(epoch: int, cfg: Config) -> bool:
+    last = epoch + 1 == cfg["schedule"]["epochs"]
+    return last or (epoch + 1) % cfg["train"]["eval_every"] == 0
+
+
+def _run_epoch(run: Run, step, epoch: int) -> dict[str, Any]:
+    cfg = run.cfg
+    seed_epoch(cfg["seed"], epoch, gdist.rank())
+    loader = run.data.train_loader
+    if hasattr(loader, "set_epoch"):
+        loader.set_epoch(epoch)
+    elif hasattr(getattr(loader, "sampler", None), "set_epoch"):
+        loader.sampler.set_epoch(epoch)
+    lr = lr_at(epoch, cfg["optim"]["lr"], cfg["schedule"])
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    epochs = cfg["schedule"]["epochs"]
+    progress = Progress(cfg["output"]["progress"], len(loader), f"epoch {epoch + 1}/{epochs}",
+                        enabled=gdist.is_main())
+    stats = train_epoch(step, run.model, loader, run.device,
+                        channels_last=cfg["train"]["channels_last"],
+                        max_steps=cfg["train"]["max_steps_per_epoch"],
+                        log_every=cfg["train"]["log_every"], progress=progress, epoch=epoch + 1)
+    return {"epoch": epoch, "lr": lr, "train_loss": stats.loss, "steps": stats.steps,
+            "epoch_seconds": stats.seconds, "images_per_second": stats.images / stats.seconds}
+
+
+def _evaluate_epoch(run: Run, epoch: int, record: dict[str, Any]) -> EvalResult:
+    start = time.perf_counter()
+    test = _evaluate(run, run.data.test_loader)
+    record["eval_seconds"] = time.perf_counter() - start
+    record["test"] = test.summary()
+    line = _format_eval("test", test)
+    if run.data.val_loader is not None:
+        val = _evaluate(run, run.data.val_loader)
+        record["val"] = val.summary()
+        line = _format_eval("val", val) + " || " + line
+        if run.best is None or val.top1 > run.best["val"]["top1"]:
+            run.best = {"epoch": epoch, "val": val.summary(), "test": test.summary()}
+            if gdist.is_main():
+                atomic_save(run.state(epoch + 1), run.folder / rd.BEST_CHECKPOINT)
+    say(f"  {line}")
+    return test
+
+
+def train(cfg: Config, folder: Path, resume: bool = False) -> dict[str, Any]:
+    """Train (or continue) the run in `folder`; returns the summary written to summary.json."""
+    run = Run(cfg, folder)
+    if resume:
+        run.load(load_checkpoint(folder / rd.CHECKPOINT, map_location=run.device))
+        if gdist.is_main():
+            rd.truncate_metrics(folder, run.start_epoch)
+        say(f"resuming {folder} at epoch {run.start_epoch + 1}")
+    elif gdist.is_main():
+        (folder / rd.CONFIG).write_text(dump(cfg))
+        (folder / "environment.json").write_text(json.dumps(rd.environment(), indent=2))
+    log = rd.MetricsLog(folder, cfg["output"]["tensorboard"]) if gdist.is_main() else None
+    step = _make_step(run)
+    epochs = cfg["schedule"]["epochs"]
+    say(f"training {cfg['method']} on {cfg['data']['dataset']} ({len(run.data.train)} images, "
+        f"{run.data.num_classes} classes) for {epochs} epochs on {run.device}")
+    test: EvalResult | None = None
+    start = time.perf_counter()
+    try:
+        for epoch in range(run.start_epoch, epochs):
+            record = _run_epoch(run, step, epoch)
+            say(f"epoch {epoch + 1}/{epochs} loss {record['train_loss']:.4f} lr {record['lr']:.5f} "
+                f"{record['epoch_seconds']:.1f}s")
+            if _eval_due(epoch, cfg):
+                test = _evaluate_epoch(run, epoch, record)
+            if gdist.is_main():
+                log.write(record, epoch + 1)
+                atomic_save(run.state(epoch + 1), folder / rd.CHECKPOINT)
+    finally:
+        if log is not None:
+            log.close()
+    if test is None:  # resumed a finished run: evaluate the final weights again
+        test = _evaluate(run, run.data.test_loader)
+    summary = _summary(run, test, time.perf_counter() - start)
+    if gdist.is_main():
+        _write_outputs(run, test, summary)
+    return summary
+
+
+def _make_step(run: Run):
+    t = run.cfg["train"]
+    if not t["cuda_graph"]:
+        return eager_step(run.train_module, run.criterion, run.optimizer, run.scaler, run.device,
+                          t["amp"])
+    if run.device.type != "cuda":
+        raise UserError("train.cuda_graph=true needs a CUDA device (train.device)")
+    if t["amp"] == "fp16":
+        raise UserError("train.cuda_graph=true supports amp=bf16 or none (fp16 needs loss scaling)")
+    if gdist.world_size() > 1:
+        raise UserError("train.cuda_graph=true runs on one GPU; drop it for several processes")
+    from .graph_step import GraphedStep
+
+    return GraphedStep(run.train_module, run.criterion, run.optimizer, t["amp"])
+
+
+def _summary(run: Run, test: EvalResult, seconds: float) -> dict[str, Any]:
+    cfg = run.cfg
+    return {"name": cfg["name"], "method": cfg["method"], "dataset": cfg["data"]["dataset"],
+            "epochs": cfg["schedule"]["epochs"], "last": test.summary(),
+            "best_on_val": run.best, "train_seconds": seconds,
+            "num_train_images": len(run.data.train), "device": str(run.device)}
+
+
+def _write_outputs(run: Run, test: EvalResult, summary: dict[str, Any]) -> None:
+    from .outputs import write_per_class_csv, write_plots
+
+    folder = run.folder
+    (folder / rd.SUMMARY).write_text(json.dumps(summary, indent=2))
+    write_per_class_csv(folder, _classes(run.data), run.data.class_counts, test.per_class)
+    if run.cfg["output"]["plots"]:
+        write_plots(folder, run.data.class_counts, test.per_class, rd.read_metrics(folder))

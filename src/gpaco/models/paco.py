@@ -1,0 +1,114 @@
+"""PaCo: online encoder + momentum key encoder + queue + linear centers (PaCo, ICCV 2021).
+
+Differences from the authors' `moco/builder.py`, on purpose:
+- the classifier reads the backbone's pooled output directly (no forward hook on a child index);
+- there is no momentum copy of the classifier (`linear_k` is updated but never used upstream);
+- empty queue slots are left out of the contrast set (see `gpaco.models.queue`).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gpaco.models._common import feature_dim_of, two_views
+from gpaco.models.heads import projection_head
+from gpaco.models.output import TrainOutput
+from gpaco.models.queue import LabeledQueue
+
+
+class PaCoModel(nn.Module):
+    """PaCo wrapper around a pooled-feature backbone.
+
+    Args:
+        backbone: maps images to (B, feature_dim) with `.feature_dim`.
+        num_classes: number of centers (classifier outputs).
+        dim: projection (embedding) width.
+        queue_size: K, rows of the key queue (0 = no queue).
+        momentum: m of the key encoder's EMA, key = m * key + (1 - m) * online.
+        head: projection head kind ("bn" in PaCo, see `projection_head`).
+        normalize_feature: L2-normalise the pooled feature before the classifier (the authors'
+            `--normalize`, off in every released script).
+
+    The key encoder (`key_backbone`, `key_head`) is a frozen deep copy of the online one. Only
+    its parameters are EMA'd; its buffers (BatchNorm running statistics) evolve from its own
+    forward passes, as in MoCo. The update runs at the start of every training-mode
+    `forward_train`, before the keys are computed.
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        num_classes: int,
+        *,
+        dim: int = 128,
+        queue_size: int = 8192,
+        momentum: float = 0.999,
+        head: str = "bn",
+        normalize_feature: bool = False,
+    ) -> None:
+        super().__init__()
+        feature_dim = feature_dim_of(backbone)
+        self.backbone = backbone
+        self.head = projection_head(head, feature_dim, dim)
+        self.classifier = nn.Linear(feature_dim, num_classes)
+        self.key_backbone = copy.deepcopy(backbone)
+        self.key_head = copy.deepcopy(self.head)
+        for p in self._key_params():
+            p.requires_grad_(False)
+        self.queue = LabeledQueue(queue_size, dim)
+        self.momentum = momentum
+        self.normalize_feature = normalize_feature
+
+    def _online_params(self) -> list[Tensor]:
+        return [*self.backbone.parameters(), *self.head.parameters()]
+
+    def _key_params(self) -> list[Tensor]:
+        return [*self.key_backbone.parameters(), *self.key_head.parameters()]
+
+    def _center_input(self, h: Tensor) -> Tensor:
+        return F.normalize(h, dim=1) if self.normalize_feature else h
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Inference: raw classifier logits (B, C) on the online pooled feature (no prior)."""
+        return self.classifier(self._center_input(self.backbone(x)))
+
+    @torch.no_grad()
+    def momentum_update(self) -> None:
+        """key_param = m * key_param + (1 - m) * online_param, for every parameter."""
+        key, online = self._key_params(), self._online_params()
+        torch._foreach_mul_(key, self.momentum)
+        torch._foreach_add_(key, [p.detach() for p in online], alpha=1.0 - self.momentum)
+
+    @torch.no_grad()
+    def _key_forward(self, x: Tensor) -> Tensor:
+        """L2-normalised keys of `x` from the momentum encoder.
+
+        Override point for shuffle-BN under DDP (shuffle across ranks, encode, unshuffle).
+        """
+        return F.normalize(self.key_head(self.key_backbone(x)), dim=1)
+
+    def forward_train(self, views: Sequence[Tensor], labels: Tensor) -> TrainOutput:
+        """Contrast set [q; k; queue] with labels [y; y; queue_labels] and query-view logits.
+
+        In training mode this also EMA-updates the key encoder (first) and enqueues the keys
+        (last, after the contrast set is built); in eval mode it changes no state.
+        """
+        v1, v2 = two_views(views)
+        if self.training:
+            self.momentum_update()
+        h = self.backbone(v1)
+        q = F.normalize(self.head(h), dim=1)
+        k = self._key_forward(v2)
+        queue_keys, queue_labels = self.queue.contents()
+        # torch.cat copies, so the enqueue below cannot change this step's contrast set.
+        features = torch.cat([q, k, queue_keys])
+        all_labels = torch.cat([labels, labels, queue_labels])
+        center_logits = self.classifier(self._center_input(h))
+        if self.training:
+            self.queue.enqueue(k, labels)
+        return TrainOutput(features, all_labels, center_logits)

@@ -1,0 +1,422 @@
+"""Batched augmentations (gpaco.data.gpu_aug) against the torchvision transforms they replace.
+
+Runs on CPU; every test that takes `device` also runs on CUDA when one is present.
+Tolerances: ops on uint8 values (AutoAugment) must match torchvision.transforms.v2.functional on
+uint8 tensors to within 1/255 on at most 0.5% of the pixels (on CPU they match exactly; the slack
+is for float rounding on other devices). Float ops (jitter, blur, hue) match to ~1e-5.
+Random parameters are checked by their distributions (loose, seeded: no flakiness).
+"""
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as TF
+
+from gpaco.data import gpu_aug as G
+from gpaco.data.transforms import CIFAR_MEAN, CIFAR_STD, build_transform
+from gpaco.errors import UserError
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def images(b: int = 16, size: int = 32, seed: int = 0) -> torch.Tensor:
+    """Natural-ish uint8 (B, 3, H, W): smooth colour fields plus noise, one constant image."""
+    g = torch.Generator().manual_seed(seed)
+    base = F.interpolate(torch.rand(b, 3, 6, 6, generator=g), size=(size, size), mode="bilinear")
+    x = base * 200 + torch.randint(0, 50, (b, 3, size, size), generator=g)
+    x = x.clamp(0, 255).to(torch.uint8)
+    x[0] = 77  # a constant image (autocontrast / equalize edge case)
+    return x
+
+
+def gen(device: str, seed: int = 0) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def shape_only(b: int, h: int = 32, w: int = 32) -> torch.Tensor:
+    """A batch whose only use is its shape (parameter sampling), without the memory."""
+    return torch.empty(1, 3, h, w).expand(b, 3, h, w)
+
+
+# --------------------------------------------------------------------------------------------
+def test_to_float_nchw_layouts() -> None:
+    x = images(4)
+    ref = x.float() / 255
+    torch.testing.assert_close(G.to_float_nchw(x), ref)
+    torch.testing.assert_close(G.to_float_nchw(x.permute(0, 2, 3, 1)), ref)
+    torch.testing.assert_close(G.to_float_nchw(ref.double()), ref)
+    assert G.to_float_nchw(x).is_contiguous()
+    with pytest.raises(ValueError):
+        G.to_float_nchw(x[0])
+
+
+# --------------------------------------------------------------------------------------------
+def test_crop_pad_offsets_uniform() -> None:
+    dy, dx = G.RandomCropPad(32, padding=4).sample_offsets(shape_only(9000), gen("cpu"))
+    for d in (dy, dx):
+        counts = torch.bincount(d, minlength=9).float() / len(d)
+        assert d.min() == 0 and d.max() == 8
+        assert (counts - 1 / 9).abs().max() < 0.02
+    assert abs(np.corrcoef(dy.numpy(), dx.numpy())[0, 1]) < 0.05
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_crop_pad_matches_torchvision_crop(device: str) -> None:
+    x = images(16).to(device).float()
+    op = G.RandomCropPad(32, padding=4)
+    dy, dx = op.sample_offsets(x, gen(device))
+    out = op.apply(x, dy, dx)
+    for i in range(len(x)):
+        ref = TF.crop(TF.pad(x[i], [4]), int(dy[i]), int(dx[i]), 32, 32)
+        assert torch.equal(out[i], ref)
+    assert len(set(zip(dy.tolist(), dx.tolist()))) > 8  # per-sample offsets
+
+
+def test_crop_pad_smaller_size() -> None:
+    out = G.RandomCropPad(28, padding=2)(images(4).float(), gen("cpu"))
+    assert out.shape == (4, 3, 28, 28)
+
+
+# --------------------------------------------------------------------------------------------
+def test_hflip_rate_and_identity() -> None:
+    x = torch.tensor([0.0, 1.0]).view(1, 1, 1, 2).expand(4000, 1, 1, 2)
+    out = G.HFlip(0.5)(x, gen("cpu"))
+    rate = (out[:, 0, 0, 0] == 1).float().mean().item()
+    assert abs(rate - 0.5) < 0.03
+    imgs = images(4).float()
+    assert torch.equal(G.HFlip(0.0)(imgs), imgs)
+    assert torch.equal(G.HFlip(1.0)(imgs), imgs.flip(-1))
+
+
+# --------------------------------------------------------------------------------------------
+def _tv_rrc_stats(scale: tuple[float, float], n: int) -> tuple[np.ndarray, np.ndarray]:
+    torch.manual_seed(0)
+    img = torch.empty(3, 32, 32)
+    boxes = [v2.RandomResizedCrop.get_params(img, list(scale), [3 / 4, 4 / 3]) for _ in range(n)]
+    h, w = np.array([b[2] for b in boxes]), np.array([b[3] for b in boxes])
+    return h * w / 1024, w / h
+
+
+@pytest.mark.parametrize("scale", [(0.2, 1.0), (0.08, 1.0)])
+def test_rrc_box_distribution_matches_torchvision(scale: tuple[float, float]) -> None:
+    n = 3000
+    boxes = G.RandomResizedCrop(32, scale=scale).sample_boxes(shape_only(n), gen("cpu"))
+    top, left, h, w = boxes.T
+    assert (top >= 0).all() and (left >= 0).all() and (top + h <= 32).all() and (left + w <= 32).all()
+    area, aspect = (h * w / 1024).numpy(), (w / h).numpy()
+    tv_area, tv_aspect = _tv_rrc_stats(scale, n)
+    for ours, ref in ((area, tv_area), (aspect, tv_aspect)):
+        for q in (0.1, 0.5, 0.9):
+            assert abs(np.quantile(ours, q) - np.quantile(ref, q)) < 0.05 * max(1.0, np.quantile(ref, q))
+        assert abs(ours.mean() - ref.mean()) < 0.03
+
+
+def test_rrc_falls_back_to_centre_crop() -> None:
+    op = G.RandomResizedCrop(32, scale=(0.9, 1.0), ratio=(10.0, 20.0))  # never fits in 32x32
+    boxes = op.sample_boxes(shape_only(8), gen("cpu"))
+    assert (boxes == torch.tensor([14.0, 0.0, 3.0, 32.0])).all()  # h = round(32 / 10), centred
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_rrc_resampling_matches_resize(device: str) -> None:
+    x = images(4).to(device).float() / 255
+    op = G.RandomResizedCrop(32)
+    full = torch.tensor([[0.0, 0.0, 32.0, 32.0]] * 4, device=device)
+    torch.testing.assert_close(op.apply(x, full), x, atol=1e-5, rtol=0)
+    box = torch.tensor([[5.0, 3.0, 16.0, 20.0]] * 4, device=device)  # top, left, h, w
+    out = op.apply(x, box)
+    ref = TF.resized_crop(x, 5, 3, 16, 20, [32, 32], antialias=False)
+    # same bilinear sample points; roi_align reads the pixels just outside the crop at its edge
+    torch.testing.assert_close(out[..., 2:-2, 2:-2], ref[..., 2:-2, 2:-2], atol=1e-5, rtol=0)
+
+
+def test_rrc_output_shape_and_per_sample() -> None:
+    out = G.RandomResizedCrop(24, scale=(0.2, 1.0))(images(8).float() / 255, gen("cpu"))
+    assert out.shape == (8, 3, 24, 24)
+    boxes = G.RandomResizedCrop(24).sample_boxes(shape_only(8), gen("cpu"))
+    assert len({tuple(b.tolist()) for b in boxes}) > 4
+
+
+# --------------------------------------------------------------------------------------------
+def _tv_jitter(img: torch.Tensor, factors: torch.Tensor, hue: float, order: list[int]) -> torch.Tensor:
+    fns = [
+        lambda t: TF.adjust_brightness(t, float(factors[0])),
+        lambda t: TF.adjust_contrast(t, float(factors[1])),
+        lambda t: TF.adjust_saturation(t, float(factors[2])),
+        lambda t: TF.adjust_hue(t, hue),
+    ]
+    for k in order:
+        img = fns[k](img)
+    return img
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_color_jitter_matches_torchvision_in_per_sample_order(device: str) -> None:
+    x = images(24).to(device).float() / 255
+    op = G.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8)
+    factors, hue, order, apply = op.sample(x, gen(device, 5))
+    out = op(x, gen(device, 5))
+    for i in range(len(x)):
+        ref = _tv_jitter(x[i], factors[i], float(hue[i]), order[i].tolist()) if apply[i] else x[i]
+        torch.testing.assert_close(out[i], ref, atol=2e-5, rtol=0)
+    assert 0 < apply.sum() < len(x)
+
+
+def test_color_jitter_without_hue_matches_torchvision() -> None:
+    x = images(16).float() / 255
+    op = G.ColorJitter(0.4, 0.4, 0.4, 0.0)
+    factors, _, order, _ = op.sample(x, gen("cpu", 2))
+    out = op(x, gen("cpu", 2))
+    for i in range(len(x)):
+        ref = _tv_jitter(x[i], factors[i], 0.0, [k for k in order[i].tolist() if k != 3])
+        torch.testing.assert_close(out[i], ref, atol=2e-5, rtol=0)
+
+
+def test_color_jitter_order_is_per_sample_and_uniform() -> None:
+    _, _, order, _ = G.ColorJitter(0.4, 0.4, 0.4, 0.1).sample(shape_only(4800), gen("cpu"))
+    counts = {}
+    for row in order.tolist():
+        counts[tuple(row)] = counts.get(tuple(row), 0) + 1
+    assert set(counts) == set(itertools.permutations(range(4)))
+    assert max(abs(c / 4800 - 1 / 24) for c in counts.values()) < 0.015
+
+
+def test_color_jitter_statistics_match_torchvision() -> None:
+    x = images(300, size=16, seed=1).float() / 255
+    ours = G.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8)(x, gen("cpu"))
+    torch.manual_seed(0)
+    tv = v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8)
+    theirs = torch.stack([tv(img) for img in x])
+    for stat in (lambda t: t.mean((1, 2, 3)), lambda t: t.std((1, 2, 3))):
+        assert _same_distribution(stat(ours) - stat(x), stat(theirs) - stat(x), ratio_tol=0.15)
+
+
+def test_color_jitter_identity_when_off() -> None:
+    x = images(8).float() / 255
+    assert torch.equal(G.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.0)(x, gen("cpu")), x)
+    assert torch.equal(G.ColorJitter()(x, gen("cpu")), x)
+
+
+def test_adjust_hue_matches_torchvision() -> None:
+    x = images(9).float() / 255
+    hue = torch.linspace(-0.5, 0.5, 9)
+    ref = torch.stack([TF.adjust_hue(x[i], float(hue[i])) for i in range(9)])
+    torch.testing.assert_close(G.adjust_hue(x, hue), ref, atol=2e-5, rtol=0)
+
+
+# --------------------------------------------------------------------------------------------
+def test_grayscale() -> None:
+    x = images(8).float() / 255
+    torch.testing.assert_close(G.Grayscale(1.0)(x), TF.rgb_to_grayscale(x, 3))
+    assert torch.equal(G.Grayscale(0.0)(x), x)
+    out = G.Grayscale(0.2)(shape_only(3000, 1, 3).contiguous().uniform_(), gen("cpu"))
+    rate = (out[:, 0] == out[:, 1]).all(-1).all(-1).float().mean().item()
+    assert abs(rate - 0.2) < 0.03
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("k", [3, 5, 23])
+def test_blur_matches_torchvision(device: str, k: int) -> None:
+    x = images(6).to(device).float() / 255
+    sigma = torch.tensor([0.1, 0.5, 1.0, 1.5, 2.0, 3.0], device=device)
+    ref = torch.stack([TF.gaussian_blur(x[i], [k, k], [float(sigma[i])] * 2) for i in range(6)])
+    torch.testing.assert_close(G.blur(x, sigma, k), ref, atol=1e-5, rtol=0)
+
+
+def test_gaussian_blur_op_per_sample_sigma() -> None:
+    x = images(8).float() / 255
+    op = G.GaussianBlur(3, (0.1, 2.0), p=1.0)
+    r = torch.rand((2, 8), generator=gen("cpu", 4))  # the op's draws: sigma, apply
+    sigma = 0.1 + 1.9 * r[0]
+    torch.testing.assert_close(op(x, gen("cpu", 4)), G.blur(x, sigma, 3))
+    assert torch.equal(G.GaussianBlur(3, p=0.0)(x), x)
+    with pytest.raises(ValueError):
+        G.GaussianBlur(4)
+
+
+# --------------------------------------------------------------------------------------------
+def _cutout_expected_area(h: int, size: int) -> float:
+    half = size // 2
+    ext = [min(c + half, h) - max(c - half, 0) for c in range(h)]
+    return (sum(ext) / h) ** 2 / h**2
+
+
+@pytest.mark.parametrize("h,size", [(32, 16), (28, 14)])
+def test_cutout_area_and_values(h: int, size: int) -> None:
+    x = torch.rand(2000, 3, h, h) * 0.9 + 0.1
+    out = G.Cutout(size)(x, gen("cpu"))
+    hole = out == 0
+    assert (hole[:, 0] == hole[:, 1]).all() and (hole[:, 0] == hole[:, 2]).all()
+    assert torch.equal(out[~hole], x[~hole])
+    frac = hole[:, 0].float().mean((1, 2))
+    assert abs(frac.mean().item() - _cutout_expected_area(h, size)) < 0.01
+    assert frac.max() <= size * size / h**2 + 1e-6
+    rows, cols = hole[:, 0].any(2).sum(1), hole[:, 0].any(1).sum(1)
+    assert torch.equal(hole[:, 0].sum((1, 2)), rows * cols)  # a (clipped) rectangle
+    assert torch.equal(G.Cutout(size, p=0.0)(x), x)
+
+
+# --------------------------------------------------------------------------------------------
+def _tv_op(name: str, img: torch.Tensor, mag: float) -> torch.Tensor:
+    """torchvision's AutoAugment op, as `_AutoAugmentBase._apply_image_or_video_transform`."""
+    nearest = TF.InterpolationMode.NEAREST
+    if name == "ShearX":
+        shear = [math.degrees(math.atan(mag)), 0.0]
+        return TF.affine(img, angle=0.0, translate=[0, 0], scale=1.0, shear=shear, interpolation=nearest, center=[0, 0])
+    if name == "ShearY":
+        shear = [0.0, math.degrees(math.atan(mag))]
+        return TF.affine(img, angle=0.0, translate=[0, 0], scale=1.0, shear=shear, interpolation=nearest, center=[0, 0])
+    if name == "TranslateX":
+        return TF.affine(img, angle=0.0, translate=[int(mag), 0], scale=1.0, shear=[0.0, 0.0], interpolation=nearest)
+    if name == "TranslateY":
+        return TF.affine(img, angle=0.0, translate=[0, int(mag)], scale=1.0, shear=[0.0, 0.0], interpolation=nearest)
+    ops = {
+        "Identity": lambda: img,
+        "Rotate": lambda: TF.rotate(img, angle=mag, interpolation=nearest),
+        "Brightness": lambda: TF.adjust_brightness(img, 1.0 + mag),
+        "Color": lambda: TF.adjust_saturation(img, 1.0 + mag),
+        "Contrast": lambda: TF.adjust_contrast(img, 1.0 + mag),
+        "Sharpness": lambda: TF.adjust_sharpness(img, 1.0 + mag),
+        "Posterize": lambda: TF.posterize(img, int(mag)),
+        "Solarize": lambda: TF.solarize(img, 255.0 * mag),
+        "AutoContrast": lambda: TF.autocontrast(img),
+        "Equalize": lambda: TF.equalize(img),
+        "Invert": lambda: TF.invert(img),
+    }
+    return ops[name]()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", G.OP_NAMES)
+def test_autoaugment_op_matches_torchvision(device: str, name: str) -> None:
+    x = images(12)
+    for bin_ in range(10):
+        for sign in (1.0, -1.0) if name in G.SIGNED_OPS else (1.0,):
+            mag = sign * G.magnitude(name, bin_, 32, 32)
+            ref = torch.stack([_tv_op(name, img, mag) for img in x]).float()
+            out = G.apply_op(x.float().to(device), name, mag).cpu()
+            diff = (out - ref).abs()
+            assert diff.max() <= 1, (name, bin_, sign)
+            assert (diff > 0).float().mean() <= 0.005, (name, bin_, sign)
+            if device == "cpu":
+                assert torch.equal(out, ref), (name, bin_, sign)
+
+
+def test_autoaugment_policy_table_is_torchvision_cifar10() -> None:
+    tv = v2.AutoAugment(v2.AutoAugmentPolicy.CIFAR10)
+    assert [tuple(p) for p in tv._policies] == list(G.CIFAR10_POLICY)
+
+
+def test_autoaugment_op_frequencies() -> None:
+    aa = G.AutoAugmentCIFAR10()
+    n = 20000
+    entry = aa.sample(shape_only(n), gen("cpu"))
+    names = aa.entry_names()
+    for slot in range(2):
+        got: dict[str, float] = {}
+        for e in entry[:, slot].tolist():
+            got[names[e]] = got.get(names[e], 0) + 1 / n
+        expected: dict[str, float] = {}
+        for sp in G.CIFAR10_POLICY:
+            name, p, _ = sp[slot]
+            expected[name] = expected.get(name, 0) + p / 25
+            expected["Identity"] = expected.get("Identity", 0) + (1 - p) / 25
+        for name in set(got) | set(expected):
+            assert abs(got.get(name, 0) - expected.get(name, 0)) < 0.01, (slot, name)
+    # signed ops: the two sign entries (even / odd index) are equally likely
+    signed = entry[entry != aa.identity_entry]
+    assert abs((signed % 2).float().mean().item() - 0.5) < 0.02
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_autoaugment_forward(device: str) -> None:
+    x = images(64).to(device).float() / 255
+    aa = G.AutoAugmentCIFAR10()
+    out = aa(x, gen(device, 1))
+    assert out.shape == x.shape and out.dtype == torch.float32
+    assert out.min() >= 0 and out.max() <= 1
+    torch.testing.assert_close(out * 255, (out * 255).round(), atol=1e-4, rtol=0)  # uint8 levels
+    assert torch.equal(out, aa(x, gen(device, 1)))
+    assert not torch.equal(out, aa(x, gen(device, 2)))
+    # the forward is the two sampled slots applied in order
+    entry = aa.sample(x, gen(device, 1))
+    rows, luts, _ = aa.tables(x.device, 32, 32)
+    y = (x * 255).round()
+    for slot in range(2):
+        y = G.apply_slot(y, rows[entry[:, slot]], luts[entry[:, slot]])
+    torch.testing.assert_close(out, y / 255)
+
+
+def test_autoaugment_identity_entry_is_exact() -> None:
+    x = images(8).float()
+    aa = G.AutoAugmentCIFAR10()
+    rows, luts, _ = aa.tables(x.device, 32, 32)
+    e = torch.full((8,), aa.identity_entry)
+    assert torch.equal(G.apply_slot(x, rows[e], luts[e]), x)
+
+
+def test_autoaugment_statistics_match_torchvision() -> None:
+    x = images(600, seed=3)
+    torch.manual_seed(0)
+    tv = v2.AutoAugment(v2.AutoAugmentPolicy.CIFAR10)
+    theirs = torch.stack([tv(img) for img in x]).float()
+    ours = G.AutoAugmentCIFAR10()(x.float() / 255, gen("cpu")) * 255
+    d_ours = (ours - x.float()).abs().mean((1, 2, 3))
+    d_theirs = (theirs - x.float()).abs().mean((1, 2, 3))
+    assert _same_distribution(d_ours, d_theirs)
+    assert abs((d_ours == 0).float().mean() - (d_theirs == 0).float().mean()) < 0.05
+
+
+# --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", G.GPU_TRANSFORM_NAMES)
+def test_build_gpu_transform(device: str, name: str) -> None:
+    x = images(16).to(device).permute(0, 2, 3, 1)  # NHWC uint8, as datasets store it
+    t = G.build_gpu_transform(name)
+    out = t(x, gen(device))
+    assert out.shape == (16, 3, 32, 32) and out.dtype == torch.float32 and out.device.type == device
+    assert torch.isfinite(out).all()
+    assert torch.equal(out, t(x, gen(device)))
+    if name == "cifar_test":
+        mean = torch.tensor(CIFAR_MEAN, device=device).view(1, 3, 1, 1)
+        std = torch.tensor(CIFAR_STD, device=device).view(1, 3, 1, 1)
+        torch.testing.assert_close(out, (x.permute(0, 3, 1, 2).float() / 255 - mean) / std)
+    else:
+        assert not torch.equal(out, t(x, gen(device, 1)))
+        same = x[:1].expand(8, -1, -1, -1)  # identical inputs get different augmentations
+        views = t(same, gen(device))
+        assert len({v.sum().item() for v in views}) > 4
+
+
+def test_build_gpu_transform_28px_and_errors() -> None:
+    x = images(4, size=28)
+    assert G.build_gpu_transform("cifar_regular", image_size=28)(x, gen("cpu")).shape == (4, 3, 28, 28)
+    with pytest.raises(UserError):
+        G.build_gpu_transform("sim")
+
+
+def _same_distribution(d_ours: torch.Tensor, d_theirs: torch.Tensor, ratio_tol: float = 0.2) -> bool:
+    """Means within 4 standard errors and spreads within `ratio_tol` (independent samples)."""
+    se = math.sqrt(d_ours.var().item() / len(d_ours) + d_theirs.var().item() / len(d_theirs))
+    mean_ok = abs(d_ours.mean().item() - d_theirs.mean().item()) < 4 * se + 1e-4
+    return mean_ok and abs(d_ours.std().item() / d_theirs.std().item() - 1) < ratio_tol
+
+
+@pytest.mark.parametrize("name", ["cifar_sim", "cifar_regular"])
+def test_gpu_pipeline_statistics_match_cpu_pipeline(name: str) -> None:
+    """Per-image change of mean and std: GPU pipeline vs the PIL pipeline on the same images."""
+    x = images(300, seed=7)
+    cpu = build_transform(name)
+    torch.manual_seed(0)
+    theirs = torch.stack([cpu(Image.fromarray(img.permute(1, 2, 0).numpy())) for img in x])
+    ours = G.build_gpu_transform(name)(x, gen("cpu"))
+    plain = G.build_gpu_transform("cifar_test")(x)
+    for stat in (lambda t: t.mean((1, 2, 3)), lambda t: t.std((1, 2, 3))):
+        assert _same_distribution(stat(ours) - stat(plain), stat(theirs) - stat(plain)), name

@@ -1,0 +1,54 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gpaco.cli import main
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gpaco", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=600)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "--recipe", "nope"], "unknown recipe 'nope'"),
+    (["train", "nosuch=1"], "unknown config key 'nosuch'"),
+    (["train", "--config", "missing.yaml"], "config file not found: missing.yaml"),
+    (["eval", "--checkpoint", "missing.pt"], "checkpoint not found: missing.pt"),
+    (["report", "nowhere"], "is not a gpaco run directory"),
+    (["train", "--recipe", "cifar10-lt-paco", "data.root=/nonexistent", "train.device=cpu"],
+     "/nonexistent"),
+])
+def test_user_errors_are_one_line_without_traceback(args, message, tmp_path):
+    proc = run_cli(*args, cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gpaco: error: "), proc.stderr
+    assert message in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_recipes_lists_the_paper_settings(capsys):
+    assert main(["recipes"]) == 0
+    out = capsys.readouterr().out
+    for name in ("default", "cifar100-lt-paco", "imagenet-lt-gpaco-r50", "places-lt-paco-r152"):
+        assert name in out
+
+
+def test_train_refuses_existing_run_then_resume_and_report(tmp_path, capsys, tiny_args):
+    out = tmp_path / "run"
+    args = ["train", *tiny_args, "epochs=1", f"output.dir={out}"]
+    assert main(args) == 0
+    assert "final (last epoch) accuracy: overall" in capsys.readouterr().out
+    before = (out / "last.pt").read_bytes()
+    assert main(args) == 2
+    assert "exists; use --resume" in capsys.readouterr().err
+    assert (out / "last.pt").read_bytes() == before  # nothing overwritten
+    assert main(["train", "--resume", str(out)]) == 0
+    assert main(["report", str(out)]) == 0
+    report = capsys.readouterr().out
+    assert "| test, last epoch (1) |" in report and (out / "report.md").is_file()
+    assert main(["eval", "--checkpoint", str(out / "last.pt"), "output.progress=none"]) == 0
+    assert "test: top1" in capsys.readouterr().out

@@ -1,0 +1,71 @@
+import pytest
+
+from gpaco.engine import config as C
+from gpaco.errors import UserError
+
+
+def test_default_recipe_loads():
+    cfg = C.load_config()
+    assert cfg["name"] == "default" and cfg["method"] == "paco"
+
+
+@pytest.mark.parametrize("name", C.list_recipes())
+def test_every_recipe_resolves(name):
+    cfg = C.load_config(name)
+    assert cfg["name"] == name
+    assert cfg["description"]
+
+
+def test_recipe_inheritance_keeps_parent_values():
+    child = C.load_config("cifar100-lt-paco-if50")
+    assert child["data"]["imb_factor"] == pytest.approx(0.02)
+    assert child["loss"]["alpha"] == 0.01 and child["model"]["queue_size"] == 1024
+
+
+def test_paper_values_of_key_recipes():
+    r = C.load_config("imagenet-lt-gpaco-r50")
+    assert (r["method"], r["optim"]["lr"], r["loss"]["alpha"], r["data"]["views"]) == (
+        "gpaco", 0.04, 0.045, ["randcls", "randclsstack"])
+    p = C.load_config("places-lt-paco-r152")
+    assert p["model"]["freeze"] == "convs_but_last_block" and p["schedule"]["epochs"] == 30
+    g = C.load_config("imagenet-gpaco-r50")
+    assert g["loss"]["label_smoothing"] == 0.1 and g["loss"]["prior"] is False
+
+
+def test_overrides_by_leaf_and_path():
+    cfg = C.load_config("cifar100-lt-paco", overrides=["lr=0.1", "epochs=10", "data.workers=0",
+                                                       "views=[cifar_sim]"])
+    assert cfg["optim"]["lr"] == 0.1 and cfg["schedule"]["epochs"] == 10
+    assert cfg["data"]["workers"] == 0 and cfg["data"]["views"] == ["cifar_sim"]
+
+
+@pytest.mark.parametrize("override,message", [
+    ("nosuchkey=1", "unknown config key 'nosuchkey'"),
+    ("momentum=0.5", "ambiguous key 'momentum'"),
+    ("lr", "not of the form key=value"),
+    ("lr=-1", "optim.lr must be a positive number"),
+    ("amp=fp8", "train.amp must be one of"),
+    ("epochs=0", "schedule.epochs must be a positive integer"),
+])
+def test_bad_overrides_are_user_errors(override, message):
+    with pytest.raises(UserError, match=message):
+        C.load_config(overrides=[override])
+
+
+def test_unknown_recipe_lists_known_ones():
+    with pytest.raises(UserError, match="unknown recipe 'nope'.*cifar100-lt-paco"):
+        C.load_config("nope")
+
+
+def test_config_file_with_base_and_typo(tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text("base: cifar10-lt-paco\nname: mine\noptim:\n  lr: 0.2\n")
+    cfg = C.load_config(config_file=str(good))
+    assert cfg["name"] == "mine" and cfg["optim"]["lr"] == 0.2
+    assert cfg["data"]["dataset"] == "cifar10_lt"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("optim:\n  lrr: 0.2\n")
+    with pytest.raises(UserError, match="unknown config key 'optim.lrr'"):
+        C.load_config(config_file=str(bad))
+    with pytest.raises(UserError, match="config file not found"):
+        C.load_config(config_file=str(tmp_path / "missing.yaml"))

@@ -1,0 +1,109 @@
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from gpaco.engine import run_dir as rd
+from gpaco.engine import trainer as T
+from gpaco.engine.checkpoint import load_checkpoint
+from gpaco.engine.loop import TrainingDiverged
+
+
+def _train(cfg, resume=False):
+    folder = Path(cfg["output"]["dir"])
+    rd.prepare(folder, resume=resume, overwrite=False)
+    return T.train(cfg, folder, resume=resume)
+
+
+@pytest.mark.parametrize("method", ["paco", "gpaco", "ce", "balanced_softmax", "multitask"])
+def test_every_method_trains_and_writes_its_run_dir(tiny_cfg, method):
+    views = "[cifar_regular]" if method in ("ce", "balanced_softmax") else "[cifar_regular,cifar_sim]"
+    cfg = tiny_cfg(f"method={method}", "epochs=2", "eval_every=1", f"views={views}",
+                   "output.plots=true")
+    summary = _train(cfg)
+    folder = Path(cfg["output"]["dir"])
+    for name in ("config.yaml", "environment.json", "metrics.jsonl", "last.pt", "summary.json",
+                 "per_class_accuracy.csv", "per_class_accuracy.png", "curves.png"):
+        assert (folder / name).is_file(), name
+    records = rd.read_metrics(folder)
+    assert [r["epoch"] for r in records] == [0, 1] and "test" in records[-1]
+    assert 0.0 <= summary["last"]["top1"] <= 100.0
+    assert summary["last"]["many"] is not None and summary["last"]["few"] is not None
+    assert load_checkpoint(folder / "last.pt")["epoch"] == 2
+
+
+def test_tensor_pipeline_and_pil_pipeline_both_train(tiny_cfg):
+    for on_gpu in ("true", "false"):
+        cfg = tiny_cfg(f"data.on_gpu={on_gpu}", "epochs=1",
+                       f"output.dir={tiny_cfg()['output']['dir']}-{on_gpu}")
+        assert _train(cfg)["last"]["top1"] >= 0.0
+
+
+def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(tiny_cfg, tmp_path, monkeypatch):
+    full = tiny_cfg("epochs=3", f"output.dir={tmp_path / 'full'}")
+    _train(full)
+    cut = tiny_cfg("epochs=3", f"output.dir={tmp_path / 'cut'}")
+    original = T._run_epoch
+
+    def killed_at_epoch_2(run, step, epoch):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return original(run, step, epoch)
+
+    monkeypatch.setattr(T, "_run_epoch", killed_at_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        _train(cut)
+    assert load_checkpoint(tmp_path / "cut" / "last.pt")["epoch"] == 2
+    monkeypatch.setattr(T, "_run_epoch", original)
+    _train(cut, resume=True)
+    a = load_checkpoint(tmp_path / "full" / "last.pt")["model"]
+    b = load_checkpoint(tmp_path / "cut" / "last.pt")["model"]
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    epochs = [r["epoch"] for r in rd.read_metrics(tmp_path / "cut")]
+    assert epochs == [0, 1, 2]
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_cfg, monkeypatch):
+    cfg = tiny_cfg("epochs=3")
+    original = T._run_epoch
+
+    def poisoned(run, step, epoch):
+        if epoch == 1:
+            with torch.no_grad():
+                for p in run.model.parameters():
+                    p.fill_(float("nan"))
+        return original(run, step, epoch)
+
+    monkeypatch.setattr(T, "_run_epoch", poisoned)
+    with pytest.raises(TrainingDiverged, match="nan"):
+        _train(cfg)
+    ckpt = load_checkpoint(Path(cfg["output"]["dir"]) / "last.pt")
+    assert ckpt["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+
+
+def test_validation_split_selects_best_epoch_without_touching_test(tmp_path, tiny_cfg):
+    from PIL import Image
+
+    root = tmp_path / "imgs"
+    lines = []
+    for c in range(3):
+        (root / f"c{c}").mkdir(parents=True)
+        for i in range(6 if c == 0 else 3):
+            Image.new("RGB", (12, 12), (80 * c, 40, 200 - 60 * c)).save(root / f"c{c}" / f"{i}.png")
+            lines.append(f"c{c}/{i}.png {c}")
+    for split in ("train", "val", "test"):
+        (tmp_path / f"{split}.txt").write_text("\n".join(lines) + "\n")
+    cfg = tiny_cfg("data.dataset=split_file", f"data.root={root}",
+                   f"data.train_split={tmp_path / 'train.txt'}", f"val_split={tmp_path / 'val.txt'}",
+                   f"test_split={tmp_path / 'test.txt'}", "data.on_gpu=false", "image_size=12",
+                   "epochs=2", "batch_size=4", "views=[cifar_test]", "test_transform=cifar_test",
+                   "method=ce")
+    summary = _train(cfg)
+    best = summary["best_on_val"]
+    assert best is not None and best["epoch"] in (0, 1)
+    assert set(best) == {"epoch", "val", "test"}
+    assert (Path(cfg["output"]["dir"]) / "best.pt").is_file()
