@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -23,7 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+# ../shared beside the checkout; GPACO_SHARED points elsewhere (a copy carried to a GPU machine)
+SHARED = Path(os.environ.get("GPACO_SHARED", REPO.parent / "shared"))
 METHODS = ["ce", "balanced-softmax", "paco", "gpaco"]
 
 

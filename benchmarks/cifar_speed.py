@@ -55,17 +55,23 @@ def main() -> None:
     p.add_argument("--skip-standard", action="store_true")
     p.add_argument("--set", nargs="*", default=[], metavar="key=value")
     p.add_argument("--out", type=Path, default=Path("bench/speed"))
+    p.add_argument("--cpu-dry-run", action="store_true",
+                   help="check the script on a CPU (no CUDA graph, 3 steps an epoch)")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    if not torch.cuda.is_available():
-        sys.exit("cifar_speed.py needs a CUDA GPU")
-    torch.backends.cudnn.benchmark = True
+    fast = FAST
     common = [f"epochs={args.epochs}", f"data.root={prepare_cifar10(args.out / 'data')}",
               *args.set]
-    result = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__,
+    if args.cpu_dry_run:
+        fast = ["data.on_gpu=true"]
+        common += ["train.device=cpu", "train.max_steps_per_epoch=3"]
+    elif not torch.cuda.is_available():
+        sys.exit("cifar_speed.py needs a CUDA GPU (or --cpu-dry-run)")
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    result = {"gpu": gpu, "torch": torch.__version__,
               "recipe": args.recipe, "epochs": args.epochs,
               "date": time.strftime("%Y-%m-%d")}
-    result["fast"] = time_path(args.recipe, common + FAST, args.out / "fast")
+    result["fast"] = time_path(args.recipe, common + fast, args.out / "fast")
     if not args.skip_standard:
         std = common + [f"data.workers={args.workers}"]
         result["standard"] = time_path(args.recipe, std, args.out / "standard")

@@ -48,6 +48,7 @@ def _train(args: argparse.Namespace) -> None:
         cfg = C.load_config(args.recipe, args.config, args.overrides)
     folder = Path(cfg["output"]["dir"] or Path("runs") / cfg["name"])
     gdist.init_from_env()
+    is_main = gdist.is_main()  # asked before shutdown(), after which every process is "rank 0"
     try:
         if gdist.is_main():
             rd.prepare(folder, resume=bool(args.resume), overwrite=args.overwrite)
@@ -55,7 +56,7 @@ def _train(args: argparse.Namespace) -> None:
         summary = train(cfg, folder, resume=bool(args.resume))
     finally:
         gdist.shutdown()
-    if gdist.is_main():
+    if is_main:
         last = summary["last"]
         def f(v): return "-" if v is None else f"{v:.2f}"
         print(f"final (last epoch) accuracy: overall {f(last['top1'])} | many {f(last['many'])} "
@@ -89,11 +90,25 @@ def _report(args: argparse.Namespace) -> None:
 COMMANDS = {"train": _train, "eval": _eval, "recipes": _recipes, "report": _report}
 
 
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    """Parse, letting key=value overrides stand anywhere, also after options."""
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    stray = [e for e in extra if e.startswith("-") or "=" not in e]
+    if stray:
+        parser.error(f"unrecognized arguments: {' '.join(stray)}")
+    if extra:
+        if not hasattr(args, "overrides"):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.overrides = list(args.overrides) + extra
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parse(argv)
     command = args.command or "train"
     if args.command is None:  # bare `gpaco` trains the default recipe
-        args = _parser().parse_args(["train"])
+        args = _parse(["train"])
     try:
         COMMANDS[command](args)
     except UserError as err:

@@ -6,7 +6,7 @@ from gpaco.models import create_backbone, list_backbones, projection_head
 from gpaco.models.resnet_cifar import ResNetCifar
 
 FEATURE_DIMS = {
-    "resnet20": 64, "resnet32": 64, "resnet44": 64, "resnet56": 64, "resnet110": 64,
+    "resnet8": 64, "resnet14": 64, "resnet20": 64, "resnet32": 64, "resnet44": 64, "resnet56": 64, "resnet110": 64,
     "resnet18_cifar": 512, "resnet50_cifar": 2048,
     "resnet50": 2048, "resnet101": 2048, "resnet152": 2048,
     "resnext50_32x4d": 2048, "resnext101_32x4d": 2048,
@@ -22,7 +22,7 @@ def test_every_registered_name_is_covered() -> None:
 def test_backbone_gives_pooled_feature(name: str) -> None:
     net = create_backbone(name).eval()
     assert net.feature_dim == FEATURE_DIMS[name]
-    out = net(torch.randn(2, 3, 32, 32))
+    out = net(torch.randn(2, 3, 16, 16))
     assert out.shape == (2, FEATURE_DIMS[name])
 
 
@@ -62,7 +62,7 @@ def test_timm_backbone() -> None:
     for name in ("timm:resnet18", "resnet18"):
         net = create_backbone(name).eval()
         assert net.feature_dim == 512
-        assert net(torch.randn(2, 3, 32, 32)).shape == (2, 512)
+        assert net(torch.randn(2, 3, 16, 16)).shape == (2, 512)
 
 
 @pytest.mark.parametrize(

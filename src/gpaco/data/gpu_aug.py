@@ -11,6 +11,12 @@ Design rules (the aim is a whole CIFAR training step in a few ms on one GPU):
   constant tables are moved to the device once and cached.
 
 `build_gpu_transform(name)` gives the GPU twins of the CPU pipelines in `gpaco.data.transforms`.
+Colour ops expect 3 channels (the datasets store grey images as RGB).
+
+Eager mode is launch-bound: on one H200 (torch 2.11) one CIFAR view of batch 128 takes ~3 ms
+(~170 small kernels), the two views of a PaCo step ~6.3 ms. The pipelines capture in a CUDA
+graph (fixed shapes, `graph.register_generator_state(g)` for a custom generator; new random
+numbers on every replay): the same two views then take ~0.76 ms.
 """
 from __future__ import annotations
 
@@ -33,6 +39,7 @@ __all__ = [
     "ColorJitter",
     "Cutout",
     "GPUCompose",
+    "GPUOp",
     "GaussianBlur",
     "Grayscale",
     "HFlip",
@@ -589,7 +596,8 @@ def _base_grid(h: int, w: int, device: torch.device, dtype: torch.dtype) -> Tens
     if key not in _BASE_GRIDS:
         xs = torch.linspace((1.0 - w) * 0.5, (w - 1.0) * 0.5, w, device=device, dtype=dtype)
         ys = torch.linspace((1.0 - h) * 0.5, (h - 1.0) * 0.5, h, device=device, dtype=dtype)
-        grid = torch.stack([xs.expand(h, w), ys[:, None].expand(h, w), torch.ones(h, w, device=device, dtype=dtype)], -1)
+        ones = torch.ones(h, w, device=device, dtype=dtype)
+        grid = torch.stack([xs.expand(h, w), ys[:, None].expand(h, w), ones], -1)
         _BASE_GRIDS[key] = grid.view(1, h * w, 3)
     return _BASE_GRIDS[key]
 

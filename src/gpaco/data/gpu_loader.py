@@ -32,6 +32,12 @@ class GPUTensorLoader:
         device: where the data and the augmentation live.
         seed: epoch e uses a generator seeded with `seed + e`, for the permutation and all
             augmentation draws, so `set_epoch(e)` reproduces epoch e exactly (for resume).
+        rank, world_size: read this process's shard under DDP (`batch_size` is then the
+            per-process batch). Training (drop_last): every rank draws the same permutation
+            and takes its contiguous slice of each global batch of batch_size * world_size,
+            as `gpaco.engine.parallel.ShardedBatchSampler` does; otherwise indices
+            rank, rank + world_size, ... (an evaluation shard, no padding). Augmentation
+            draws use a generator seeded per rank, so shards are not augmented alike.
 
     The epoch advances by one after each complete pass; `set_epoch` sets it explicitly.
     """
@@ -47,10 +53,14 @@ class GPUTensorLoader:
         drop_last: bool = True,
         device: str | torch.device = "cuda",
         seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         images = torch.as_tensor(images)
         if images.dtype != torch.uint8 or images.ndim != 4:
-            raise UserError(f"GPUTensorLoader needs uint8 (N, H, W, C) images, got {images.dtype} {tuple(images.shape)}")
+            raise UserError(
+                f"GPUTensorLoader needs uint8 (N, H, W, C) images, got {images.dtype} {tuple(images.shape)}"
+            )
         targets = torch.as_tensor(targets, dtype=torch.long)
         if len(targets) != len(images):
             raise UserError(f"{len(images)} images but {len(targets)} targets")
@@ -68,6 +78,9 @@ class GPUTensorLoader:
         self.drop_last = drop_last
         self.seed = seed
         self.epoch = 0
+        if not 0 <= rank < world_size:
+            raise UserError(f"rank {rank} is not in [0, {world_size})")
+        self.rank, self.world_size = rank, world_size
 
     @classmethod
     def from_dataset(cls, dataset: Any, **kwargs: Any) -> GPUTensorLoader:
@@ -81,8 +94,10 @@ class GPUTensorLoader:
         return cls(data, dataset.targets, **kwargs)
 
     def __len__(self) -> int:
-        n = len(self.targets)
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+        if self.drop_last:
+            return len(self.targets) // (self.batch_size * self.world_size)
+        n = len(range(self.rank, len(self.targets), self.world_size))
+        return math.ceil(n / self.batch_size)
 
     @property
     def num_samples(self) -> int:
@@ -96,6 +111,16 @@ class GPUTensorLoader:
         g.manual_seed(self.seed + self.epoch)
         return g
 
+    def _shard(self, order: Tensor) -> Tensor:
+        """This rank's part of the epoch order (everything on one process)."""
+        if self.world_size == 1:
+            return order
+        if self.drop_last:
+            steps = len(self)
+            return order[: steps * self.batch_size * self.world_size].view(
+                steps, self.world_size, self.batch_size)[:, self.rank].reshape(-1)
+        return order[self.rank::self.world_size]
+
     def __iter__(self) -> Iterator[tuple[list[Tensor], Tensor]]:
         g = self._generator()
         n = len(self.targets)
@@ -103,6 +128,10 @@ class GPUTensorLoader:
             order = torch.randperm(n, generator=g, device=self.device)
         else:
             order = torch.arange(n, device=self.device)
+        order = self._shard(order)
+        if self.world_size > 1:  # same permutation everywhere, different augmentation draws
+            g = torch.Generator(device=self.device)
+            g.manual_seed((self.seed + self.epoch) * 1_000_003 + self.rank)
         for k in range(len(self)):  # slicing with Python ints: no host sync
             idx = order[k * self.batch_size : (k + 1) * self.batch_size]
             batch = self.images.index_select(0, idx)

@@ -19,6 +19,7 @@ from gpaco.errors import UserError
 from gpaco.losses import CRITERIA, build_criterion
 from gpaco.models import build_model, create_backbone
 
+from . import parallel
 from .config import Config
 
 TWO_VIEW_METHODS = ("paco", "gpaco", "multitask")
@@ -35,6 +36,7 @@ class Data:
     val_loader: Iterable | None
     num_classes: int
     class_counts: list[int]
+    augment: list[Callable] | None = None  # views applied inside the CUDA-graph step, if any
 
 
 def resolve_device(name: str) -> torch.device:
@@ -102,11 +104,13 @@ def _seed_worker(worker_id: int) -> None:
     random.seed(seed)
 
 
-def _cpu_loader(ds: Dataset, batch: int, shuffle: bool, workers: int, pin: bool) -> DataLoader:
-    sampler = None
-    if gdist.is_dist() and shuffle:
-        sampler = torch.utils.data.DistributedSampler(ds, shuffle=True, drop_last=True)
-    return DataLoader(ds, batch_size=batch, shuffle=shuffle and sampler is None, sampler=sampler,
+def _cpu_loader(ds: Dataset, batch: int, shuffle: bool, workers: int, pin: bool,
+                seed: int = 0) -> DataLoader:
+    # Training: this rank's slice of each global batch of one seeded permutation (the same on
+    # every process count, see engine/parallel.py); evaluation: a strided shard under DDP.
+    sampler = (parallel.train_sampler(len(ds), batch * gdist.world_size(), seed) if shuffle
+               else parallel.eval_sampler(len(ds)))
+    return DataLoader(ds, batch_size=batch, shuffle=False, sampler=sampler,
                       num_workers=workers, pin_memory=pin, drop_last=shuffle,
                       worker_init_fn=_seed_worker, persistent_workers=workers > 0)
 
@@ -116,6 +120,10 @@ def _local_batch(cfg: Config) -> int:
     if batch % world:
         raise UserError(f"train.batch_size={batch} is not divisible by the {world} processes")
     return batch // world
+
+
+def _raw_batch(batch: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    return batch
 
 
 def build_data(cfg: Config, device: torch.device) -> Data:
@@ -131,25 +139,29 @@ def build_data(cfg: Config, device: torch.device) -> Data:
     if on_gpu:
         gkw = {k: v for k, v in kw.items() if k in ("image_size", "mean", "std")}
         views = [build_gpu_transform(n, **gkw) for n in view_names(cfg)]
+        augment = None
+        if cfg["train"]["cuda_graph"]:  # the graphed step augments; the loader hands raw uint8
+            augment, views = views, [_raw_batch]
         test_view = [build_gpu_transform(d["test_transform"], **gkw)]
         train_loader: Iterable = GPUTensorLoader.from_dataset(
             train, batch_size=batch, views=views, shuffle=True, drop_last=True, device=device,
-            seed=cfg["seed"])
+            seed=cfg["seed"], **parallel.gpu_loader_shard())
         test_loader: Iterable = GPUTensorLoader.from_dataset(
             test, batch_size=eval_batch, views=test_view, shuffle=False, drop_last=False,
-            device=device)
+            device=device, **parallel.gpu_loader_shard())
         val_loader = None if val is None else GPUTensorLoader.from_dataset(
             val, batch_size=eval_batch, views=test_view, shuffle=False, drop_last=False,
-            device=device)
+            device=device, **parallel.gpu_loader_shard())
     else:
         pin = device.type == "cuda"
         workers = d["workers"]
-        train_loader = _cpu_loader(train, batch, True, workers, pin)
+        train_loader = _cpu_loader(train, batch, True, workers, pin, cfg["seed"])
         test_loader = _cpu_loader(test, eval_batch, False, workers, pin)
         val_loader = None if val is None else _cpu_loader(val, eval_batch, False, workers, pin)
+        augment = None
     num_classes = d["num_classes"] or train.num_classes
     return Data(train, test, val, train_loader, test_loader, val_loader, num_classes,
-                list(train.class_counts))
+                list(train.class_counts), augment)
 
 
 def build_model_from_config(cfg: Config, num_classes: int) -> nn.Module:
@@ -161,7 +173,12 @@ def build_model_from_config(cfg: Config, num_classes: int) -> nn.Module:
                   "head": m["head"] or DEFAULT_HEAD[method]}
         if method == "paco":
             params["momentum"] = m["momentum"]
+    if m["shuffle_bn"]:
+        if method != "paco":
+            raise UserError("model.shuffle_bn applies to PaCo's momentum key encoder (method=paco)")
+        params["shuffle_bn"] = True
     model = build_model(method, backbone, num_classes, **params)
+    model = parallel.convert_norms(model, cfg, _local_batch(cfg))  # ghost BN / SyncBN
     if m["freeze"]:
         from .freeze import freeze
 

@@ -5,7 +5,10 @@ host work, not by arithmetic. Replaying the step (forward of both views, loss, b
 momentum-encoder update, queue update) as a CUDA graph removes that overhead.
 
 What makes the step capturable:
-- inputs live in static buffers that each step overwrites (`copy_`);
+- inputs live in static buffers that each step overwrites (`copy_`); with `augment`, the static
+  input is the raw uint8 batch and the batched augmentations run inside the graph too (eagerly
+  they cost more launches than the model); their random draws come from the default CUDA
+  generator, which the graph advances at every replay and `torch.manual_seed` re-seeds;
 - SGD runs as foreach kernels reading the learning rate from a device tensor, so the schedule
   changes it without re-capture; its momentum buffers are the torch.optim.SGD state tensors,
   so checkpoints are interchangeable with the eager path;
@@ -14,6 +17,8 @@ What makes the step capturable:
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 from torch import nn
@@ -25,12 +30,16 @@ class GraphedStep:
     """A callable `step(views, labels) -> loss` with the same semantics as `loop.eager_step`."""
 
     def __init__(self, train_module: nn.Module, criterion: nn.Module,
-                 optimizer: torch.optim.SGD, amp: str, warmup_steps: int = 3):
+                 optimizer: torch.optim.SGD, amp: str, *,
+                 augment: list[Callable[..., torch.Tensor]] | None = None,
+                 channels_last: bool = False, warmup_steps: int = 3):
         if not isinstance(optimizer, torch.optim.SGD):
             raise TypeError("the CUDA-graph step supports SGD only")
         self.module, self.criterion, self.optimizer = train_module, criterion, optimizer
         self.amp = amp
+        self.augment, self.channels_last = augment, channels_last
         self.warmup_left = warmup_steps
+        self.side_stream: torch.cuda.Stream | None = None
         self.graph: torch.cuda.CUDAGraph | None = None
         self.static_views: list[torch.Tensor] = []
         self.static_labels: torch.Tensor | None = None
@@ -65,7 +74,15 @@ class GraphedStep:
         torch._foreach_add_(params, torch._foreach_mul(update, -self.lr))
 
     # -- step -----------------------------------------------------------------------------
+    def _prepare(self, views: list[torch.Tensor]) -> list[torch.Tensor]:
+        if self.augment is not None:  # views[0] is the raw uint8 batch
+            views = [aug(views[0]) for aug in self.augment]
+        if self.channels_last:
+            views = [v.contiguous(memory_format=torch.channels_last) for v in views]
+        return views
+
     def _forward_backward(self, views: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+        views = self._prepare(views)
         dtype = AMP_DTYPES.get(self.amp)
         # The autocast cast cache must be off while capturing: cached casts would outlive the graph.
         with torch.autocast("cuda", dtype=dtype or torch.float32, enabled=dtype is not None,
@@ -102,7 +119,7 @@ class GraphedStep:
             if not self._ready_to_capture():
                 self.warmup_left -= 1
                 # Warm-up runs on a side stream, as capture requires (cuDNN/cuBLAS workspaces).
-                side = torch.cuda.Stream()
+                side = self.side_stream = self.side_stream or torch.cuda.Stream()
                 side.wait_stream(torch.cuda.current_stream())
                 with torch.cuda.stream(side):
                     loss = self._eager(views, labels)

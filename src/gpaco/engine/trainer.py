@@ -14,6 +14,7 @@ from gpaco import distributed as gdist
 from gpaco.errors import UserError
 from gpaco.metrics import EvalResult
 
+from . import parallel
 from . import run_dir as rd
 from .build import (Data, build_criterion_from_config, build_data, build_model_from_config,
                     build_optimizer, resolve_device)
@@ -43,6 +44,8 @@ class Run:
     def __init__(self, cfg: Config, folder: Path):
         self.cfg, self.folder = cfg, folder
         self.device = resolve_device(cfg["train"]["device"])
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed input shapes: autotune once
         seed_all(cfg["seed"])
         self.data: Data = build_data(cfg, self.device)
         self.model = build_model_from_config(cfg, self.data.num_classes).to(self.device)
@@ -54,6 +57,7 @@ class Run:
         self.scaler = torch.amp.GradScaler(self.device.type,
                                            enabled=cfg["train"]["amp"] == "fp16")
         self.train_module: nn.Module = TrainForward(self.model)
+        self.train_module = parallel.wrap_for_training(self.train_module, self.device, cfg)  # DDP
         if cfg["train"]["compile"]:
             self.train_module = torch.compile(self.train_module)
         self.start_epoch = 0
@@ -81,7 +85,8 @@ def _classes(data: Data) -> list[str]:
 def _evaluate(run: Run, loader: Any) -> EvalResult:
     t = run.cfg["train"]
     return evaluate(run.model, loader, run.data.num_classes, run.data.class_counts, run.device,
-                    amp=t["amp"], channels_last=t["channels_last"])
+                    amp=t["amp"], channels_last=t["channels_last"],
+                    reduce=parallel.reduce_counter)  # each rank evaluated its shard
 
 
 def _eval_due(epoch: int, cfg: Config) -> bool:
@@ -104,9 +109,11 @@ def _run_epoch(run: Run, step, epoch: int) -> dict[str, Any]:
     progress = Progress(cfg["output"]["progress"], len(loader), f"epoch {epoch + 1}/{epochs}",
                         enabled=gdist.is_main())
     stats = train_epoch(step, run.model, loader, run.device,
-                        channels_last=cfg["train"]["channels_last"],
+                        # the graphed step lays out its own (augmented) inputs
+                        channels_last=cfg["train"]["channels_last"] and not cfg["train"]["cuda_graph"],
                         max_steps=cfg["train"]["max_steps_per_epoch"],
                         log_every=cfg["train"]["log_every"], progress=progress, epoch=epoch + 1)
+    stats = parallel.end_epoch(run.model, stats)  # DDP: average BN stats, global loss
     return {"epoch": epoch, "lr": lr, "train_loss": stats.loss, "steps": stats.steps,
             "epoch_seconds": stats.seconds, "images_per_second": stats.images / stats.seconds}
 
@@ -129,6 +136,7 @@ def _evaluate_epoch(run: Run, epoch: int, record: dict[str, Any]) -> EvalResult:
     return test
 
 
+@parallel.rank_failures_as_errors
 def train(cfg: Config, folder: Path, resume: bool = False) -> dict[str, Any]:
     """Train (or continue) the run in `folder`; returns the summary written to summary.json."""
     run = Run(cfg, folder)
@@ -181,7 +189,8 @@ def _make_step(run: Run):
         raise UserError("train.cuda_graph=true runs on one GPU; drop it for several processes")
     from .graph_step import GraphedStep
 
-    return GraphedStep(run.train_module, run.criterion, run.optimizer, t["amp"])
+    return GraphedStep(run.train_module, run.criterion, run.optimizer, t["amp"],
+                       augment=run.data.augment, channels_last=t["channels_last"])
 
 
 def _summary(run: Run, test: EvalResult, seconds: float) -> dict[str, Any]:

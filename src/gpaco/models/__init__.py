@@ -11,6 +11,7 @@ from gpaco.errors import UserError
 from gpaco.models.backbones import BACKBONES, create_backbone, list_backbones
 from gpaco.models.classifier import Classifier
 from gpaco.models.gpaco import GPaCoModel
+from gpaco.models.ghost_bn import GhostBatchNorm1d, GhostBatchNorm2d, convert_to_ghost_bn
 from gpaco.models.heads import HEAD_KINDS, projection_head
 from gpaco.models.output import TrainOutput
 from gpaco.models.paco import PaCoModel
@@ -36,7 +37,9 @@ def build_model(method: str, backbone: nn.Module, num_classes: int, **params: An
     if method not in MODELS:
         raise UserError(f"unknown method {method!r}; choose one of {', '.join(MODELS)}")
     cls = MODELS[method]
-    accepted = [n for n in inspect.signature(cls).parameters if n not in ("backbone", "num_classes")]
+    accepted = [
+        n for n in inspect.signature(cls).parameters if n not in ("backbone", "num_classes")
+    ]
     unknown = sorted(set(params) - set(accepted))
     if unknown:
         raise UserError(
@@ -52,10 +55,13 @@ __all__ = [
     "MODELS",
     "Classifier",
     "GPaCoModel",
+    "GhostBatchNorm1d",
+    "GhostBatchNorm2d",
     "LabeledQueue",
     "PaCoModel",
     "TrainOutput",
     "build_model",
+    "convert_to_ghost_bn",
     "create_backbone",
     "list_backbones",
     "projection_head",

@@ -60,6 +60,8 @@ def _torchvision_resnet(name: str) -> BackboneBuilder:
 
 
 BACKBONES: dict[str, BackboneBuilder] = {
+    "resnet8": _scratch_only("resnet8", resnet_cifar.resnet8),
+    "resnet14": _scratch_only("resnet14", resnet_cifar.resnet14),
     "resnet20": _scratch_only("resnet20", resnet_cifar.resnet20),
     "resnet32": _scratch_only("resnet32", resnet_cifar.resnet32),
     "resnet44": _scratch_only("resnet44", resnet_cifar.resnet44),

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gpaco.distributed import gather_batch
 from gpaco.models._common import feature_dim_of, two_views
 from gpaco.models.heads import projection_head
 from gpaco.models.output import TrainOutput
@@ -31,7 +32,11 @@ class GPaCoModel(nn.Module):
         joint_forward: run both views through the backbone as one concatenated 2B batch (one
             launch per layer, faster). BatchNorm then sees statistics over both views; the
             authors run two separate B-sized passes, i.e. per-view statistics. Set False to
-            reproduce that exactly. Irrelevant for backbones without BatchNorm.
+            reproduce that exactly. Irrelevant for backbones without BatchNorm. With ghost
+            batch norm whose group size divides B, the groups never mix the views.
+
+    Under DDP the in-batch part of the contrast set is the global batch
+    (`gpaco.distributed.gather_batch`), as on one process.
     """
 
     def __init__(
@@ -76,10 +81,12 @@ class GPaCoModel(nn.Module):
         batch = v1.shape[0]
         h = self._pooled_both(v1, v2)
         z = F.normalize(self.head(h), dim=1)  # rows [0, B) = q, rows [B, 2B) = k
+        # The global [q; k] under DDP (anchors = this rank's [q; k], first); z on one process.
+        batch_z, batch_labels = gather_batch(z, torch.cat([labels, labels]))
         queue_keys, queue_labels = self.queue.contents()
         # torch.cat copies, so the enqueue below cannot change this step's contrast set.
-        features = torch.cat([z, queue_keys])
-        all_labels = torch.cat([labels, labels, queue_labels])
+        features = torch.cat([batch_z, queue_keys])
+        all_labels = torch.cat([batch_labels, queue_labels])
         center_logits = self.classifier(self._center_input(h))
         if self.training:
             self.queue.enqueue(z[batch:].detach(), labels)

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gpaco.distributed import gather_batch, shuffled_forward
 from gpaco.models._common import feature_dim_of, two_views
 from gpaco.models.heads import projection_head
 from gpaco.models.output import TrainOutput
@@ -33,6 +34,13 @@ class PaCoModel(nn.Module):
         head: projection head kind ("bn" in PaCo, see `projection_head`).
         normalize_feature: L2-normalise the pooled feature before the classifier (the authors'
             `--normalize`, off in every released script).
+        shuffle_bn: encode the keys of a random re-partition of the global batch (MoCo's
+            shuffle-BN, `gpaco.distributed.shuffled_forward`), so the key encoder's batch-norm
+            statistics are not those of the query's batch.
+
+    Under DDP the in-batch part of the contrast set is the global batch
+    (`gpaco.distributed.gather_batch`), as on one process; the upstream code contrasts each
+    GPU's anchors with its local q and k only.
 
     The key encoder (`key_backbone`, `key_head`) is a frozen deep copy of the online one. Only
     its parameters are EMA'd; its buffers (BatchNorm running statistics) evolve from its own
@@ -50,6 +58,7 @@ class PaCoModel(nn.Module):
         momentum: float = 0.999,
         head: str = "bn",
         normalize_feature: bool = False,
+        shuffle_bn: bool = False,
     ) -> None:
         super().__init__()
         feature_dim = feature_dim_of(backbone)
@@ -63,6 +72,7 @@ class PaCoModel(nn.Module):
         self.queue = LabeledQueue(queue_size, dim)
         self.momentum = momentum
         self.normalize_feature = normalize_feature
+        self.shuffle_bn = shuffle_bn
 
     def _online_params(self) -> list[Tensor]:
         return [*self.backbone.parameters(), *self.head.parameters()]
@@ -88,8 +98,13 @@ class PaCoModel(nn.Module):
     def _key_forward(self, x: Tensor) -> Tensor:
         """L2-normalised keys of `x` from the momentum encoder.
 
-        Override point for shuffle-BN under DDP (shuffle across ranks, encode, unshuffle).
+        With `shuffle_bn`, the batch is shuffled across ranks, encoded and unshuffled.
         """
+        if self.shuffle_bn:
+            return shuffled_forward(self._encode_keys, x)
+        return self._encode_keys(x)
+
+    def _encode_keys(self, x: Tensor) -> Tensor:
         return F.normalize(self.key_head(self.key_backbone(x)), dim=1)
 
     def forward_train(self, views: Sequence[Tensor], labels: Tensor) -> TrainOutput:
@@ -104,10 +119,12 @@ class PaCoModel(nn.Module):
         h = self.backbone(v1)
         q = F.normalize(self.head(h), dim=1)
         k = self._key_forward(v2)
+        # The global [q; k] under DDP (anchors = this rank's q, first); [q; k] on one process.
+        batch, batch_labels = gather_batch(torch.cat([q, k]), torch.cat([labels, labels]))
         queue_keys, queue_labels = self.queue.contents()
         # torch.cat copies, so the enqueue below cannot change this step's contrast set.
-        features = torch.cat([q, k, queue_keys])
-        all_labels = torch.cat([labels, labels, queue_labels])
+        features = torch.cat([batch, queue_keys])
+        all_labels = torch.cat([batch_labels, queue_labels])
         center_logits = self.classifier(self._center_input(h))
         if self.training:
             self.queue.enqueue(k, labels)

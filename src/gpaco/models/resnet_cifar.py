@@ -68,6 +68,15 @@ class ResNetCifar(nn.Module):
         return self.avgpool(out).flatten(1)
 
 
+def resnet8() -> ResNetCifar:
+    """The smallest member (one block per stage): the default CPU run's backbone."""
+    return ResNetCifar(1)
+
+
+def resnet14() -> ResNetCifar:
+    return ResNetCifar(2)
+
+
 def resnet20() -> ResNetCifar:
     return ResNetCifar(3)
 

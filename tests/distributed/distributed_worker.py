@@ -1,0 +1,33 @@
+"""Run several gpaco trainings in one torchrun launch (one process start for many runs).
+
+Usage: python -m torch.distributed.run ... distributed_worker.py SPEC.json
+SPEC.json: [{"folder": ..., "overrides": [...]}, ...]; each run starts from the default recipe.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+from gpaco import distributed as gdist
+from gpaco.engine import config as C
+from gpaco.engine import run_dir as rd
+from gpaco.engine import trainer as T
+
+
+def main(spec_path: str) -> None:
+    gdist.init_from_env()
+    try:
+        for run in json.loads(Path(spec_path).read_text()):
+            cfg = C.load_config("default", overrides=run["overrides"])
+            folder = Path(run["folder"])
+            if gdist.is_main():
+                rd.prepare(folder, resume=False, overwrite=True)
+            gdist.barrier()
+            T.train(cfg, folder)
+            gdist.barrier()
+    finally:
+        gdist.shutdown()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
