@@ -28,10 +28,10 @@ DEFAULT_HEAD = {"paco": "bn", "gpaco": "nobn", "multitask": "nobn"}
 
 @dataclass
 class Data:
-    train: Dataset
+    train: Dataset | None  # None when built for evaluation only
     test: Dataset
     val: Dataset | None
-    train_loader: Iterable
+    train_loader: Iterable | None
     test_loader: Iterable
     val_loader: Iterable | None
     num_classes: int
@@ -126,42 +126,51 @@ def _raw_batch(batch: torch.Tensor, generator: torch.Generator | None = None) ->
     return batch
 
 
-def build_data(cfg: Config, device: torch.device) -> Data:
+def _gpu_loader(ds: Dataset, cfg: Config, device: torch.device, views: list[Callable],
+                train: bool) -> GPUTensorLoader:
+    batch = _local_batch(cfg) if train else cfg["train"]["eval_batch_size"]
+    return GPUTensorLoader.from_dataset(ds, batch_size=batch, views=views, shuffle=train,
+                                        drop_last=train, device=device, seed=cfg["seed"],
+                                        **parallel.gpu_loader_shard())
+
+
+def _loader(ds: Dataset | None, cfg: Config, device: torch.device, train: bool,
+            gpu_views: list[Callable]) -> Iterable | None:
+    """The DataLoader (CPU transforms, workers) or GPU-resident loader of one split."""
+    if ds is None:
+        return None
+    if cfg["data"]["on_gpu"]:
+        return _gpu_loader(ds, cfg, device, gpu_views, train)
+    batch = _local_batch(cfg) if train else cfg["train"]["eval_batch_size"]
+    return _cpu_loader(ds, batch, train, cfg["data"]["workers"], device.type == "cuda",
+                       cfg["seed"])
+
+
+def build_data(cfg: Config, device: torch.device, with_train: bool = True) -> Data:
+    """Datasets and loaders of a run; `with_train=False` (evaluation) skips the training set."""
     d = cfg["data"]
     kw = _transform_kwargs(d)
     on_gpu = bool(d["on_gpu"])
-    train = _dataset(cfg, "train", None if on_gpu else _train_transform(cfg))
+    train = _dataset(cfg, "train", None if on_gpu else _train_transform(cfg)) if with_train \
+        else None
     test_tf = None if on_gpu else build_transform(d["test_transform"], **kw)
     test = _dataset(cfg, "test", test_tf)
     val = _dataset(cfg, "val", test_tf) if _has_val(cfg) else None
-    batch = _local_batch(cfg)
-    eval_batch = cfg["train"]["eval_batch_size"]
+    views: list[Callable] = []
+    test_views: list[Callable] = []
+    augment = None
     if on_gpu:
         gkw = {k: v for k, v in kw.items() if k in ("image_size", "mean", "std")}
         views = [build_gpu_transform(n, **gkw) for n in view_names(cfg)]
-        augment = None
+        test_views = [build_gpu_transform(d["test_transform"], **gkw)]
         if cfg["train"]["cuda_graph"]:  # the graphed step augments; the loader hands raw uint8
             augment, views = views, [_raw_batch]
-        test_view = [build_gpu_transform(d["test_transform"], **gkw)]
-        train_loader: Iterable = GPUTensorLoader.from_dataset(
-            train, batch_size=batch, views=views, shuffle=True, drop_last=True, device=device,
-            seed=cfg["seed"], **parallel.gpu_loader_shard())
-        test_loader: Iterable = GPUTensorLoader.from_dataset(
-            test, batch_size=eval_batch, views=test_view, shuffle=False, drop_last=False,
-            device=device, **parallel.gpu_loader_shard())
-        val_loader = None if val is None else GPUTensorLoader.from_dataset(
-            val, batch_size=eval_batch, views=test_view, shuffle=False, drop_last=False,
-            device=device, **parallel.gpu_loader_shard())
-    else:
-        pin = device.type == "cuda"
-        workers = d["workers"]
-        train_loader = _cpu_loader(train, batch, True, workers, pin, cfg["seed"])
-        test_loader = _cpu_loader(test, eval_batch, False, workers, pin)
-        val_loader = None if val is None else _cpu_loader(val, eval_batch, False, workers, pin)
-        augment = None
-    num_classes = d["num_classes"] or train.num_classes
-    return Data(train, test, val, train_loader, test_loader, val_loader, num_classes,
-                list(train.class_counts), augment)
+    source = train if train is not None else test
+    num_classes = d["num_classes"] or source.num_classes
+    return Data(train, test, val, _loader(train, cfg, device, True, views),
+                _loader(test, cfg, device, False, test_views),
+                _loader(val, cfg, device, False, test_views), num_classes,
+                list(source.class_counts), augment)
 
 
 def build_model_from_config(cfg: Config, num_classes: int) -> nn.Module:

@@ -154,7 +154,6 @@ def load_config(recipe: str | None = None, config_file: str | None = None,
     """Defaults <- recipe or YAML file (with its `base:` chain) <- `key=value` overrides."""
     if recipe and config_file:
         raise UserError("give --recipe or --config, not both")
-    cfg = copy.deepcopy(DEFAULTS)
     layers: list[Config] = []
     if config_file:
         path = Path(config_file)
@@ -164,9 +163,15 @@ def load_config(recipe: str | None = None, config_file: str | None = None,
     else:
         name = recipe or "default"
         layers = _load_layers(_recipe_text(name), f"recipe {name}")
+    return resolve(layers, overrides)
+
+
+def resolve(layers: list[Config], overrides: list[str] = ()) -> Config:
+    """Defaults <- each layer in turn <- overrides, checked against the schema."""
+    cfg = copy.deepcopy(DEFAULTS)
     for layer in layers:
         _merge(cfg, layer, DEFAULTS, "")
-    apply_overrides(cfg, overrides)
+    apply_overrides(cfg, list(overrides))
     validate(cfg)
     return cfg
 

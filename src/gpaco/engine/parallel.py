@@ -1,4 +1,4 @@
-"""Several processes (torchrun + DDP) that train exactly like one process with the same global batch.
+"""Several processes (torchrun + DDP) training like one process with the same global batch.
 
 What the engine calls, all no-ops (or plain single-process behaviour) without DDP:
 - `convert_norms(model, cfg, local_batch)`: ghost batch norm (model.ghost_bn) or SyncBN
@@ -58,7 +58,8 @@ class ShardedBatchSampler(Sampler[int]):
     def __init__(self, num_samples: int, global_batch: int, *, rank: int = 0, world: int = 1,
                  seed: int = 0) -> None:
         if global_batch % world:
-            raise UserError(f"train.batch_size={global_batch} is not divisible by the {world} processes")
+            raise UserError(
+                f"train.batch_size={global_batch} is not divisible by the {world} processes")
         self.num_samples, self.global_batch = num_samples, global_batch
         self.rank, self.world, self.seed, self.epoch = rank, world, seed, 0
 
@@ -116,7 +117,8 @@ def convert_norms(model: nn.Module, cfg: Config, local_batch: int) -> nn.Module:
         raise UserError("model.ghost_bn and model.sync_bn exclude each other: pick one")
     if ghost is not None:
         if not isinstance(ghost, int) or isinstance(ghost, bool) or ghost < 2:
-            raise UserError(f"model.ghost_bn must be an integer >= 2 (the group size), not {ghost!r}")
+            raise UserError(
+                f"model.ghost_bn must be an integer >= 2 (the group size), not {ghost!r}")
         if local_batch % ghost:
             raise UserError(f"model.ghost_bn={ghost} must divide the per-process batch "
                             f"{local_batch} (train.batch_size / number of processes)")
@@ -138,7 +140,8 @@ def wrap_for_training(train_module: nn.Module, device: torch.device, cfg: Config
         return train_module
     from torch.nn.parallel import DistributedDataParallel as DDP
 
-    if device.type == "cpu" and any(isinstance(m, nn.SyncBatchNorm) for m in train_module.modules()):
+    sync = any(isinstance(m, nn.SyncBatchNorm) for m in train_module.modules())
+    if device.type == "cpu" and sync:
         # SyncBatchNorm refuses CPU tensors only at the first forward, with a less clear message.
         raise UserError("model.sync_bn needs one GPU per process (SyncBatchNorm does not run on "
                         "CPU processes); use model.ghost_bn=G for per-group statistics instead")

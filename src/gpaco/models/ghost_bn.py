@@ -40,7 +40,8 @@ class _GhostBatchNorm(_BatchNorm):
                  dtype: torch.dtype | None = None) -> None:
         super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
         if not isinstance(group_size, int) or group_size < 2:
-            raise UserError(f"ghost batch norm group size must be an integer >= 2, got {group_size!r}")
+            raise UserError(
+                f"ghost batch norm group size must be an integer >= 2, got {group_size!r}")
         self.group_size = group_size
 
     def extra_repr(self) -> str:
