@@ -48,7 +48,7 @@ def render(folder: Path) -> str:
         best = summary.get("best_on_val")
         if best:
             lines.append(_row(f"val, best epoch ({best['epoch'] + 1})", best["val"]))
-            lines.append(_row(f"test at that epoch", best["test"]))
+            lines.append(_row("test at that epoch", best["test"]))
     else:
         evals = [r for r in records if "test" in r]
         if evals:

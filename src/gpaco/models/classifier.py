@@ -28,9 +28,12 @@ class Classifier(nn.Module):
         self.classifier = nn.Linear(feature_dim_of(backbone), num_classes)
         self.normalize_feature = normalize_feature
 
+    def _center_input(self, h: Tensor) -> Tensor:
+        return F.normalize(h, dim=1) if self.normalize_feature else h
+
     def forward(self, x: Tensor) -> Tensor:
-        h = self.backbone(x)
-        return self.classifier(F.normalize(h, dim=1) if self.normalize_feature else h)
+        """Inference: raw classifier logits (B, C) on the pooled feature (no prior)."""
+        return self.classifier(self._center_input(self.backbone(x)))
 
     def forward_train(self, views: Sequence[Tensor] | Tensor, labels: Tensor) -> TrainOutput:
         """TrainOutput(None, labels, logits of views[0]); a bare (B, 3, H, W) batch also works."""

@@ -9,17 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gpaco.distributed import gather_batch
-from gpaco.models._common import feature_dim_of, two_views
-from gpaco.models.heads import projection_head
+from gpaco.models._common import two_views
+from gpaco.models.contrastive import ContrastiveModel
 from gpaco.models.output import TrainOutput
-from gpaco.models.queue import LabeledQueue
 
 
-class GPaCoModel(nn.Module):
+class GPaCoModel(ContrastiveModel):
     """GPaCo wrapper around a pooled-feature backbone (also the multi-task SupCon+BS baseline).
 
     Args:
@@ -50,21 +47,9 @@ class GPaCoModel(nn.Module):
         normalize_feature: bool = False,
         joint_forward: bool = True,
     ) -> None:
-        super().__init__()
-        feature_dim = feature_dim_of(backbone)
-        self.backbone = backbone
-        self.head = projection_head(head, feature_dim, dim)
-        self.classifier = nn.Linear(feature_dim, num_classes)
-        self.queue = LabeledQueue(queue_size, dim)
-        self.normalize_feature = normalize_feature
+        super().__init__(backbone, num_classes, dim=dim, queue_size=queue_size, head=head,
+                         normalize_feature=normalize_feature)
         self.joint_forward = joint_forward
-
-    def _center_input(self, h: Tensor) -> Tensor:
-        return F.normalize(h, dim=1) if self.normalize_feature else h
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Inference: raw classifier logits (B, C) on the pooled feature (no prior)."""
-        return self.classifier(self._center_input(self.backbone(x)))
 
     def _pooled_both(self, v1: Tensor, v2: Tensor) -> Tensor:
         if self.joint_forward:
@@ -80,13 +65,8 @@ class GPaCoModel(nn.Module):
         v1, v2 = two_views(views)
         batch = v1.shape[0]
         h = self._pooled_both(v1, v2)
-        z = F.normalize(self.head(h), dim=1)  # rows [0, B) = q, rows [B, 2B) = k
-        # The global [q; k] under DDP (anchors = this rank's [q; k], first); z on one process.
-        batch_z, batch_labels = gather_batch(z, torch.cat([labels, labels]))
-        queue_keys, queue_labels = self.queue.contents()
-        # torch.cat copies, so the enqueue below cannot change this step's contrast set.
-        features = torch.cat([batch_z, queue_keys])
-        all_labels = torch.cat([batch_labels, queue_labels])
+        z = self._embed(h)  # rows [0, B) = q, rows [B, 2B) = k: all anchors
+        features, all_labels = self._contrast_set(z, torch.cat([labels, labels]))
         center_logits = self.classifier(self._center_input(h))
         if self.training:
             self.queue.enqueue(z[batch:].detach(), labels)

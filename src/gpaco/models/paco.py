@@ -15,14 +15,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gpaco.distributed import gather_batch, shuffled_forward
-from gpaco.models._common import feature_dim_of, two_views
-from gpaco.models.heads import projection_head
+from gpaco.distributed import shuffled_forward
+from gpaco.models._common import two_views
+from gpaco.models.contrastive import ContrastiveModel
 from gpaco.models.output import TrainOutput
-from gpaco.models.queue import LabeledQueue
 
 
-class PaCoModel(nn.Module):
+class PaCoModel(ContrastiveModel):
     """PaCo wrapper around a pooled-feature backbone.
 
     Args:
@@ -60,18 +59,13 @@ class PaCoModel(nn.Module):
         normalize_feature: bool = False,
         shuffle_bn: bool = False,
     ) -> None:
-        super().__init__()
-        feature_dim = feature_dim_of(backbone)
-        self.backbone = backbone
-        self.head = projection_head(head, feature_dim, dim)
-        self.classifier = nn.Linear(feature_dim, num_classes)
+        super().__init__(backbone, num_classes, dim=dim, queue_size=queue_size, head=head,
+                         normalize_feature=normalize_feature)
         self.key_backbone = copy.deepcopy(backbone)
         self.key_head = copy.deepcopy(self.head)
         for p in self._key_params():
             p.requires_grad_(False)
-        self.queue = LabeledQueue(queue_size, dim)
         self.momentum = momentum
-        self.normalize_feature = normalize_feature
         self.shuffle_bn = shuffle_bn
 
     def _online_params(self) -> list[Tensor]:
@@ -79,13 +73,6 @@ class PaCoModel(nn.Module):
 
     def _key_params(self) -> list[Tensor]:
         return [*self.key_backbone.parameters(), *self.key_head.parameters()]
-
-    def _center_input(self, h: Tensor) -> Tensor:
-        return F.normalize(h, dim=1) if self.normalize_feature else h
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Inference: raw classifier logits (B, C) on the online pooled feature (no prior)."""
-        return self.classifier(self._center_input(self.backbone(x)))
 
     @torch.no_grad()
     def momentum_update(self) -> None:
@@ -117,14 +104,9 @@ class PaCoModel(nn.Module):
         if self.training:
             self.momentum_update()
         h = self.backbone(v1)
-        q = F.normalize(self.head(h), dim=1)
+        q = self._embed(h)  # the anchors
         k = self._key_forward(v2)
-        # The global [q; k] under DDP (anchors = this rank's q, first); [q; k] on one process.
-        batch, batch_labels = gather_batch(torch.cat([q, k]), torch.cat([labels, labels]))
-        queue_keys, queue_labels = self.queue.contents()
-        # torch.cat copies, so the enqueue below cannot change this step's contrast set.
-        features = torch.cat([batch, queue_keys])
-        all_labels = torch.cat([batch_labels, queue_labels])
+        features, all_labels = self._contrast_set(torch.cat([q, k]), torch.cat([labels, labels]))
         center_logits = self.classifier(self._center_input(h))
         if self.training:
             self.queue.enqueue(k, labels)
