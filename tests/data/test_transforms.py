@@ -147,6 +147,6 @@ def test_blur_kernel_defaults() -> None:
             found += [o.kernel_size[0] for o in inner if isinstance(o, v2.GaussianBlur)]
         return found
 
-    assert kernels(T.build_transform("cifar_sim")) == [3]
+    assert kernels(T.build_transform("cifar_sim")) == [13]
     assert kernels(T.build_transform("sim")) == [23]
     assert kernels(T.build_transform("sim", blur_kernel=9)) == [9]

@@ -683,7 +683,7 @@ def build_gpu_transform(
     image_size: int = 32,
     mean: Sequence[float] = CIFAR_MEAN,
     std: Sequence[float] = CIFAR_STD,
-    blur_kernel: int = 3,
+    blur_kernel: int = 13,  # as transforms.CIFAR_BLUR_KERNEL: +-3 sigma at sigma 2
 ) -> GPUCompose:
     """GPU twin of `gpaco.data.transforms.build_transform` for the CIFAR-type names."""
     ops: list[GPUOp]
