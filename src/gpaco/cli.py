@@ -38,22 +38,25 @@ def _train(args: argparse.Namespace) -> None:
     from gpaco.engine import run_dir as rd
     from gpaco.engine.trainer import train
 
-    if isinstance(args.resume, str):
-        folder = Path(args.resume)
+    resume = args.resume
+    if isinstance(resume, str) and "=" in resume and not Path(resume).exists():
+        args.overrides.insert(0, resume)  # `--resume lr=0.1`: an override, not a folder
+        resume = True
+    if isinstance(resume, str):
+        folder = Path(resume)
+    else:
+        cfg = C.load_config(args.recipe, args.config, args.overrides)
+        folder = Path(cfg["output"]["dir"] or Path("runs") / cfg["name"])
+    if resume:  # always the run's own config (+ the overrides given now), not the recipe's
         if not (folder / rd.CONFIG).is_file():
             raise UserError(f"nothing to resume: {folder / rd.CONFIG} does not exist")
         cfg = C.load_config(config_file=str(folder / rd.CONFIG), overrides=args.overrides)
-        cfg["output"]["dir"] = str(folder)
-    else:
-        cfg = C.load_config(args.recipe, args.config, args.overrides)
-    folder = Path(cfg["output"]["dir"] or Path("runs") / cfg["name"])
+    cfg["output"]["dir"] = str(folder.resolve())
+    C.absolute_paths(cfg)
     gdist.init_from_env()
     is_main = gdist.is_main()  # asked before shutdown(), after which every process is "rank 0"
     try:
-        if gdist.is_main():
-            rd.prepare(folder, resume=bool(args.resume), overwrite=args.overwrite)
-        gdist.barrier()
-        summary = train(cfg, folder, resume=bool(args.resume))
+        summary = train(cfg, folder, resume=bool(resume), overwrite=args.overwrite)
     finally:
         gdist.shutdown()
     if is_main:
@@ -105,6 +108,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] not in COMMANDS and argv[0] not in ("-h", "--help"):
+        argv = ["train", *argv]  # `gpaco lr=0.1` and `gpaco --recipe X` train, like bare `gpaco`
     args = _parse(argv)
     command = args.command or "train"
     if args.command is None:  # bare `gpaco` trains the default recipe

@@ -130,11 +130,10 @@ def test_randcls_uses_timm_rand_augment() -> None:
     assert len(ra) == 1 and ra[0].num_layers == 3
 
 
-def test_randcls_falls_back_without_timm(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_randcls_without_timm_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "timm.data.auto_augment", None)  # import now fails
-    with pytest.warns(UserWarning, match="timm"):
-        t = T.build_transform("randclsstack", image_size=64)
-    assert t(_pil(64)).shape == (3, 64, 64)
+    with pytest.raises(UserError, match="pip install 'gpaco\\[timm\\]'"):
+        T.build_transform("randclsstack", image_size=64)
 
 
 def test_blur_kernel_defaults() -> None:

@@ -52,3 +52,30 @@ def test_train_refuses_existing_run_then_resume_and_report(tmp_path, capsys, tin
     assert "| test, last epoch (1) |" in report and (out / "report.md").is_file()
     assert main(["eval", "--checkpoint", str(out / "last.pt"), "output.progress=none"]) == 0
     assert "test: top1" in capsys.readouterr().out
+
+
+def test_overwrite_never_deletes_a_folder_that_is_not_a_run(tmp_path, tiny_args):
+    precious = tmp_path / "data"
+    precious.mkdir()
+    (precious / "keep.txt").write_text("mine")
+    assert main(["train", *tiny_args, "epochs=1", f"output.dir={precious}", "--overwrite"]) == 2
+    assert (precious / "keep.txt").read_text() == "mine"
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    assert main(["train", *tiny_args, "epochs=1", f"output.dir={a_file}"]) == 2
+
+
+def test_overwrite_with_a_broken_config_keeps_the_old_run(tmp_path, tiny_args, capsys):
+    out = tmp_path / "run"
+    assert main(["train", *tiny_args, "epochs=1", f"output.dir={out}"]) == 0
+    before = (out / "last.pt").read_bytes()
+    bad = ["train", *tiny_args, "epochs=1", f"output.dir={out}", "--overwrite",
+           "data.dataset=split_file", f"data.root={tmp_path}", "train_split=/nope.txt"]
+    assert main(bad) == 2
+    assert "gpaco: error:" in capsys.readouterr().err
+    assert (out / "last.pt").read_bytes() == before
+
+
+def test_overrides_without_a_subcommand_train(tmp_path, tiny_args, capsys):
+    assert main([*tiny_args, "epochs=1", f"output.dir={tmp_path / 'r'}"]) == 0
+    assert "final (last epoch) accuracy" in capsys.readouterr().out

@@ -43,9 +43,15 @@ def test_overrides_by_leaf_and_path():
     ("nosuchkey=1", "unknown config key 'nosuchkey'"),
     ("momentum=0.5", "ambiguous key 'momentum'"),
     ("lr", "not of the form key=value"),
-    ("lr=-1", "optim.lr must be a positive number"),
+    ("lr=-1", "optim.lr must be positive"),
     ("amp=fp8", "train.amp must be one of"),
-    ("epochs=0", "schedule.epochs must be a positive integer"),
+    ("epochs=0", "schedule.epochs must be positive"),
+    ("epochs=2.5", "schedule.epochs must be int"),
+    ("alpha=abc", "loss.alpha must be float"),
+    ("milestones=5", "schedule.milestones must be list"),
+    ("mean=[0.5]", "data.mean must list 3 numbers"),
+    ("views=[a,b,c]", "data.views must list one or two"),
+    ("channels_last=yes please", "train.channels_last must be bool"),
 ])
 def test_bad_overrides_are_user_errors(override, message):
     with pytest.raises(UserError, match=message):
@@ -69,3 +75,17 @@ def test_config_file_with_base_and_typo(tmp_path):
         C.load_config(config_file=str(bad))
     with pytest.raises(UserError, match="config file not found"):
         C.load_config(config_file=str(tmp_path / "missing.yaml"))
+
+
+def test_yaml_exponents_without_a_dot_are_numbers():
+    # PyYAML reads `5e-4` as a string; the schema says these keys are floats.
+    cfg = C.load_config(overrides=["weight_decay=5e-4", "lr=1e-3"])
+    assert cfg["optim"]["weight_decay"] == 5e-4 and cfg["optim"]["lr"] == 1e-3
+
+
+def test_absolute_paths(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = C.load_config(overrides=["data.root=data", "output.dir=runs/x"])
+    C.absolute_paths(cfg)
+    assert cfg["data"]["root"] == str(tmp_path / "data")
+    assert cfg["output"]["dir"] == str(tmp_path / "runs" / "x")

@@ -8,8 +8,8 @@ STEP = {"name": "step", "epochs": 400, "warmup_epochs": 10, "milestones": [320, 
 COS = {"name": "cosine", "epochs": 400, "warmup_epochs": 10, "milestones": [], "decay": 0.1}
 
 
-@pytest.mark.parametrize("epoch,factor", [(0, 0.1), (4, 0.5), (9, 1.0), (10, 1.0), (319, 1.0),
-                                          (320, 0.1), (359, 0.1), (360, 0.01), (399, 0.01)])
+@pytest.mark.parametrize("epoch,factor", [(0, 0.1), (4, 0.5), (9, 1.0), (10, 1.0), (320, 1.0),
+                                          (321, 0.1), (360, 0.1), (361, 0.01), (399, 0.01)])
 def test_cifar_step_schedule(epoch, factor):
     assert lr_at(epoch, 0.05, STEP) == pytest.approx(0.05 * factor)
 

@@ -10,9 +10,7 @@ from gpaco.engine.loop import TrainingDiverged
 
 
 def _train(cfg, resume=False):
-    folder = Path(cfg["output"]["dir"])
-    rd.prepare(folder, resume=resume, overwrite=False)
-    return T.train(cfg, folder, resume=resume)
+    return T.train(cfg, Path(cfg["output"]["dir"]), resume=resume)
 
 
 @pytest.mark.parametrize("method", ["paco", "gpaco", "ce", "balanced_softmax", "multitask"])

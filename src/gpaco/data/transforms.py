@@ -11,7 +11,6 @@ Two-view pipelines are built with `TwoViews` / `build_views`.
 """
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -101,12 +100,9 @@ def _rand_augment(image_size: int, mean: Sequence[float], n: int, m: int) -> Cal
     try:
         from timm.data.auto_augment import rand_augment_transform
     except ImportError:
-        warnings.warn(
-            "timm is not installed: using torchvision RandAugment, which is not the authors' "
-            "timm policy (no magnitude noise, different op set); `pip install timm` for the exact one.",
-            stacklevel=3,
-        )
-        return v2.RandAugment(num_ops=n, magnitude=m)
+        # No silent substitute: torchvision's RandAugment is a different policy.
+        raise UserError("the randcls / randclsstack views need timm's RandAugment: "
+                        "pip install 'gpaco[timm]'") from None
     hparams = {
         "translate_const": int(image_size * 0.45),  # 100 at 224 px, as in the authors' code
         "img_mean": tuple(min(255, round(255 * x)) for x in mean),

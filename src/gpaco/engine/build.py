@@ -21,6 +21,7 @@ from gpaco.models import build_model, create_backbone
 
 from . import parallel
 from .config import Config
+from .seeding import epoch_seed
 
 TWO_VIEW_METHODS = ("paco", "gpaco", "multitask")
 DEFAULT_HEAD = {"paco": "bn", "gpaco": "nobn", "multitask": "nobn"}
@@ -80,11 +81,15 @@ def _train_transform(cfg: Config) -> Callable:
 def _dataset(cfg: Config, split: str, transform: Callable | None) -> Dataset:
     """The dataset's `split`; val is the dataset's test side read from `data.val_split`."""
     d = cfg["data"]
-    candidates = {"imb_factor": d["imb_factor"], "imb_type": d["imb_type"], "seed": cfg["seed"],
+    # The subset has its own seed: `seed` varies training, not which images form the long tail.
+    candidates = {"imb_factor": d["imb_factor"], "imb_type": d["imb_type"],
+                  "seed": d["subset_seed"], "download": d["download"],
                   "train_split": d["train_split"],
                   "test_split": d["val_split"] if split == "val" else d["test_split"],
                   "num_classes": d["num_classes"], "on_bad_image": d["on_bad_image"]}
     accepted = set(dataset_kwargs(d["dataset"])) if d["dataset"] in DATASETS else set()
+    if split == "val" and "test_split" not in accepted:
+        raise UserError(f"data.val_split is set but dataset {d['dataset']!r} reads no split files")
     kwargs = {k: v for k, v in candidates.items() if k in accepted}
     return build_dataset(d["dataset"], root=d["root"], train=(split == "train"),
                          transform=transform, **kwargs)
@@ -112,7 +117,7 @@ def _cpu_loader(ds: Dataset, batch: int, shuffle: bool, workers: int, pin: bool,
                else parallel.eval_sampler(len(ds)))
     return DataLoader(ds, batch_size=batch, shuffle=False, sampler=sampler,
                       num_workers=workers, pin_memory=pin, drop_last=shuffle,
-                      worker_init_fn=_seed_worker, persistent_workers=workers > 0)
+                      worker_init_fn=_seed_worker)  # not persistent: reseeded every epoch
 
 
 def _local_batch(cfg: Config) -> int:
@@ -130,7 +135,8 @@ def _gpu_loader(ds: Dataset, cfg: Config, device: torch.device, views: list[Call
                 train: bool) -> GPUTensorLoader:
     batch = _local_batch(cfg) if train else cfg["train"]["eval_batch_size"]
     return GPUTensorLoader.from_dataset(ds, batch_size=batch, views=views, shuffle=train,
-                                        drop_last=train, device=device, seed=cfg["seed"],
+                                        drop_last=train, device=device,
+                                        seed=_order_seed(cfg["seed"]),
                                         **parallel.gpu_loader_shard())
 
 
@@ -143,7 +149,20 @@ def _loader(ds: Dataset | None, cfg: Config, device: torch.device, train: bool,
         return _gpu_loader(ds, cfg, device, gpu_views, train)
     batch = _local_batch(cfg) if train else cfg["train"]["eval_batch_size"]
     return _cpu_loader(ds, batch, train, cfg["data"]["workers"], device.type == "cuda",
-                       cfg["seed"])
+                       _order_seed(cfg["seed"]))
+
+
+def _order_seed(seed: int) -> int:
+    """Loaders draw epoch e's order from `seed + e`: spread the run seeds apart so that seed s
+    at epoch e+1 does not replay seed s+1 at epoch e."""
+    return epoch_seed(seed, 0)
+
+
+def _check_labels(ds: Dataset | None, num_classes: int, split: str) -> None:
+    """Fail now, not at the first evaluation, when a split has labels the model cannot predict."""
+    if ds is not None and len(ds.targets) and max(ds.targets) >= num_classes:
+        raise UserError(f"the {split} split has label {max(ds.targets)} but the training data has "
+                        f"{num_classes} classes; set data.num_classes")
 
 
 def build_data(cfg: Config, device: torch.device, with_train: bool = True) -> Data:
@@ -167,6 +186,8 @@ def build_data(cfg: Config, device: torch.device, with_train: bool = True) -> Da
             augment, views = views, [_raw_batch]
     source = train if train is not None else test
     num_classes = d["num_classes"] or source.num_classes
+    _check_labels(test, num_classes, "test")
+    _check_labels(val, num_classes, "val")
     return Data(train, test, val, _loader(train, cfg, device, True, views),
                 _loader(test, cfg, device, False, test_views),
                 _loader(val, cfg, device, False, test_views), num_classes,
@@ -180,6 +201,8 @@ def build_model_from_config(cfg: Config, num_classes: int) -> nn.Module:
     if method in TWO_VIEW_METHODS:
         params = {"dim": m["dim"], "queue_size": m["queue_size"],
                   "head": m["head"] or DEFAULT_HEAD[method]}
+        if method != "paco":
+            params["joint_forward"] = m["joint_forward"]
         if method == "paco":
             params["momentum"] = m["momentum"]
     if m["shuffle_bn"]:

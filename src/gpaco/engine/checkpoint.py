@@ -32,7 +32,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+        # weights_only: a checkpoint is tensors and plain containers; never run its pickle code
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # a truncated or foreign file
         raise UserError(f"cannot read checkpoint {path}: {type(err).__name__}: {err}") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt:
@@ -49,3 +50,13 @@ def strip_prefixes(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
                 key = key[len(prefix):]
         out[key] = value
     return out
+
+
+def load_weights(model: torch.nn.Module, ckpt: dict[str, Any]) -> None:
+    """Load the checkpoint's model weights, or say in one line why they do not fit."""
+    try:
+        model.load_state_dict(strip_prefixes(ckpt["model"]))
+    except RuntimeError as err:
+        first = str(err).splitlines()[1:2] or [str(err)]
+        raise UserError("the checkpoint does not fit the configured model (different backbone, "
+                        f"dim or classes?): {first[0].strip()}") from None

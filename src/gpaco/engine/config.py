@@ -27,13 +27,15 @@ DEFAULTS: Config = {
     "data": {
         "dataset": "embedded",
         "root": None,
-        "imb_factor": 0.01,
+        "imb_factor": None,  # None: the dataset's own default (CIFAR/FMNIST 0.01, folders: all)
         "imb_type": "exp",
+        "subset_seed": 0,  # picks the long-tailed subset (0 = the published one); `seed` does not
+        "download": False,  # fetch CIFAR / Fashion-MNIST with torchvision's downloader
         "train_split": None,
         "val_split": None,
         "test_split": None,
         "num_classes": None,
-        "views": ["cifar_regular", "cifar_sim"],
+        "views": ["cifar_regular", "cifar_sim"],  # 2 for paco/gpaco/multitask (1 is used twice)
         "test_transform": "cifar_test",
         "image_size": 32,
         "mean": None,  # None: the transform's default for its family
@@ -53,6 +55,7 @@ DEFAULTS: Config = {
         "head": None,  # None: the method's default ("bn" PaCo, "nobn" GPaCo)
         "freeze": None,  # None | convs_but_last_block (Places-LT fine-tuning)
         "ghost_bn": None,  # group size for ghost batch norm, or None
+        "joint_forward": False,  # GPaCo: both views in one backbone pass (faster; BN over both)
         "sync_bn": False,
         "shuffle_bn": False,
     },
@@ -62,7 +65,8 @@ DEFAULTS: Config = {
         "gamma": 1.0,
         "temperature": 0.2,
         "label_smoothing": 0.0,
-        "prior": True,  # add log class prior to the center logits (long-tailed data)
+        "prior": True,  # log class prior on the center logits (multitask: Balanced Softmax vs CE)
+        "tau": 1.0,  # logit_adjusted only: logits + tau * log prior
     },
     "optim": {
         "lr": 0.05,
@@ -88,7 +92,6 @@ DEFAULTS: Config = {
         "eval_batch_size": 512,
         "log_every": 20,
         "max_steps_per_epoch": None,  # cap steps per epoch (smoke tests, benchmarks)
-        "deterministic": False,
     },
     "output": {
         "dir": None,  # default: runs/<name>
@@ -217,10 +220,18 @@ _CHOICES = {
     ("train", "amp"): ("none", "bf16", "fp16"),
     ("schedule", "name"): ("step", "cosine"),
     ("data", "on_bad_image"): ("error", "skip"),
+    ("data", "imb_type"): ("exp", "step"),
     ("output", "progress"): ("auto", "bar", "lines", "none"),
 }
-_POSITIVE_INTS = (("train", "batch_size"), ("schedule", "epochs"), ("train", "eval_every"),
-                  ("train", "eval_batch_size"))
+_POSITIVE = (("train", "batch_size"), ("schedule", "epochs"), ("train", "eval_every"),
+             ("train", "eval_batch_size"), ("train", "log_every"), ("optim", "lr"),
+             ("loss", "temperature"), ("data", "image_size"), ("model", "dim"))
+# Types of the keys whose default is None (the others take their default's type).
+_OPTIONAL = {("data", "root"): str, ("data", "imb_factor"): float, ("data", "train_split"): str,
+             ("data", "val_split"): str, ("data", "test_split"): str, ("data", "num_classes"): int,
+             ("data", "mean"): list, ("data", "std"): list, ("model", "head"): str,
+             ("model", "freeze"): str, ("model", "ghost_bn"): int,
+             ("train", "max_steps_per_epoch"): int, ("output", "dir"): str}
 
 
 def get(cfg: Config, path: tuple[str, ...]) -> Any:
@@ -230,23 +241,77 @@ def get(cfg: Config, path: tuple[str, ...]) -> Any:
     return node
 
 
+def _set(cfg: Config, path: tuple[str, ...], value: Any) -> None:
+    get(cfg, path[:-1])[path[-1]] = value
+
+
+def _coerce(value: Any, kind: type, where: str) -> Any:
+    """`value` as `kind`, accepting what YAML reads loosely (`5e-4` is a string to PyYAML)."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif kind is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+    elif isinstance(value, kind):
+        return value
+    raise UserError(f"{where} must be {kind.__name__}, not {value!r}")
+
+
+def _leaf_items(schema: Config, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    out = []
+    for key, value in schema.items():
+        path = prefix + (key,)
+        out += _leaf_items(value, path) if isinstance(value, dict) else [(path, value)]
+    return out
+
+
 def validate(cfg: Config) -> None:
-    """Reject values no run could use, with the key named."""
+    """Coerce every value to its key's type and reject values no run could use, naming the key."""
+    for path, default in _leaf_items(DEFAULTS):
+        value, where = get(cfg, path), ".".join(path)
+        kind = _OPTIONAL.get(path, type(default))
+        if value is None and (default is None or path in _OPTIONAL):
+            continue
+        _set(cfg, path, _coerce(value, kind, where))
     for path, choices in _CHOICES.items():
         value = get(cfg, path)
         if value not in choices:
             raise UserError(f"{'.'.join(path)} must be one of {', '.join(choices)}, not {value!r}")
-    for path in _POSITIVE_INTS:
+    for path in _POSITIVE:
+        if get(cfg, path) <= 0:
+            raise UserError(f"{'.'.join(path)} must be positive, not {get(cfg, path)!r}")
+    data = cfg["data"]
+    if not data["views"] or len(data["views"]) > 2:
+        raise UserError("data.views must list one or two transform names")
+    for key in ("mean", "std"):
+        if data[key] is not None and len(data[key]) != 3:
+            raise UserError(f"data.{key} must list 3 numbers (one per channel)")
+    if not all(isinstance(m, int) for m in cfg["schedule"]["milestones"]):
+        raise UserError("schedule.milestones must be a list of epoch numbers")
+
+
+_PATHS = (("data", "root"), ("data", "train_split"), ("data", "val_split"),
+          ("data", "test_split"), ("output", "dir"))
+
+
+def absolute_paths(cfg: Config) -> None:
+    """Make the config's paths absolute, so a saved run resumes from any working directory."""
+    for path in _PATHS:
         value = get(cfg, path)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise UserError(f"{'.'.join(path)} must be a positive integer, not {value!r}")
-    for path in (("optim", "lr"), ("loss", "temperature")):
-        value = get(cfg, path)
-        if not isinstance(value, (int, float)) or value <= 0:
-            raise UserError(f"{'.'.join(path)} must be a positive number, not {value!r}")
-    views = cfg["data"]["views"]
-    if not isinstance(views, list) or not views:
-        raise UserError("data.views must be a non-empty list of transform names")
+        if value is not None:
+            _set(cfg, path, str(Path(value).expanduser().resolve()))
 
 
 def dump(cfg: Config) -> str:

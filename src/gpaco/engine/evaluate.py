@@ -6,7 +6,7 @@ from gpaco.errors import UserError
 from gpaco.metrics import EvalResult
 
 from .build import build_data, build_model_from_config, resolve_device
-from .checkpoint import load_checkpoint, strip_prefixes
+from .checkpoint import load_checkpoint, load_weights
 from .config import resolve
 from .loop import evaluate
 
@@ -20,7 +20,7 @@ def evaluate_checkpoint(path: str, split: str = "test", overrides: list[str] = (
     data = build_data(cfg, device, with_train=False)
     num_classes = ckpt.get("num_classes") or data.num_classes
     model = build_model_from_config(cfg, num_classes).to(device)
-    model.load_state_dict(strip_prefixes(ckpt["model"]))
+    load_weights(model, ckpt)
     loader = data.test_loader if split == "test" else data.val_loader
     if loader is None:
         raise UserError("this run has no validation split (data.val_split)")

@@ -22,10 +22,19 @@ SUMMARY = "summary.json"
 CONFIG = "config.yaml"
 
 
+def _looks_like_run(path: Path) -> bool:
+    return any((path / name).exists() for name in (CONFIG, CHECKPOINT, METRICS))
+
+
 def prepare(path: Path, *, resume: bool, overwrite: bool) -> Path:
-    """Create the run folder; refuse to reuse one unless resuming or explicitly overwriting."""
+    """Create the run folder; refuse to reuse one unless resuming or explicitly overwriting.
+
+    `overwrite` only ever deletes a folder that holds a gpaco run, never an arbitrary one.
+    """
     if resume and overwrite:
         raise UserError("give --resume or --overwrite, not both")
+    if path.exists() and not path.is_dir():
+        raise UserError(f"run directory {path} is a file")
     if resume:
         if not (path / CHECKPOINT).is_file():
             raise UserError(f"nothing to resume: {path / CHECKPOINT} does not exist")
@@ -34,9 +43,17 @@ def prepare(path: Path, *, resume: bool, overwrite: bool) -> Path:
         if not overwrite:
             raise UserError(f"run directory {path} exists; use --resume to continue it, "
                             "--overwrite to replace it, or output.dir=... for a new one")
+        if not _looks_like_run(path):
+            raise UserError(f"refusing to --overwrite {path}: it is not a gpaco run directory")
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def _git_hash() -> str | None:

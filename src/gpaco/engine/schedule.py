@@ -18,8 +18,11 @@ def warmup_factor(epoch: int, warmup_epochs: int) -> float | None:
 
 
 def step_factor(epoch: int, milestones: list[int], decay: float) -> float:
-    """x decay for every milestone already reached (CIFAR: 0.1 at 320, 0.01 at 360 of 400)."""
-    return decay ** sum(epoch >= m for m in milestones)
+    """x decay for every milestone passed: epochs (0-based) after m, as the authors' `epoch > m`.
+
+    CIFAR (400 epochs, milestones 320 and 360): epochs 321-360 at 0.1 x lr, 361-399 at 0.01 x lr.
+    """
+    return decay ** sum(epoch > m for m in milestones)
 
 
 def cosine_factor(epoch: int, warmup_epochs: int, epochs: int) -> float:

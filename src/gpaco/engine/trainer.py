@@ -18,7 +18,7 @@ from . import parallel
 from . import run_dir as rd
 from .build import (Data, build_criterion_from_config, build_data, build_model_from_config,
                     build_optimizer, resolve_device)
-from .checkpoint import atomic_save, load_checkpoint, strip_prefixes
+from .checkpoint import atomic_save, load_checkpoint, load_weights
 from .config import Config, dump
 from .loop import Progress, TrainForward, eager_step, evaluate, train_epoch
 from .schedule import lr_at
@@ -48,6 +48,9 @@ class Run:
             torch.backends.cudnn.benchmark = True  # fixed input shapes: autotune once
         seed_all(cfg["seed"])
         self.data: Data = build_data(cfg, self.device)
+        if len(self.data.train_loader) == 0:
+            raise UserError(f"the training set ({len(self.data.train)} images) is smaller than one "
+                            f"batch (train.batch_size={cfg['train']['batch_size']})")
         self.model = build_model_from_config(cfg, self.data.num_classes).to(self.device)
         if cfg["train"]["channels_last"]:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -70,8 +73,11 @@ class Run:
                 "class_counts": self.data.class_counts, "classes": _classes(self.data)}
 
     def load(self, ckpt: dict[str, Any]) -> None:
-        self.model.load_state_dict(strip_prefixes(ckpt["model"]))
-        self.optimizer.load_state_dict(ckpt["optimizer"])
+        load_weights(self.model, ckpt)
+        try:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+        except ValueError as err:
+            raise UserError(f"the checkpoint's optimiser state does not fit this model ({err})")
         self.scaler.load_state_dict(ckpt["scaler"])
         self.start_epoch = ckpt["epoch"]
         self.best = ckpt.get("best")
@@ -137,17 +143,25 @@ def _evaluate_epoch(run: Run, epoch: int, record: dict[str, Any]) -> EvalResult:
 
 
 @parallel.rank_failures_as_errors
-def train(cfg: Config, folder: Path, resume: bool = False) -> dict[str, Any]:
-    """Train (or continue) the run in `folder`; returns the summary written to summary.json."""
+def train(cfg: Config, folder: Path, resume: bool = False,
+          overwrite: bool = False) -> dict[str, Any]:
+    """Train (or continue) the run in `folder`; returns the summary written to summary.json.
+
+    Everything is built (and so checked) before the run folder is created or replaced.
+    """
     run = Run(cfg, folder)
+    if gdist.is_main():
+        rd.prepare(folder, resume=resume, overwrite=overwrite)
+    gdist.barrier()
     if resume:
         run.load(load_checkpoint(folder / rd.CHECKPOINT, map_location=run.device))
         if gdist.is_main():
             rd.truncate_metrics(folder, run.start_epoch)
         say(f"resuming {folder} at epoch {run.start_epoch + 1}")
-    elif gdist.is_main():
-        (folder / rd.CONFIG).write_text(dump(cfg))
-        (folder / "environment.json").write_text(json.dumps(rd.environment(), indent=2))
+    if gdist.is_main():  # on resume too: overrides given then (data.root=, epochs=) are kept
+        rd.write_text_atomic(folder / rd.CONFIG, dump(cfg))
+        if not resume:
+            (folder / "environment.json").write_text(json.dumps(rd.environment(), indent=2))
     log = rd.MetricsLog(folder, cfg["output"]["tensorboard"]) if gdist.is_main() else None
     step = _make_step(run)
     epochs = cfg["schedule"]["epochs"]
