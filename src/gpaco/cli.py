@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from gpaco.errors import UserError
+from gpaco.metrics import format_pct
 
 EPILOG = "Overrides are key=value pairs: a dotted path (optim.lr=0.1) or a unique leaf (lr=0.1)."
 
@@ -60,8 +61,7 @@ def _train(args: argparse.Namespace) -> None:
     finally:
         gdist.shutdown()
     if is_main:
-        last = summary["last"]
-        def f(v): return "-" if v is None else f"{v:.2f}"
+        last, f = summary["last"], format_pct
         print(f"final (last epoch) accuracy: overall {f(last['top1'])} | many {f(last['many'])} "
               f"| medium {f(last['medium'])} | few {f(last['few'])}")
         print(f"run directory: {folder}")
@@ -70,8 +70,7 @@ def _train(args: argparse.Namespace) -> None:
 def _eval(args: argparse.Namespace) -> None:
     from gpaco.engine.evaluate import evaluate_checkpoint
 
-    result = evaluate_checkpoint(args.checkpoint, args.split, args.overrides)
-    def f(v): return "-" if v is None else f"{v:.2f}"
+    result, f = evaluate_checkpoint(args.checkpoint, args.split, args.overrides), format_pct
     print(f"{args.split}: top1 {f(result.top1)} top5 {f(result.top5)} | many {f(result.many)} "
           f"| medium {f(result.medium)} | few {f(result.few)} ({result.num_samples} images)")
 

@@ -64,6 +64,11 @@ class EvalResult:
                 "medium": self.medium, "few": self.few}
 
 
+def format_pct(value: float | None) -> str:
+    """A percentage for printing; '-' for a group with no classes."""
+    return "-" if value is None else f"{value:.2f}"
+
+
 def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 

@@ -14,7 +14,7 @@ from gpaco import distributed as gdist
 from gpaco.data.registry import DATASETS, build_dataset, dataset_kwargs
 from gpaco.data.gpu_loader import GPUTensorLoader
 from gpaco.data.gpu_aug import build_gpu_transform
-from gpaco.data.transforms import TwoViews, build_transform
+from gpaco.data.transforms import build_transform, build_views
 from gpaco.errors import UserError
 from gpaco.losses import CRITERIA, build_criterion
 from gpaco.models import build_model, create_backbone
@@ -71,11 +71,7 @@ def view_names(cfg: Config) -> list[str]:
 
 
 def _train_transform(cfg: Config) -> Callable:
-    kw = _transform_kwargs(cfg["data"])
-    names = view_names(cfg)
-    if len(names) == 2:
-        return TwoViews(build_transform(names[0], **kw), build_transform(names[1], **kw))
-    return build_transform(names[0], **kw)
+    return build_views(view_names(cfg), **_transform_kwargs(cfg["data"]))
 
 
 def _dataset(cfg: Config, split: str, transform: Callable | None) -> Dataset:

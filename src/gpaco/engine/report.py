@@ -8,18 +8,15 @@ from pathlib import Path
 import yaml
 
 from gpaco.errors import UserError
+from gpaco.metrics import format_pct
 
 from . import run_dir as rd
 from .outputs import CURVES_PNG, PER_CLASS_PNG
 
 
-def _fmt(value: float | None) -> str:
-    return "–" if value is None else f"{value:.2f}"
-
-
 def _row(label: str, m: dict) -> str:
-    return (f"| {label} | {_fmt(m.get('top1'))} | {_fmt(m.get('top5'))} | {_fmt(m.get('many'))} "
-            f"| {_fmt(m.get('medium'))} | {_fmt(m.get('few'))} |")
+    return (f"| {label} | {format_pct(m.get('top1'))} | {format_pct(m.get('top5'))} | {format_pct(m.get('many'))} "
+            f"| {format_pct(m.get('medium'))} | {format_pct(m.get('few'))} |")
 
 
 def render(folder: Path) -> str:

@@ -12,7 +12,7 @@ from torch import nn
 
 from gpaco import distributed as gdist
 from gpaco.errors import UserError
-from gpaco.metrics import EvalResult
+from gpaco.metrics import EvalResult, format_pct
 
 from . import parallel
 from . import run_dir as rd
@@ -31,9 +31,7 @@ def say(msg: str) -> None:
 
 
 def _format_eval(name: str, r: EvalResult) -> str:
-    def f(v: float | None) -> str:
-        return "-" if v is None else f"{v:.2f}"
-
+    f = format_pct
     return (f"{name} top1 {r.top1:.2f} top5 {r.top5:.2f} | many {f(r.many)} "
             f"medium {f(r.medium)} few {f(r.few)}")
 
