@@ -137,7 +137,7 @@ def test_gpaco_gradients_reach_both_views(tiny_backbone: Callable[..., nn.Module
 def test_gpaco_joint_and_separate_forward_agree_in_eval(
     tiny_backbone: Callable[..., nn.Module],
 ) -> None:
-    model = GPaCoModel(tiny_backbone(), C, dim=DIM, queue_size=0).eval()
+    model = GPaCoModel(tiny_backbone(), C, dim=DIM, queue_size=0, joint_forward=True).eval()
     views, y = _inputs()
     with torch.no_grad():
         joint = model.forward_train(views, y)

@@ -28,8 +28,8 @@ class GPaCoModel(ContrastiveModel):
         normalize_feature: L2-normalise the pooled feature before the classifier.
         joint_forward: run both views through the backbone as one concatenated 2B batch (one
             launch per layer, faster). BatchNorm then sees statistics over both views; the
-            authors run two separate B-sized passes, i.e. per-view statistics. Set False to
-            reproduce that exactly. Irrelevant for backbones without BatchNorm. With ghost
+            authors run two separate B-sized passes, i.e. per-view statistics, which is the
+            default (False). Irrelevant for backbones without BatchNorm. With ghost
             batch norm whose group size divides B, the groups never mix the views.
 
     Under DDP the in-batch part of the contrast set is the global batch
@@ -45,7 +45,7 @@ class GPaCoModel(ContrastiveModel):
         queue_size: int = 8192,
         head: str = "nobn",
         normalize_feature: bool = False,
-        joint_forward: bool = True,
+        joint_forward: bool = False,
     ) -> None:
         super().__init__(backbone, num_classes, dim=dim, queue_size=queue_size, head=head,
                          normalize_feature=normalize_feature)
