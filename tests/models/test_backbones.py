@@ -83,3 +83,16 @@ def test_projection_heads(kind: str, types: list[str]) -> None:
 def test_unknown_head_kind() -> None:
     with pytest.raises(UserError, match="nobn"):
         projection_head("mlp", 4, 4)
+
+
+def test_pretrained_weights_that_cannot_be_fetched_are_a_user_error(monkeypatch) -> None:
+    import urllib.error
+
+    import torchvision
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(torchvision.models, "get_model", offline)
+    with pytest.raises(UserError, match="cannot load pretrained weights for 'resnet50'"):
+        create_backbone("resnet50", pretrained=True)

@@ -12,6 +12,9 @@ not). timm is an optional extra and is imported only when asked for.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from typing import Any, Callable
 
 import torchvision
@@ -37,6 +40,16 @@ def _scratch_only(name: str, build: Callable[[], nn.Module]) -> BackboneBuilder:
     return builder
 
 
+@contextlib.contextmanager
+def _download_errors(name: str) -> Iterator[None]:
+    """Pretrained weights that cannot be fetched are a user-facing problem, not a traceback."""
+    try:
+        yield
+    except OSError as err:  # URLError, HTTP and socket errors, a corrupt cache file
+        raise UserError(f"cannot load pretrained weights for {name!r} ({err}); check the network "
+                        "or torch.hub's cache (TORCH_HOME), or set model.pretrained=false") from None
+
+
 def _torchvision_resnet(name: str) -> BackboneBuilder:
     """Builder for a torchvision ResNet/ResNeXt with `fc` replaced by Identity (2048-d)."""
 
@@ -51,7 +64,8 @@ def _torchvision_resnet(name: str) -> BackboneBuilder:
             model = ResNet(Bottleneck, [3, 4, 23, 3], groups=32, width_per_group=4, **kwargs)
         else:
             weights = "DEFAULT" if pretrained else None
-            model = torchvision.models.get_model(name, weights=weights, **kwargs)
+            with _download_errors(name):
+                model = torchvision.models.get_model(name, weights=weights, **kwargs)
         model.feature_dim = model.fc.in_features
         model.fc = nn.Identity()
         return model
@@ -117,7 +131,8 @@ def _create_timm(name: str, *, pretrained: bool, explicit: bool, **kwargs: Any) 
     if not timm.is_model(name):
         raise UserError(f"unknown backbone {name!r}; known: {known}, or any timm model as "
                         "'timm:<name>' (see timm.list_models())")
-    model = timm.create_model(name, pretrained=pretrained, num_classes=0, **kwargs)
+    with _download_errors(name):
+        model = timm.create_model(name, pretrained=pretrained, num_classes=0, **kwargs)
     # With num_classes=0 timm returns the pre-logits feature, whose width is head_hidden_size
     # when the head has a hidden layer (e.g. MobileNetV3) and num_features otherwise.
     model.feature_dim = getattr(model, "head_hidden_size", None) or model.num_features
