@@ -207,3 +207,12 @@ def shutdown() -> None:
             dist.destroy_process_group()
         except Exception:  # a peer already died: nothing left to tear down cleanly
             pass
+
+
+def broadcast_from_main(obj: Any) -> Any:
+    """Rank 0's `obj` on every rank (identity without DDP)."""
+    if not is_dist():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]

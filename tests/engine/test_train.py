@@ -104,3 +104,21 @@ def test_validation_split_selects_best_epoch_without_touching_test(tmp_path, tin
     assert best is not None and best["epoch"] in (0, 1)
     assert set(best) == {"epoch", "val", "test"}
     assert (Path(cfg["output"]["dir"]) / "best.pt").is_file()
+
+
+def test_image_folder_splits_with_different_classes_are_refused(tmp_path, tiny_cfg):
+    from PIL import Image
+
+    from gpaco.errors import UserError
+
+    for split, classes in (("train", ("cat", "dog")), ("val", ("cat", "fox"))):
+        for c in classes:
+            (tmp_path / split / c).mkdir(parents=True)
+            for i in range(3):
+                Image.new("RGB", (8, 8)).save(tmp_path / split / c / f"{i}.png")
+    cfg = tiny_cfg("data.dataset=image_folder", f"data.root={tmp_path}", "data.on_gpu=false",
+                   "image_size=8", "epochs=1", "batch_size=2", "method=ce",
+                   "views=[cifar_test]")
+    with pytest.raises(UserError, match="different class folders"):
+        _train(cfg)
+    assert not Path(cfg["output"]["dir"]).exists()  # refused before creating the run folder

@@ -182,6 +182,9 @@ def build_data(cfg: Config, device: torch.device, with_train: bool = True) -> Da
             augment, views = views, [_raw_batch]
     source = train if train is not None else test
     num_classes = d["num_classes"] or source.num_classes
+    if train is not None and d["dataset"] == "image_folder" and train.classes != test.classes:
+        raise UserError(f"the train and test folders under {d['root']} hold different class "
+                        "folders; labels would not match")
     _check_labels(test, num_classes, "test")
     _check_labels(val, num_classes, "val")
     return Data(train, test, val, _loader(train, cfg, device, True, views),

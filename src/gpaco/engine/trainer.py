@@ -148,9 +148,15 @@ def train(cfg: Config, folder: Path, resume: bool = False,
     Everything is built (and so checked) before the run folder is created or replaced.
     """
     run = Run(cfg, folder)
+    problem = None
     if gdist.is_main():
-        rd.prepare(folder, resume=resume, overwrite=overwrite)
-    gdist.barrier()
+        try:
+            rd.prepare(folder, resume=resume, overwrite=overwrite)
+        except UserError as err:
+            problem = str(err)
+    problem = gdist.broadcast_from_main(problem)  # every rank stops, none waits on a barrier
+    if problem:
+        raise UserError(problem)
     if resume:
         run.load(load_checkpoint(folder / rd.CHECKPOINT, map_location=run.device))
         if gdist.is_main():
