@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gpaco.models import resnet_cifar
+
 
 def _projection_shortcut(in_planes: int, out_planes: int, stride: int) -> nn.Module:
     if stride == 1 and in_planes == out_planes:
@@ -18,21 +20,13 @@ def _projection_shortcut(in_planes: int, out_planes: int, stride: int) -> nn.Mod
     )
 
 
-class BasicBlock(nn.Module):
+class BasicBlock(resnet_cifar.BasicBlock):
+    """The CIFAR ResNet block with a 1x1-conv projection shortcut (option B)."""
+
     expansion = 1
 
     def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.shortcut = _projection_shortcut(in_planes, planes, stride)
-
-    def forward(self, x: Tensor) -> Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
+        super().__init__(in_planes, planes, stride, _projection_shortcut(in_planes, planes, stride))
 
 
 class Bottleneck(nn.Module):

@@ -23,15 +23,20 @@ class _PadShortcut(nn.Module):
 
 
 class BasicBlock(nn.Module):
-    def __init__(self, in_planes: int, planes: int, stride: int = 1) -> None:
+    """Two 3x3 convs; the shortcut is option A (zero padding) unless one is given."""
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1,
+                 shortcut: nn.Module | None = None) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(planes)
         self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
-        self.shortcut: nn.Module = nn.Identity()
-        if stride != 1 or in_planes != planes:
-            self.shortcut = _PadShortcut(planes - in_planes)
+        if shortcut is None:
+            shortcut = nn.Identity()
+            if stride != 1 or in_planes != planes:
+                shortcut = _PadShortcut(planes - in_planes)
+        self.shortcut = shortcut
 
     def forward(self, x: Tensor) -> Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
