@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from gpaco.errors import UserError
+from gpaco.seeding import epoch_seed
 
 View = Callable[..., Tensor]  # view(batch_uint8_nchw, generator) -> float tensor
 
@@ -30,7 +31,7 @@ class GPUTensorLoader:
         shuffle: draw a new permutation each epoch (else the natural order).
         drop_last: drop the last incomplete batch.
         device: where the data and the augmentation live.
-        seed: epoch e uses a generator seeded with `seed + e`, for the permutation and all
+        seed: epoch e uses a generator seeded with `epoch_seed(seed, e)`, for the permutation and all
             augmentation draws, so `set_epoch(e)` reproduces epoch e exactly (for resume).
         rank, world_size: read this process's shard under DDP (`batch_size` is then the
             per-process batch). Training (drop_last): every rank draws the same permutation
@@ -108,7 +109,7 @@ class GPUTensorLoader:
 
     def _generator(self) -> torch.Generator:
         g = torch.Generator(device=self.device)
-        g.manual_seed(self.seed + self.epoch)
+        g.manual_seed(epoch_seed(self.seed, self.epoch))
         return g
 
     def _shard(self, order: Tensor) -> Tensor:
@@ -131,7 +132,7 @@ class GPUTensorLoader:
         order = self._shard(order)
         if self.world_size > 1:  # same permutation everywhere, different augmentation draws
             g = torch.Generator(device=self.device)
-            g.manual_seed((self.seed + self.epoch) * 1_000_003 + self.rank)
+            g.manual_seed(epoch_seed(self.seed, self.epoch, self.rank))
         for k in range(len(self)):  # slicing with Python ints: no host sync
             idx = order[k * self.batch_size : (k + 1) * self.batch_size]
             batch = self.images.index_select(0, idx)

@@ -28,7 +28,7 @@ from gpaco.data.cifar import CIFAR10LT, CIFAR100LT
 from gpaco.data.embedded import EmbeddedFashionMNISTLT
 from gpaco.data.fashion_mnist import FashionMNISTLT
 from gpaco.data.image_folder import LongTailImageFolder
-from gpaco.data.split_file import SplitFileDataset
+from gpaco.data.split_file import NUM_CLASSES, SplitFileDataset
 from gpaco.errors import UserError
 
 Root = str | Path | None
@@ -77,7 +77,9 @@ def _split_file(root: Root, train: bool, transform: Callable | None, *, train_sp
                             transform, num_classes, check_files, on_bad_image)
 
 
-def _fixed_classes(name: str, num_classes: int) -> Callable[..., Dataset]:
+def _fixed_classes(name: str) -> Callable[..., Dataset]:
+    num_classes = NUM_CLASSES[name]
+
     def build(root: Root, train: bool, transform: Callable | None, *, train_split: Root = None,
               test_split: Root = None, check_files: bool = True,
               on_bad_image: str = "error") -> Dataset:
@@ -101,9 +103,9 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
     "fashion_mnist_lt": _fashion_mnist_lt,
     "embedded": _embedded,
     "split_file": _split_file,
-    "imagenet_lt": _fixed_classes("imagenet_lt", 1000),
-    "places_lt": _fixed_classes("places_lt", 365),
-    "inat2018": _fixed_classes("inat2018", 8142),
+    "imagenet_lt": _fixed_classes("imagenet_lt"),
+    "places_lt": _fixed_classes("places_lt"),
+    "inat2018": _fixed_classes("inat2018"),
     "image_folder": _image_folder,
 }
 

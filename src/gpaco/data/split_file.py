@@ -105,19 +105,23 @@ class SplitFileDataset(FileDataset):
                          on_bad_image)
 
 
+# The class count of each standard long-tailed split-file benchmark.
+NUM_CLASSES = {"imagenet_lt": 1000, "places_lt": 365, "inat2018": 8142}
+
+
 def imagenet_lt(root: str | Path, split_file: str | Path, transform: Callable | None = None,
                 **kwargs) -> SplitFileDataset:
     """ImageNet-LT (1,000 classes): root holds train/ and val/ of ILSVRC-2012."""
-    return SplitFileDataset(root, split_file, transform, num_classes=1000, **kwargs)
+    return SplitFileDataset(root, split_file, transform, num_classes=NUM_CLASSES["imagenet_lt"], **kwargs)
 
 
 def places_lt(root: str | Path, split_file: str | Path, transform: Callable | None = None,
               **kwargs) -> SplitFileDataset:
     """Places-LT (365 classes): root holds data_256/ of Places365-Standard."""
-    return SplitFileDataset(root, split_file, transform, num_classes=365, **kwargs)
+    return SplitFileDataset(root, split_file, transform, num_classes=NUM_CLASSES["places_lt"], **kwargs)
 
 
 def inat2018(root: str | Path, split_file: str | Path, transform: Callable | None = None,
              **kwargs) -> SplitFileDataset:
     """iNaturalist 2018 (8,142 classes): root holds train_val2018/."""
-    return SplitFileDataset(root, split_file, transform, num_classes=8142, **kwargs)
+    return SplitFileDataset(root, split_file, transform, num_classes=NUM_CLASSES["inat2018"], **kwargs)

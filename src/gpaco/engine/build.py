@@ -21,7 +21,6 @@ from gpaco.models import build_model, create_backbone
 
 from . import parallel
 from .config import Config
-from .seeding import epoch_seed
 
 TWO_VIEW_METHODS = ("paco", "gpaco", "multitask")
 DEFAULT_HEAD = {"paco": "bn", "gpaco": "nobn", "multitask": "nobn"}
@@ -127,31 +126,18 @@ def _raw_batch(batch: torch.Tensor, generator: torch.Generator | None = None) ->
     return batch
 
 
-def _gpu_loader(ds: Dataset, cfg: Config, device: torch.device, views: list[Callable],
-                train: bool) -> GPUTensorLoader:
-    batch = _local_batch(cfg) if train else cfg["train"]["eval_batch_size"]
-    return GPUTensorLoader.from_dataset(ds, batch_size=batch, views=views, shuffle=train,
-                                        drop_last=train, device=device,
-                                        seed=_order_seed(cfg["seed"]),
-                                        **parallel.gpu_loader_shard())
-
-
 def _loader(ds: Dataset | None, cfg: Config, device: torch.device, train: bool,
             gpu_views: list[Callable]) -> Iterable | None:
     """The DataLoader (CPU transforms, workers) or GPU-resident loader of one split."""
     if ds is None:
         return None
-    if cfg["data"]["on_gpu"]:
-        return _gpu_loader(ds, cfg, device, gpu_views, train)
     batch = _local_batch(cfg) if train else cfg["train"]["eval_batch_size"]
+    if cfg["data"]["on_gpu"]:
+        return GPUTensorLoader.from_dataset(ds, batch_size=batch, views=gpu_views, shuffle=train,
+                                            drop_last=train, device=device, seed=cfg["seed"],
+                                            **parallel.gpu_loader_shard())
     return _cpu_loader(ds, batch, train, cfg["data"]["workers"], device.type == "cuda",
-                       _order_seed(cfg["seed"]))
-
-
-def _order_seed(seed: int) -> int:
-    """Loaders draw epoch e's order from `seed + e`: spread the run seeds apart so that seed s
-    at epoch e+1 does not replay seed s+1 at epoch e."""
-    return epoch_seed(seed, 0)
+                       cfg["seed"])
 
 
 def _check_labels(ds: Dataset | None, num_classes: int, split: str) -> None:
@@ -200,10 +186,10 @@ def build_model_from_config(cfg: Config, num_classes: int) -> nn.Module:
     if method in TWO_VIEW_METHODS:
         params = {"dim": m["dim"], "queue_size": m["queue_size"],
                   "head": m["head"] or DEFAULT_HEAD[method]}
-        if method != "paco":
-            params["joint_forward"] = m["joint_forward"]
         if method == "paco":
             params["momentum"] = m["momentum"]
+        else:
+            params["joint_forward"] = m["joint_forward"]
     if m["shuffle_bn"]:
         if method != "paco":
             raise UserError("model.shuffle_bn applies to PaCo's momentum key encoder (method=paco)")

@@ -11,7 +11,7 @@ What the engine calls, all no-ops (or plain single-process behaviour) without DD
 - `rank_failures_as_errors`: turn a collective that failed because a peer died into one line.
 
 The layout that makes N processes equal one process: every rank draws the same permutation of
-the dataset per epoch (seed + epoch); global batch k is perm[kB:(k+1)B] and rank r reads the r-th
+the dataset per epoch (seeded by seed and epoch); global batch k is perm[kB:(k+1)B] and rank r reads the r-th
 contiguous slice of it. One process therefore sees [rank 0's samples; rank 1's; ...], so ghost
 groups of G (G dividing the per-process batch) are the per-rank batch-norm batches, the queue
 receives the keys in the same order, and the global contrast set (gpaco.distributed.gather_batch)
@@ -35,6 +35,7 @@ from gpaco import distributed as gdist
 from gpaco.errors import UserError
 from gpaco.metrics import ConfusionCounter
 from gpaco.models.ghost_bn import convert_to_ghost_bn
+from gpaco.seeding import epoch_seed
 
 from .config import Config
 from .loop import EpochStats
@@ -49,7 +50,7 @@ class ShardedBatchSampler(Sampler[int]):
         num_samples: dataset length.
         global_batch: B, the batch over all ranks (divisible by `world`).
         rank, world: this process and the number of processes.
-        seed: epoch e draws the permutation from a generator seeded with seed + e.
+        seed: epoch e draws the permutation from a generator seeded with epoch_seed(seed, e).
 
     Use with `DataLoader(batch_size=B // world, drop_last=True)`; the incomplete last global
     batch is dropped on every rank.
@@ -71,7 +72,7 @@ class ShardedBatchSampler(Sampler[int]):
 
     def __iter__(self) -> Iterator[int]:
         g = torch.Generator()
-        g.manual_seed(self.seed + self.epoch)
+        g.manual_seed(epoch_seed(self.seed, self.epoch))
         perm = torch.randperm(self.num_samples, generator=g)
         steps, local = self.num_samples // self.global_batch, self.global_batch // self.world
         mine = perm[: steps * self.global_batch].view(steps, self.world, local)[:, self.rank]

@@ -13,6 +13,7 @@ from torch import nn
 from gpaco import distributed as gdist
 from gpaco.errors import UserError
 from gpaco.metrics import EvalResult, format_pct
+from gpaco.seeding import seed_all, seed_epoch
 
 from . import parallel
 from . import run_dir as rd
@@ -22,7 +23,6 @@ from .checkpoint import atomic_save, load_checkpoint, load_weights
 from .config import Config, dump
 from .loop import Progress, TrainForward, eager_step, evaluate, train_epoch
 from .schedule import lr_at
-from .seeding import seed_all, seed_epoch
 
 
 def say(msg: str) -> None:

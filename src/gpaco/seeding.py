@@ -2,7 +2,8 @@
 
 Re-seeding every random source at the start of each epoch from (seed, epoch, rank) makes an
 epoch's randomness independent of what ran before it, so `--resume` from an epoch checkpoint
-replays exactly what an uninterrupted run would have done.
+replays exactly what an uninterrupted run would have done. `epoch_seed` also seeds the samplers
+and the device-resident loader, so seed s at epoch e+1 never replays seed s+1 at epoch e.
 """
 
 from __future__ import annotations
