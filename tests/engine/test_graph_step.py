@@ -1,12 +1,23 @@
-"""The CUDA-graph step: its SGD equals torch.optim.SGD (CPU), and graph == eager (CUDA only)."""
+"""The CUDA-graph step.
 
+On CPU: its SGD equals torch.optim.SGD; its un-captured step equals the eager step; and the step
+it would capture (augmentation, forwards, loss, backward, SGD, EMA, queue) contains no operation
+that synchronises with the host or copies host data in, the things CUDA-graph capture refuses or
+silently freezes. On CUDA: graph replay == eager.
+"""
+
+import collections
 import copy
 
 import pytest
 import torch
 from torch import nn
 
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from gpaco.engine import config as C
 from gpaco.engine.graph_step import GraphedStep
+from gpaco.engine.trainer import Run
 from gpaco.engine.loop import TrainForward, eager_step
 from gpaco.losses import build_criterion
 from gpaco.models import build_model, create_backbone
@@ -39,32 +50,112 @@ def test_foreach_sgd_equals_torch_sgd(nesterov):
 
 def _setup(method: str, device: str):
     torch.manual_seed(0)
-    params = {"dim": 16, "queue_size": 32} if method in ("paco", "gpaco") else {}
+    params = {"dim": 16, "queue_size": 128} if method in ("paco", "gpaco") else {}
     model = build_model(method, create_backbone("resnet8"), 4, **params).to(device)
     counts = [40, 20, 8, 4]
     crit = build_criterion(method, num_classes=4, class_counts=counts,
                            **({"alpha": 0.05, "temperature": 0.1} if method != "balanced_softmax" else {}))
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     return model, crit.to(device), opt
+
+
+def _uncaptured(step: GraphedStep):
+    """The graphed step's own computation, run eagerly (what CPU can check of it)."""
+
+    def run(views: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+        step._buffers()
+        step.set_lr(step.optimizer.param_groups[0]["lr"])
+        return step._eager(views, labels)
+
+    return run
+
+
+def _compare_with_eager(method: str, device: str, graphed_step) -> None:
+    # 8 steps: 3 eager warm-up steps fill the queue, then capture and 5 replays. A ReLU network
+    # amplifies rounding differences (a flipped unit changes the gradient), so the run is short
+    # and the tolerance a little above float32 rounding.
+    data = [(torch.rand(2, 64, 3, 16, 16, device=device), torch.randint(0, 4, (64,), device=device))
+            for _ in range(8)]
+    results = []
+    for graphed in (False, True):
+        model, crit, opt = _setup(method, device)
+        if graphed:
+            step = graphed_step(GraphedStep(TrainForward(model), crit, opt, "none"))
+        else:
+            scaler = torch.amp.GradScaler(device, enabled=False)
+            step = eager_step(TrainForward(model), crit, opt, scaler, torch.device(device), "none")
+        losses = [float(step(list(v), y)) for v, y in data]
+        results.append((losses, [p.detach().clone() for p in model.parameters()]))
+    (l_eager, p_eager), (l_graph, p_graph) = results
+    assert l_graph == pytest.approx(l_eager, rel=1e-5)
+    for a, b in zip(p_graph, p_eager):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=5e-5)
+
+
+@pytest.mark.parametrize("method", ["paco", "gpaco", "balanced_softmax"])
+def test_uncaptured_graph_step_matches_eager_on_cpu(method):
+    _compare_with_eager(method, "cpu", _uncaptured)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
 @pytest.mark.parametrize("method", ["paco", "gpaco", "balanced_softmax"])
 def test_graphed_step_matches_eager_on_cuda(method):
     torch.backends.cudnn.deterministic = True
-    data = [(torch.rand(2, 16, 3, 16, 16, device="cuda"), torch.randint(0, 4, (16,), device="cuda"))
-            for _ in range(12)]
-    results = []
-    for graphed in (False, True):
-        model, crit, opt = _setup(method, "cuda")
-        if graphed:
-            step = GraphedStep(TrainForward(model), crit, opt, "none")
-        else:
-            scaler = torch.amp.GradScaler("cuda", enabled=False)
-            step = eager_step(TrainForward(model), crit, opt, scaler, torch.device("cuda"), "none")
-        losses = [float(step(list(v), y)) for v, y in data]
-        results.append((losses, [p.detach().clone() for p in model.parameters()]))
-    (l_eager, p_eager), (l_graph, p_graph) = results
-    assert l_graph == pytest.approx(l_eager, rel=1e-4)
-    for a, b in zip(p_graph, p_eager):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    _compare_with_eager(method, "cuda", lambda step: step)
+
+
+# Host synchronisation (scalar reads, data-dependent shapes) fails during capture; a host tensor
+# (torch.tensor inside the step) would be copied in once and then frozen into the graph.
+HOST_OPS = {"_local_scalar_dense", "is_nonzero", "equal", "allclose", "nonzero", "masked_select",
+            "_unique", "_unique2", "unique_dim", "unique_consecutive", "repeat_interleave",
+            "bincount", "histc", "lift_fresh", "lift_fresh_copy"}
+
+
+class HostOpRecorder(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.found: collections.Counter[str] = collections.Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func.overloadpacket.__name__
+        if name in HOST_OPS:
+            self.found[name] += 1
+        if name.startswith("index") and isinstance(args[1], (list, tuple)) and any(
+                t is not None and t.dtype in (torch.bool, torch.uint8) for t in args[1]):
+            self.found[f"{name} with a boolean mask"] += 1
+        return func(*args, **(kwargs or {}))
+
+
+def test_recorder_catches_host_ops():
+    x = torch.randn(6)
+    with HostOpRecorder() as rec:
+        float(x.sum()), x[x > 0], torch.tensor([1.0])
+    assert set(rec.found) == {"_local_scalar_dense", "index with a boolean mask", "lift_fresh"}
+
+
+@pytest.mark.parametrize("method", ["paco", "gpaco", "ce", "balanced_softmax", "multitask"])
+def test_captured_step_has_no_host_ops(method, tiny_cfg, tmp_path):
+    cfg = tiny_cfg(f"method={method}", "data.on_gpu=true", "train.cuda_graph=true",
+                   "model.backbone=resnet8")
+    run = Run(cfg, tmp_path / "run")
+    assert run.data.augment  # the loader hands raw images: augmentation is part of the step
+    step = GraphedStep(run.train_module, run.criterion, run.optimizer, "none",
+                       augment=run.data.augment, channels_last=True)
+    batches = iter(run.data.train_loader)
+    while not step._ready_to_capture():  # the eager warm-up that precedes capture
+        step.warmup_left -= 1
+        _uncaptured(step)(*next(batches))
+    views, labels = next(batches)
+    step._buffers()
+    step.optimizer.zero_grad(set_to_none=True)
+    python_state = _python_scalars(run.model)
+    with HostOpRecorder() as rec:
+        step._forward_backward(views, labels)
+    assert not rec.found, f"host-side operations in the captured step: {dict(rec.found)}"
+    # a replay does not run Python: state kept in Python attributes would stop changing
+    assert _python_scalars(run.model) == python_state
+
+
+def _python_scalars(model: nn.Module) -> dict[str, object]:
+    return {f"{name}.{key}": value for name, m in model.named_modules()
+            for key, value in vars(m).items() if isinstance(value, (bool, int, float))}
