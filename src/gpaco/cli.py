@@ -54,7 +54,7 @@ def _train(args: argparse.Namespace) -> None:
         cfg = C.load_config(config_file=str(folder / rd.CONFIG), overrides=args.overrides)
     cfg["output"]["dir"] = str(folder.resolve())
     C.absolute_paths(cfg)
-    gdist.init_from_env()
+    gdist.init_from_env(cfg["train"]["device"])
     is_main = gdist.is_main()  # asked before shutdown(), after which every process is "rank 0"
     try:
         summary = train(cfg, folder, resume=bool(resume), overwrite=args.overwrite)

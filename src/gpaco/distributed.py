@@ -151,8 +151,17 @@ def timeout() -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def init_from_env() -> None:
+def backend_for(device: str) -> str:
+    """NCCL when the run trains on CUDA (`train.device` auto with a GPU, or cuda...), else gloo."""
+    on_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    return "nccl" if on_cuda else "gloo"
+
+
+def init_from_env(device: str = "auto") -> None:
     """Join the process group that torchrun describes in the environment (no-op otherwise).
+
+    `device` is the run's `train.device`: it picks the backend, so a CPU run on a machine that
+    has GPUs still uses gloo (NCCL cannot reduce CPU tensors).
 
     Collectives wait at most `timeout()` for a silent peer, and SIGTERM (what torchrun's agent
     sends the surviving processes when one dies) becomes a one-line UserError instead of a
@@ -160,7 +169,7 @@ def init_from_env() -> None:
     """
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or is_dist():
         return
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    backend = backend_for(device)
     if backend == "nccl":
         torch.cuda.set_device(local_rank())
     dist.init_process_group(backend, timeout=timeout())

@@ -15,7 +15,7 @@ from gpaco.engine import trainer as T
 
 
 def main(spec_path: str) -> None:
-    gdist.init_from_env()
+    gdist.init_from_env("cpu")
     try:
         for run in json.loads(Path(spec_path).read_text()):
             cfg = C.load_config("default", overrides=run["overrides"])

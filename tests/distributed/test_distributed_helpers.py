@@ -31,6 +31,14 @@ def test_one_process_helpers_are_identities():
     assert int(counter.total.sum()) == 0
 
 
+@pytest.mark.parametrize("device, cuda, backend", [
+    ("cpu", True, "gloo"), ("auto", True, "nccl"), ("auto", False, "gloo"), ("cuda", True, "nccl"),
+    ("cuda:1", True, "nccl")])
+def test_backend_follows_the_training_device(device, cuda, backend, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    assert gdist.backend_for(device) == backend
+
+
 def test_shuffled_forward_returns_each_samples_own_output():
     x = torch.randn(8, 3)
     torch.testing.assert_close(gdist.shuffled_forward(lambda t: t * 2 + 1, x), x * 2 + 1)

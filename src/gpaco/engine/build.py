@@ -40,13 +40,14 @@ class Data:
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", gdist.local_rank())
+    """`auto` / `cuda` mean this process's GPU (torchrun's LOCAL_RANK), or the CPU for `auto`."""
+    if name == "auto" and not torch.cuda.is_available():
         return torch.device("cpu")
-    device = torch.device(name)
+    device = torch.device("cuda" if name == "auto" else name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"train.device={name} but no CUDA device is available")
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", gdist.local_rank())
     return device
 
 
