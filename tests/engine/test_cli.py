@@ -41,7 +41,10 @@ def test_train_refuses_existing_run_then_resume_and_report(tmp_path, capsys, tin
     out = tmp_path / "run"
     args = ["train", *tiny_args, "epochs=1", f"output.dir={out}"]
     assert main(args) == 0
-    assert "final (last epoch) accuracy: overall" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "final (last epoch) accuracy: overall" in printed
+    # the default (PaCo) run states its extra head-class discount: 2 x 32 + 64 contrast samples
+    assert "center share at the loss optimum:" in printed and "128 contrast samples" in printed
     before = (out / "last.pt").read_bytes()
     assert main(args) == 2
     assert "exists; use --resume" in capsys.readouterr().err

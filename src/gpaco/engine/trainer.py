@@ -12,6 +12,7 @@ from torch import nn
 
 from gpaco import distributed as gdist
 from gpaco.errors import UserError
+from gpaco.losses import center_weights
 from gpaco.metrics import EvalResult, format_pct
 from gpaco.seeding import seed_all, seed_epoch
 
@@ -171,6 +172,8 @@ def train(cfg: Config, folder: Path, resume: bool = False,
     epochs = cfg["schedule"]["epochs"]
     say(f"training {cfg['method']} on {cfg['data']['dataset']} ({len(run.data.train)} images, "
         f"{run.data.num_classes} classes) for {epochs} epochs on {run.device}")
+    if cfg["method"] in ("paco", "gpaco"):
+        say(_center_weight_line(cfg, run.data.class_counts))
     test: EvalResult | None = None
     start = time.perf_counter()
     try:
@@ -192,6 +195,16 @@ def train(cfg: Config, folder: Path, resume: bool = False,
     if gdist.is_main():
         _write_outputs(run, test, summary)
     return summary
+
+
+def _center_weight_line(cfg: Config, class_counts: list[int]) -> str:
+    """The extra head-class discount of this run's alpha (gpaco.losses.center_weight)."""
+    contrast = 2 * cfg["train"]["batch_size"] + cfg["model"]["queue_size"]
+    w = center_weights(class_counts, alpha=cfg["loss"]["alpha"], beta=cfg["loss"]["beta"],
+                       contrast_size=contrast)
+    return (f"center share at the loss optimum: {float(w.min()):.2f} for the most frequent class, "
+            f"{float(w.max()):.2f} for the rarest (alpha={cfg['loss']['alpha']}, "
+            f"{contrast} contrast samples; docs/rebalancing.md)")
 
 
 def _make_step(run: Run):

@@ -1,6 +1,7 @@
 """Training criteria over plain tensors: `criterion(features, labels, center_logits) -> loss`."""
 
 from gpaco.losses.balanced_softmax import BalancedSoftmaxLoss, LogitAdjustedLoss
+from gpaco.losses.center_weight import center_weights
 from gpaco.losses.cross_entropy import CrossEntropyLoss, cross_entropy
 from gpaco.losses.multitask import MultiTaskLoss
 from gpaco.losses.paco import PaCoLoss, paco_loss
@@ -17,6 +18,7 @@ __all__ = [
     "PaCoLoss",
     "SupConLoss",
     "build_criterion",
+    "center_weights",
     "cross_entropy",
     "log_prior",
     "paco_loss",
