@@ -71,7 +71,7 @@ def _uncaptured(step: GraphedStep):
 
 
 def _compare_with_eager(method: str, device: str, graphed_step) -> None:
-    # 8 steps: 3 eager warm-up steps fill the queue, then capture and 5 replays. A ReLU network
+    # 8 steps: 3 eager warm-up steps (the queue is full after 2), then capture and 5 replays. A ReLU network
     # amplifies rounding differences (a flipped unit changes the gradient), so the run is short
     # and the tolerance a little above float32 rounding.
     data = [(torch.rand(2, 64, 3, 16, 16, device=device), torch.randint(0, 4, (64,), device=device))
