@@ -5,7 +5,10 @@ all at once on the one GPU:
   * full-length runs (CIFAR-10-LT IF 100, the 400-epoch recipe, or as many epochs as fit the
     budget, with the step milestones kept at 80 % / 90 %) of PaCo, GPaCo, Balanced Softmax and CE
     on the fast path, seed 0;
-  * the fast-vs-standard comparison: PaCo on a short schedule, same seeds, both paths.
+  * the fast-vs-standard comparison: PaCo on a short schedule, same seeds, both paths;
+  * optionally (`--alpha-arms 0.001`), full-length PaCo and GPaCo runs with another alpha: the
+    recipes' alpha = 0.01 gives the head class of CIFAR-10-LT a center share of 0.16
+    (docs/rebalancing.md); these arms share the budget, so every full-length run gets fewer epochs.
 Whatever has not finished by the deadline is stopped; its last evaluation is still reported.
 
   python benchmarks/gpu_session.py --speed bench/speed/speed.json --budget 420 --out bench/gpu
@@ -73,6 +76,8 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--workers", type=int, default=3, help="loader workers per standard run")
     p.add_argument("--out", type=Path, default=Path("bench/gpu"))
+    p.add_argument("--alpha-arms", type=float, nargs="*", default=[],
+                   help="extra full-length PaCo/GPaCo runs with these loss.alpha values")
     p.add_argument("--cpu-dry-run", action="store_true", help="check the script on a CPU")
     args = p.parse_args()
     global FAST
@@ -93,12 +98,21 @@ def main() -> None:
     # Full-length runs get the GPU time the comparison leaves (GPU time-slices processes).
     left = (args.budget - 60) / 1.15 - len(args.seeds) * args.short_epochs * f
     methods = ["paco", "gpaco", "balanced-softmax", "ce"]
-    epochs = min(400, int(left / (f * sum(COST[m] for m in methods))) // 10 * 10)
+    arms = [(m, a) for a in args.alpha_arms for m in ("paco", "gpaco")]
+
+    def fitting_epochs() -> int:
+        cost = sum(COST[m] for m in methods) + sum(COST[m] for m, _ in arms)
+        return min(400, int(left / (f * cost)) // 10 * 10)
+
+    epochs = fitting_epochs()
     if epochs < 400:  # drop CE first: the long-tail methods matter more
         methods = methods[:3]
-        epochs = min(400, int(left / (f * sum(COST[m] for m in methods))) // 10 * 10)
+        epochs = fitting_epochs()
     for m in methods:
         jobs.append((f"full-{m}-s0", f"cifar10-lt-{m}", [root, "seed=0", *FAST, *schedule(epochs)]))
+    for m, a in arms:
+        jobs.append((f"full-{m}-alpha{a}-s0", f"cifar10-lt-{m}",
+                     [root, "seed=0", f"loss.alpha={a}", *FAST, *schedule(epochs)]))
     print(f"fast PaCo {f:.3f} s/epoch; full-length runs: {epochs} epochs of {', '.join(methods)}",
           flush=True)
     with ThreadPoolExecutor(len(jobs)) as pool:
