@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gpaco.distributed import rank_slices
 from gpaco.errors import UserError
 from gpaco.seeding import epoch_seed
 
@@ -117,9 +118,7 @@ class GPUTensorLoader:
         if self.world_size == 1:
             return order
         if self.drop_last:
-            steps = len(self)
-            return order[: steps * self.batch_size * self.world_size].view(
-                steps, self.world_size, self.batch_size)[:, self.rank].reshape(-1)
+            return rank_slices(order, self.batch_size, self.rank, self.world_size)
         return order[self.rank::self.world_size]
 
     def __iter__(self) -> Iterator[tuple[list[Tensor], Tensor]]:

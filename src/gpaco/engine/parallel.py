@@ -74,9 +74,8 @@ class ShardedBatchSampler(Sampler[int]):
         g = torch.Generator()
         g.manual_seed(epoch_seed(self.seed, self.epoch))
         perm = torch.randperm(self.num_samples, generator=g)
-        steps, local = self.num_samples // self.global_batch, self.global_batch // self.world
-        mine = perm[: steps * self.global_batch].view(steps, self.world, local)[:, self.rank]
-        return iter(mine.reshape(-1).tolist())
+        mine = gdist.rank_slices(perm, self.global_batch // self.world, self.rank, self.world)
+        return iter(mine.tolist())
 
 
 class StridedSampler(Sampler[int]):
