@@ -15,6 +15,8 @@ import torch
 
 from gpaco.errors import UserError
 
+from .checkpoint import atomic_write
+
 CHECKPOINT = "last.pt"
 BEST_CHECKPOINT = "best.pt"
 METRICS = "metrics.jsonl"
@@ -51,9 +53,7 @@ def prepare(path: Path, *, resume: bool, overwrite: bool) -> Path:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    atomic_write(path, lambda f: f.write(text.encode()))
 
 
 def _git_hash() -> str | None:
@@ -127,4 +127,4 @@ def read_metrics(folder: Path) -> list[dict[str, Any]]:
 def truncate_metrics(folder: Path, after_epoch: int) -> None:
     """On resume, drop records of epochs the checkpoint does not contain (a killed epoch)."""
     records = [r for r in read_metrics(folder) if r.get("epoch", -1) < after_epoch]
-    (folder / METRICS).write_text("".join(json.dumps(r) + "\n" for r in records))
+    write_text_atomic(folder / METRICS, "".join(json.dumps(r) + "\n" for r in records))
