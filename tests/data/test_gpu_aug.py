@@ -26,13 +26,8 @@ from gpaco.errors import UserError
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tests run many tiny ops; intra-op threads only add overhead (up to 10x on 2 busy cores)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# many tiny ops: intra-op threads only add overhead (tests/data/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def images(b: int = 16, size: int = 32, seed: int = 0) -> torch.Tensor:

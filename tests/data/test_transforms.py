@@ -12,13 +12,8 @@ from gpaco.data import transforms as T
 from gpaco.errors import UserError
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tests run many tiny ops; intra-op threads only add overhead (up to 10x on 2 busy cores)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# many tiny ops: intra-op threads only add overhead (tests/data/conftest.py)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _pil(size: int = 32, seed: int = 0) -> Image.Image:
