@@ -15,7 +15,6 @@ from torch import nn
 
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from gpaco.engine import config as C
 from gpaco.engine.graph_step import GraphedStep
 from gpaco.engine.trainer import Run
 from gpaco.engine.loop import TrainForward, eager_step

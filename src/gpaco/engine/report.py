@@ -14,9 +14,11 @@ from . import run_dir as rd
 from .outputs import CURVES_PNG, PER_CLASS_PNG
 
 
+_COLUMNS = ("top1", "top5", "many", "medium", "few")
+
+
 def _row(label: str, m: dict) -> str:
-    return (f"| {label} | {format_pct(m.get('top1'))} | {format_pct(m.get('top5'))} | {format_pct(m.get('many'))} "
-            f"| {format_pct(m.get('medium'))} | {format_pct(m.get('few'))} |")
+    return f"| {label} | " + " | ".join(format_pct(m.get(k)) for k in _COLUMNS) + " |"
 
 
 def render(folder: Path) -> str:
