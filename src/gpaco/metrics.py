@@ -43,11 +43,6 @@ class ConfusionCounter:
         self.total += torch.bincount(labels, minlength=self.num_classes)
         self.topk_hits += (top == labels[:, None]).any(dim=1).sum()
 
-    def merge_(self, other: "ConfusionCounter") -> None:
-        self.correct += other.correct
-        self.total += other.total
-        self.topk_hits += other.topk_hits
-
 
 @dataclass
 class EvalResult:

@@ -144,3 +144,14 @@ def test_blur_kernel_defaults() -> None:
     assert kernels(T.build_transform("cifar_sim")) == [13]
     assert kernels(T.build_transform("sim")) == [23]
     assert kernels(T.build_transform("sim", blur_kernel=9)) == [9]
+
+
+def test_cifar_pipelines_accept_images_of_another_size():
+    from PIL import Image
+
+    from gpaco.data.transforms import ResizeIfNeeded, build_transform
+
+    small, exact = Image.new("RGB", (20, 24), (9, 9, 9)), Image.new("RGB", (32, 32), (9, 9, 9))
+    assert ResizeIfNeeded(32)(exact) is exact  # CIFAR's own images pass untouched
+    for name in ("cifar_regular", "cifar_sim", "cifar_test"):
+        assert build_transform(name)(small).shape == (3, 32, 32)

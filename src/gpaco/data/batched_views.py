@@ -9,7 +9,7 @@ from gpaco.data.batched_autoaugment import AutoAugmentCIFAR10
 from gpaco.data.batched_ops import (BatchedOp, ColorJitter, Cutout, GaussianBlur, Generator,
                                     Grayscale, HFlip, Normalize, RandomCropPad, RandomResizedCrop,
                                     to_float_nchw)
-from gpaco.data.transforms import CIFAR_MEAN, CIFAR_STD
+from gpaco.data.transforms import CIFAR_BLUR_KERNEL, CIFAR_MEAN, CIFAR_STD, CIFAR_VIEWS
 from gpaco.errors import UserError
 
 
@@ -27,7 +27,7 @@ class BatchedCompose(nn.Module):
         return x
 
 
-BATCHED_TRANSFORM_NAMES = ("cifar_regular", "cifar_sim", "cifar_aug", "cifar_test")
+BATCHED_TRANSFORM_NAMES = tuple(CIFAR_VIEWS)
 
 
 def build_batched_transform(
@@ -36,22 +36,20 @@ def build_batched_transform(
     image_size: int = 32,
     mean: Sequence[float] = CIFAR_MEAN,
     std: Sequence[float] = CIFAR_STD,
-    blur_kernel: int = 13,  # as transforms.CIFAR_BLUR_KERNEL: +-3 sigma at sigma 2
+    blur_kernel: int = CIFAR_BLUR_KERNEL,
 ) -> BatchedCompose:
-    """GPU twin of `gpaco.data.transforms.build_transform` for the CIFAR-type names."""
-    ops: list[BatchedOp]
-    if name == "cifar_regular":
-        ops = [RandomCropPad(image_size, padding=4), HFlip(0.5), AutoAugmentCIFAR10(), Cutout(image_size // 2)]
-    elif name in ("cifar_sim", "cifar_aug"):
-        ops = [
-            RandomResizedCrop(image_size, scale=(0.2, 1.0)),
-            HFlip(0.5),
-            ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8),
-            Grayscale(0.2),
-            GaussianBlur(blur_kernel, (0.1, 2.0), p=0.5 if name == "cifar_sim" else 0.2),
-        ]
-    elif name == "cifar_test":
-        ops = []
-    else:
-        raise UserError(f"unknown GPU transform {name!r}; choose one of {', '.join(BATCHED_TRANSFORM_NAMES)}")
+    """Batched twin of `gpaco.data.transforms.build_transform` for the CIFAR-type names
+    (the same `CIFAR_VIEWS` table)."""
+    if name not in CIFAR_VIEWS:
+        raise UserError(f"unknown batched transform {name!r}; choose one of "
+                        f"{', '.join(BATCHED_TRANSFORM_NAMES)}")
+    spec = CIFAR_VIEWS[name]
+    ops: list[BatchedOp] = []
+    if spec.crop == "pad":
+        ops = [RandomCropPad(image_size, padding=spec.pad), HFlip(0.5), AutoAugmentCIFAR10(),
+               Cutout(image_size // 2)]
+    elif spec.crop == "resized":
+        ops = [RandomResizedCrop(image_size, scale=spec.scale), HFlip(0.5),
+               ColorJitter(*spec.jitter, p=spec.p_jitter), Grayscale(spec.p_gray),
+               GaussianBlur(blur_kernel, spec.blur_sigma, p=spec.p_blur)]
     return BatchedCompose(ops + [Normalize(mean, std)])

@@ -12,7 +12,8 @@ Two-view pipelines are built with `TwoViews` / `build_views`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 from torchvision.transforms import v2
@@ -31,7 +32,35 @@ INAT_STD: Stats = (0.195, 0.194, 0.192)
 FMNIST_MEAN: Stats = (0.2860,) * 3
 FMNIST_STD: Stats = (0.3530,) * 3
 
-CIFAR_NAMES = ("cifar_regular", "cifar_sim", "cifar_aug", "cifar_test")
+
+
+@dataclass(frozen=True)
+class CifarView:
+    """One CIFAR-type view, read by the PIL pipeline here and its batched twin (batched_views).
+
+    crop "pad": random crop of the image padded by `pad`, flip, AutoAugment CIFAR10, Cutout of
+    half the side; "resized": random resized crop (scale), flip, then colour jitter (brightness,
+    contrast, saturation, hue) with p_jitter, grayscale with p_gray, Gaussian blur (sigma range)
+    with p_blur; "none": the image as it is (test).
+    """
+
+    crop: Literal["pad", "resized", "none"]
+    pad: int = 4
+    scale: tuple[float, float] = (0.2, 1.0)
+    jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1)
+    p_jitter: float = 0.8
+    p_gray: float = 0.2
+    blur_sigma: tuple[float, float] = (0.1, 2.0)
+    p_blur: float = 0.0
+
+
+CIFAR_VIEWS = {
+    "cifar_regular": CifarView("pad"),
+    "cifar_sim": CifarView("resized", p_blur=0.5),
+    "cifar_aug": CifarView("resized", p_blur=0.2),
+    "cifar_test": CifarView("none"),
+}
+CIFAR_NAMES = tuple(CIFAR_VIEWS)
 IMAGENET_NAMES = ("sim", "randcls", "randclsstack", "imagenet_test")
 TRANSFORM_NAMES = CIFAR_NAMES + IMAGENET_NAMES
 
@@ -59,6 +88,21 @@ class Cutout:
 
     def __repr__(self) -> str:
         return f"Cutout(size={self.size})"
+
+
+class ResizeIfNeeded:
+    """Resize a PIL image to `size` x `size` unless it already is: CIFAR-type pipelines then run
+    unchanged on their 32 px (28 px) data and still accept a folder of photos of any size."""
+
+    def __init__(self, size: int) -> None:
+        self.size = int(size)
+        self.resize = v2.Resize((self.size, self.size), antialias=True)
+
+    def __call__(self, img: Any) -> Any:
+        return img if getattr(img, "size", None) == (self.size, self.size) else self.resize(img)
+
+    def __repr__(self) -> str:
+        return f"ResizeIfNeeded(size={self.size})"
 
 
 class TwoViews:
@@ -93,6 +137,19 @@ def _colour_stack(hue: float, p_jitter: float, p_gray: float, p_blur: float, blu
         v2.RandomGrayscale(p=p_gray),
         v2.RandomApply([v2.GaussianBlur(blur_kernel, sigma=(0.1, 2.0))], p=p_blur),
     ]
+
+
+def _cifar_view(spec: CifarView, size: int, kernel: int) -> list[Callable]:
+    """The PIL ops of a CIFAR-type view, up to (not including) ToTensor + Normalize."""
+    if spec.crop == "pad":
+        return [ResizeIfNeeded(size), v2.RandomCrop(size, padding=spec.pad),
+                v2.RandomHorizontalFlip(), v2.AutoAugment(v2.AutoAugmentPolicy.CIFAR10)]
+    if spec.crop == "none":
+        return [ResizeIfNeeded(size)]
+    return [v2.RandomResizedCrop(size, scale=spec.scale, antialias=True), v2.RandomHorizontalFlip(),
+            v2.RandomApply([v2.ColorJitter(*spec.jitter)], p=spec.p_jitter),
+            v2.RandomGrayscale(p=spec.p_gray),
+            v2.RandomApply([v2.GaussianBlur(kernel, sigma=spec.blur_sigma)], p=spec.p_blur)]
 
 
 def _rand_augment(image_size: int, mean: Sequence[float], n: int, m: int) -> Callable:
@@ -140,23 +197,12 @@ def build_transform(
     # (6 sigma + 1) reproduces it on 32 px; 224 px images get ~10% of their side (23).
     kernel = blur_kernel or (CIFAR_BLUR_KERNEL if cifar else _odd(size // 10))
     ops: list[Callable]
-    if name == "cifar_regular":
-        ops = [
-            v2.RandomCrop(size, padding=4),
-            v2.RandomHorizontalFlip(),
-            v2.AutoAugment(v2.AutoAugmentPolicy.CIFAR10),
-            v2.ToImage(),
-            v2.ToDtype(torch.float32, scale=True),
-            Cutout(size // 2),
-            v2.Normalize(list(mean), list(std)),
-        ]
-        return v2.Compose(ops)
-    if name in ("cifar_sim", "cifar_aug"):
-        p_blur = 0.5 if name == "cifar_sim" else 0.2
-        ops = [v2.RandomResizedCrop(size, scale=(0.2, 1.0), antialias=True), v2.RandomHorizontalFlip()]
-        ops += _colour_stack(0.1, 0.8, 0.2, p_blur, kernel)
-    elif name == "cifar_test":
-        ops = []
+    if name == "cifar_regular":  # Cutout works on the tensor, before normalisation
+        ops = _cifar_view(CIFAR_VIEWS[name], size, kernel)
+        return v2.Compose(ops + [v2.ToImage(), v2.ToDtype(torch.float32, scale=True),
+                                 Cutout(size // 2), v2.Normalize(list(mean), list(std))])
+    if name in CIFAR_VIEWS:
+        ops = _cifar_view(CIFAR_VIEWS[name], size, kernel)
     elif name == "sim":
         ops = [v2.RandomResizedCrop(size, scale=(0.08, 1.0), antialias=True)]
         ops += _colour_stack(0.0, 1.0, 0.2, 0.5, kernel)

@@ -9,6 +9,7 @@ from typing import Callable, Iterable
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from gpaco.errors import UserError
 from gpaco.metrics import ConfusionCounter, EvalResult, summarize
@@ -46,8 +47,6 @@ class Progress:
         self.mode = mode if enabled else "none"
         self.desc, self.total, self.bar = desc, total, None
         if self.mode == "bar":
-            from tqdm import tqdm
-
             self.bar = tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
 
     def update(self, step: int, loss: float, every: int) -> None:

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torchvision
 
+from gpaco import __version__
 from gpaco.errors import UserError
 
 from .checkpoint import atomic_write
@@ -67,11 +69,8 @@ def _git_hash() -> str | None:
 
 
 def environment() -> dict[str, Any]:
-    import gpaco
-    import torchvision
-
     env = {
-        "gpaco": gpaco.__version__, "git": _git_hash(), "python": sys.version.split()[0],
+        "gpaco": __version__, "git": _git_hash(), "python": sys.version.split()[0],
         "torch": torch.__version__, "torchvision": torchvision.__version__,
         "platform": platform.platform(), "machine": platform.node(),
         "cuda": torch.version.cuda, "argv": sys.argv,
