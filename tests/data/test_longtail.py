@@ -80,3 +80,13 @@ def test_balanced_and_short_classes():
 
 def test_class_counts():
     assert class_counts([0, 2, 2], 4) == [1, 0, 2, 0]
+
+
+def test_a_class_left_without_images_is_an_error():
+    # 40 images a class at IF 0.01 (a recipe's value on a user's small folder): the tail class
+    # would get int(40 * 0.01) = 0 images and train nothing.
+    with pytest.raises(UserError, match="leaves class 2 with 0 of 40"):
+        longtail_counts(40, 3, 0.01)
+    with pytest.raises(UserError, match="0 of 40"):
+        longtail_counts(40, 4, 0.01, "step")
+    assert longtail_counts(40, 3, 0.1) == [40, 12, 4]

@@ -41,10 +41,19 @@ def longtail_counts(
         # Cao et al. write two loops of C // 2, which drops a class when C is odd; the extra
         # class goes to the tail here.
         head = num_classes // 2
+        if int(n_max * imb_factor) == 0:
+            raise UserError(f"imb_factor={imb_factor} leaves the tail classes with 0 of {n_max} "
+                            "training images; use a larger imb_factor or more images per class")
         return [int(n_max)] * head + [int(n_max * imb_factor)] * (num_classes - head)
     if num_classes == 1:
         return [int(n_max)]
-    return [int(n_max * imb_factor ** (c / (num_classes - 1.0))) for c in range(num_classes)]
+    counts = [int(n_max * imb_factor ** (c / (num_classes - 1.0))) for c in range(num_classes)]
+    if not all(counts):
+        # A class with no training image cannot be learnt, and its prior would be log(0).
+        raise UserError(f"imb_factor={imb_factor} leaves class {counts.index(0)} with 0 of "
+                        f"{n_max} training images (n_c = int(n_max * imb_factor^(c/(C-1)))); "
+                        "use a larger imb_factor or more images per class")
+    return counts
 
 
 def longtail_indices(targets: Sequence[int] | np.ndarray, counts: Sequence[int], seed: int) -> np.ndarray:

@@ -33,18 +33,30 @@ def _looks_like_run(path: Path) -> bool:
 def prepare(path: Path, *, resume: bool, overwrite: bool) -> Path:
     """Create the run folder; refuse to reuse one unless resuming or explicitly overwriting.
 
-    `overwrite` only ever deletes a folder that holds a gpaco run, never an arbitrary one.
+    `overwrite` only ever deletes a folder that holds a gpaco run, never an arbitrary one. A run
+    folder without a checkpoint (a run that died before its first epoch ended) holds nothing to
+    keep: a plain re-run replaces it. OS errors (no permission, read-only, a file in the way)
+    are one-line user errors naming the folder.
     """
     if resume and overwrite:
         raise UserError("give --resume or --overwrite, not both")
+    try:
+        return _prepare(path, resume=resume, overwrite=overwrite)
+    except OSError as err:
+        raise UserError(f"cannot prepare run directory {path}: {err.strerror or err}") from None
+
+
+def _prepare(path: Path, *, resume: bool, overwrite: bool) -> Path:
     if path.exists() and not path.is_dir():
         raise UserError(f"run directory {path} is a file")
     if resume:
         if not (path / CHECKPOINT).is_file():
-            raise UserError(f"nothing to resume: {path / CHECKPOINT} does not exist")
+            raise UserError(f"nothing to resume: {path / CHECKPOINT} does not exist (a run that "
+                            "stopped before its first checkpoint: run it again without --resume)")
         return path
     if path.exists() and any(path.iterdir()):
-        if not overwrite:
+        unfinished = _looks_like_run(path) and not (path / CHECKPOINT).exists()
+        if not overwrite and not unfinished:
             raise UserError(f"run directory {path} exists; use --resume to continue it, "
                             "--overwrite to replace it, or output.dir=... for a new one")
         if not _looks_like_run(path):
@@ -117,10 +129,21 @@ def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def read_metrics(folder: Path) -> list[dict[str, Any]]:
+    """The records of metrics.jsonl. A broken last line (what a kill during the append leaves)
+    is left out; a broken line before it means the file was edited: a user error."""
     path = folder / METRICS
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for number, line in enumerate(lines, 1):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == len(lines):
+                break
+            raise UserError(f"{path} line {number} is not a JSON record") from None
+    return records
 
 
 def truncate_metrics(folder: Path, after_epoch: int) -> None:

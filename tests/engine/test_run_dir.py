@@ -1,0 +1,57 @@
+"""The run folder: what a killed append leaves, runs that died early, folders that cannot be made."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from gpaco.engine import run_dir as rd
+from gpaco.errors import UserError
+
+
+def test_a_broken_last_metrics_line_is_left_out(tmp_path):
+    good = [{"epoch": 0, "train_loss": 1.0}, {"epoch": 1, "train_loss": 0.5}]
+    text = "".join(json.dumps(r) + "\n" for r in good) + '{"epoch": 2, "train_lo'
+    (tmp_path / rd.METRICS).write_text(text)
+    assert rd.read_metrics(tmp_path) == good
+    rd.truncate_metrics(tmp_path, 2)  # what --resume does: the broken line is gone for good
+    assert (tmp_path / rd.METRICS).read_text().count("\n") == 2
+
+
+def test_a_broken_line_before_the_last_is_an_error(tmp_path):
+    (tmp_path / rd.METRICS).write_text('{"epoch": 0}\nnot json\n{"epoch": 1}\n')
+    with pytest.raises(UserError, match="line 2 is not a JSON record"):
+        rd.read_metrics(tmp_path)
+
+
+def test_a_run_that_died_before_its_first_checkpoint_is_simply_rerun(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / rd.CONFIG).write_text("name: x\n")
+    with pytest.raises(UserError, match="run it again without --resume"):
+        rd.prepare(run, resume=True, overwrite=False)
+    assert rd.prepare(run, resume=False, overwrite=False) == run
+    assert not (run / rd.CONFIG).exists()
+    (run / rd.CONFIG).write_text("name: x\n")
+    (run / rd.CHECKPOINT).write_bytes(b"x")  # a run with a checkpoint is never replaced silently
+    with pytest.raises(UserError, match="exists; use --resume"):
+        rd.prepare(run, resume=False, overwrite=False)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
+def test_a_read_only_parent_is_one_line(tmp_path):
+    tmp_path.chmod(0o500)
+    try:
+        with pytest.raises(UserError, match="cannot prepare run directory .*Permission denied"):
+            rd.prepare(tmp_path / "run", resume=False, overwrite=False)
+    finally:
+        tmp_path.chmod(0o700)
+
+
+@pytest.mark.parametrize("where", ["file/run", "/proc/gpaco-run"])
+def test_folders_that_cannot_be_made_are_one_line(tmp_path, where):
+    (tmp_path / "file").write_text("in the way")
+    target = Path(where) if where.startswith("/") else tmp_path / where
+    with pytest.raises(UserError, match="cannot prepare run directory"):
+        rd.prepare(target, resume=False, overwrite=False)
