@@ -39,26 +39,38 @@ def to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> tor
 
 
 class Progress:
-    """tqdm bar on a terminal, plain periodic lines elsewhere, or nothing."""
+    """tqdm bar on a terminal; elsewhere (a log file) a line every `interval` seconds with the
+    step, the mean loss and the epoch's remaining time; or nothing."""
 
-    def __init__(self, mode: str, total: int, desc: str, enabled: bool = True):
+    def __init__(self, mode: str, total: int, desc: str, enabled: bool = True,
+                 interval: float = 30.0, clock: Callable[[], float] = time.monotonic):
         if mode == "auto":
             mode = "bar" if sys.stderr.isatty() else "lines"
         self.mode = mode if enabled else "none"
         self.desc, self.total, self.bar = desc, total, None
+        self.interval, self.clock = interval, clock
+        self.start = self.last = clock()
         if self.mode == "bar":
             self.bar = tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
 
-    def update(self, step: int, loss: float, every: int) -> None:
+    def update(self, step: int, loss: float) -> None:
         if self.bar is not None:
             self.bar.update(step - self.bar.n)
             self.bar.set_postfix(loss=f"{loss:.4f}")
-        elif self.mode == "lines" and step % (every * 10) == 0:
-            print(f"  {self.desc} step {step}/{self.total} loss {loss:.4f}", flush=True)
+        elif self.mode == "lines" and self.clock() - self.last >= self.interval:
+            self.last = now = self.clock()
+            eta = (now - self.start) / step * (self.total - step)
+            print(f"  {self.desc} step {step}/{self.total} loss {loss:.4f} "
+                  f"eta {_duration(eta)}", flush=True)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{secs:02d}s"
 
 
 def _check_finite(total: torch.Tensor, where: str) -> float:
@@ -85,7 +97,7 @@ def train_epoch(step: Step, model: nn.Module, loader: Iterable, device: torch.de
         images += labels.shape[0]
         if steps % log_every == 0:
             mean = _check_finite(loss_sum, f"in epoch {epoch} by step {steps}") / steps
-            progress.update(steps, mean, log_every)
+            progress.update(steps, mean)
     progress.close()
     mean = _check_finite(loss_sum, f"in epoch {epoch}") / max(steps, 1)
     return EpochStats(mean, steps, images, time.perf_counter() - start)

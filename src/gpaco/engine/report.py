@@ -33,6 +33,16 @@ def write_per_class_csv(folder: Path, classes: list[str], counts: list[int],
             w.writerow([c, name, n, group[c], "" if acc is None else f"{acc:.4f}"])
 
 
+def _group_boundaries(ax: Any, sorted_counts: list[int]) -> None:
+    """Dashed lines between the many, medium and few-shot classes (classes sorted by count)."""
+    groups = shot_groups(sorted_counts)
+    cuts = (len(groups["many"]), len(groups["many"]) + len(groups["medium"]))
+    for cut, label in zip(cuts, ("many | medium", "medium | few")):
+        if 0 < cut < len(sorted_counts):
+            ax.axvline(cut - 0.5, color="grey", linestyle="--", linewidth=1)
+            ax.text(cut - 0.5, 98, label, ha="center", va="top", fontsize=7, color="grey")
+
+
 def _pyplot():
     import matplotlib
 
@@ -43,13 +53,25 @@ def _pyplot():
 
 
 def write_plots(folder: Path, counts: list[int], per_class: list[float | None],
-                records: list[dict[str, Any]]) -> None:
+                records: list[dict[str, Any]], classes: list[str] | None = None) -> None:
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     order = sorted(range(len(counts)), key=lambda c: -counts[c])
-    fig, ax = plt.subplots(figsize=(9, 4))
-    ax.bar(range(len(order)), [per_class[c] or 0.0 for c in order], color="tab:blue", width=1.0)
-    ax.set_xlabel("classes, most to least frequent in training")
+    fig, ax = plt.subplots(figsize=(max(9, len(order) * 0.25), 4.2))
+    acc = [per_class[c] for c in order]
+    ax.bar(range(len(order)), [a or 0.0 for a in acc], color="tab:blue", width=0.9)
+    # a 0 % class draws no bar: mark it so that it is not mistaken for a missing class
+    zeros = [i for i, a in enumerate(acc) if a == 0]
+    ax.plot(zeros, [0] * len(zeros), "v", color="black", label="0 % accuracy" if zeros else None)
+    _group_boundaries(ax, [counts[c] for c in order])
+    if classes is not None and len(order) <= 60:
+        ax.set_xticks(range(len(order)), [classes[c] for c in order], rotation=60, ha="right",
+                      fontsize=7)
+    else:
+        ax.set_xlabel("classes, most to least frequent in training")
     ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 100)
     twin = ax.twinx()
     twin.plot(range(len(order)), [counts[c] for c in order], color="tab:red")
     twin.set_yscale("log")
@@ -62,6 +84,8 @@ def write_plots(folder: Path, counts: list[int], per_class: list[float | None],
     a1.plot([r["epoch"] + 1 for r in records], [r["train_loss"] for r in records])
     a1.set_xlabel("epoch")
     a1.set_ylabel("training loss")
+    for axis in (a1, a2):
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     evals = [r for r in records if "test" in r]
     for key in ("top1", "many", "medium", "few"):
         pts = [(r["epoch"] + 1, r["test"][key]) for r in evals if r["test"].get(key) is not None]

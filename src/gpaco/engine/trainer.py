@@ -222,4 +222,5 @@ def _write_outputs(run: Run, test: EvalResult, summary: dict[str, Any]) -> None:
     (folder / rd.SUMMARY).write_text(json.dumps(summary, indent=2))
     write_per_class_csv(folder, _classes(run.data), run.data.class_counts, test.per_class)
     if run.cfg.output.plots:
-        write_plots(folder, run.data.class_counts, test.per_class, rd.read_metrics(folder))
+        write_plots(folder, run.data.class_counts, test.per_class, rd.read_metrics(folder),
+                    _classes(run.data))
