@@ -34,21 +34,28 @@ def test_foreach_sgd_equals_torch_sgd(nesterov):
     kw = dict(lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=nesterov)
     ref = torch.optim.SGD(twin.parameters(), **kw)
     opt = torch.optim.SGD(net.parameters(), **kw)
+    _step_both(net, twin, opt, ref, steps=4)
+    # the buffers are torch.optim.SGD's own state, so checkpoints are interchangeable
+    assert all("momentum_buffer" in opt.state[p] for p in net.parameters())
+
+
+def _step_both(net, twin, opt, ref, steps: int) -> None:
+    """`steps` updates of `net` by the graphed step's foreach SGD and of its copy `twin` by
+    torch.optim.SGD, at lr 0.1 / (i + 1) through the schedule's set_lr; they must agree."""
     step = GraphedStep(TrainForward(net), nn.Identity(), opt, "none")
-    for i in range(4):
+    for i in range(steps):
         x = torch.randn(8, 5)
         for model in (net, twin):
             model.zero_grad(set_to_none=True)
             model(x).pow(2).mean().backward()
-        ref.param_groups[0]["lr"] = opt.param_groups[0]["lr"] = 0.1 / (i + 1)
+        set_lr(opt, 0.1 / (i + 1))
+        set_lr(ref, 0.1 / (i + 1))
         ref.step()
         step._buffers()
         step._load_lrs()
         step._sgd()
     for a, b in zip(net.parameters(), twin.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
-    # the buffers are torch.optim.SGD's own state, so checkpoints are interchangeable
-    assert all("momentum_buffer" in opt.state[p] for p in net.parameters())
 
 
 def _setup(method: str, device: str):
@@ -179,21 +186,8 @@ def test_per_group_lr_scales_in_the_graphed_step():
     twin_groups = [{**g, "params": list(p.parameters())} for g, p in zip(groups, (twin[0], twin[2]))]
     opt = torch.optim.SGD(groups, lr=0.1, momentum=0.9)
     ref = torch.optim.SGD(twin_groups, lr=0.1, momentum=0.9)
-    step = GraphedStep(TrainForward(net), nn.Identity(), opt, "none")
-    for i in range(3):
-        x = torch.randn(8, 5)
-        for model in (net, twin):
-            model.zero_grad(set_to_none=True)
-            model(x).pow(2).mean().backward()
-        set_lr(opt, 0.1 / (i + 1))
-        set_lr(ref, 0.1 / (i + 1))
-        assert opt.param_groups[1]["lr"] == pytest.approx(0.01 / (i + 1))
-        ref.step()
-        step._buffers()
-        step._load_lrs()
-        step._sgd()
-    for a, b in zip(net.parameters(), twin.parameters()):
-        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    _step_both(net, twin, opt, ref, steps=3)
+    assert opt.param_groups[1]["lr"] == pytest.approx(0.01 / 3)
 
 
 def test_per_group_lr_scales_in_the_eager_step():
