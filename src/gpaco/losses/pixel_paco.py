@@ -75,15 +75,15 @@ def pixel_paco_loss(
 
     losses = []
     for n in range(num_images):
-        feats = F.normalize(embeddings[n].flatten(1).T, dim=1)
-        logits = center_logits[n].flatten(1).T
-        pixel_labels = small[n].flatten()
-        index = sample_pixels(height * width, num_samples, generator).to(feats.device)
+        index = sample_pixels(height * width, num_samples, generator).to(embeddings.device)
+        # Gather the K rows first: normalising all h*w pixels would be wasted work.
+        feats = F.normalize(embeddings[n].flatten(1).T[index], dim=1)
+        logits = center_logits[n].flatten(1).T[index]
         losses.append(
             paco_loss(
-                feats[index],
-                pixel_labels[index],
-                logits[index],
+                feats,
+                small[n].flatten()[index],
+                logits,
                 alpha=alpha,
                 temperature=temperature,
                 ignore_index=num_classes,
