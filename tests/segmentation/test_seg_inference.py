@@ -53,6 +53,9 @@ def test_flip_and_scales_average_probabilities() -> None:
     multi = predict(model, const, (32, 48), ratios=(0.5, 1.0, 1.75), flip=True)
     torch.testing.assert_close(multi, model.conv(const).softmax(1).detach().expand(-1, -1, 16, 24)
                                .repeat_interleave(2, -1).repeat_interleave(2, -2))
+    # With a test `scale` each ratio resizes to scale x ratio (mmcv rule), then back to out_size.
+    scaled = predict(model, const, ratios=(0.75, 1.5), scale=(48, 32), flip=True)
+    torch.testing.assert_close(scaled, model.conv(const).softmax(1).detach())
     slid = predict(model, x, mode="slide", crop=(8, 8), stride=(6, 6), ratios=(1.0,))
     torch.testing.assert_close(slid, model.conv(x).detach(), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError):
