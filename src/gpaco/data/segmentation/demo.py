@@ -1,8 +1,9 @@
 """An embedded long-tailed segmentation set built from the embedded Fashion-MNIST-LT items.
 
-Each image is a `size` x `size` RGB canvas (dark noisy background) with `items` Fashion-MNIST
-items pasted at random positions and scales, each in a random colour (so colour says nothing
-about the class), later items occluding earlier ones. Labels: 0 = background, 1..10 = the
+Each image is a `size` x `size` RGB canvas (dark noisy background) cut into a `grid` x `grid`
+layout; each cell holds, with probability `fill` (at least one per canvas), one Fashion-MNIST
+item at a random scale (9/16 to 15/16 of the cell) and position inside the cell, in a random
+colour (so colour says nothing about the class). Items do not overlap. Labels: 0 = background, 1..10 = the
 item's Fashion-MNIST class; an item's faint pixels (0 < intensity <= `rim`: rims and dark
 folds) are ignore (255).
 Training canvases draw their items from the long-tailed training split (1000 ... 10 items per
@@ -32,14 +33,20 @@ def _resize_nearest(item: np.ndarray, side: int) -> np.ndarray:
 
 
 def _canvas(
-    rng: np.random.Generator, items: np.ndarray, labels: np.ndarray, size: int, count: int, rim: int
+    rng: np.random.Generator, items: np.ndarray, labels: np.ndarray, size: int, grid: int,
+    fill: float, rim: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     image = rng.integers(0, 48, (size, size, 1)) + rng.integers(0, 24, (size, size, 3))
     mask = np.zeros((size, size), dtype=np.uint8)
-    for k in rng.integers(0, len(items), count):
-        side = int(rng.integers(size // 3, size // 2 + 1))
+    cell = size // grid
+    occupied = rng.random(grid * grid) < fill
+    occupied[rng.integers(grid * grid)] = True  # at least one item per canvas
+    for slot in np.flatnonzero(occupied):
+        k = int(rng.integers(len(items)))
+        side = int(rng.integers(cell * 9 // 16, cell * 15 // 16 + 1))
         glyph = _resize_nearest(items[k], side).astype(np.float64)
-        top, left = (int(v) for v in rng.integers(0, size - side + 1, 2))
+        top = (slot // grid) * cell + int(rng.integers(0, cell - side + 1))
+        left = (slot % grid) * cell + int(rng.integers(0, cell - side + 1))
         colour = rng.uniform(0.35, 1.0, 3)
         region = (slice(top, top + side), slice(left, left + side))
         on = glyph > 0
@@ -67,18 +74,20 @@ class EmbeddedSegmentationLT(Dataset):
         *,
         num_images: int | None = None,
         size: int = 64,
-        items: int = 3,
+        grid: int = 2,
+        fill: float = 0.75,
         rim: int = 48,
         seed: int = 0,
     ) -> None:
-        if size < 16 or items < 1:
-            raise UserError(f"demo canvas needs size >= 16 and items >= 1, got {size}, {items}")
+        if grid < 1 or size // grid < 16 or not 0.0 <= fill <= 1.0:
+            raise UserError(f"demo canvas needs cells of >= 16 px and fill in [0, 1], got "
+                            f"size {size}, grid {grid}, fill {fill}")
         arrays = load_embedded()
         split = "train" if train else "test"
         num_images = num_images if num_images is not None else (512 if train else 128)
         # Distinct streams for train and val, both fixed by `seed`.
         rng = np.random.default_rng([seed, int(train)])
-        pairs = [_canvas(rng, arrays[f"{split}_x"], arrays[f"{split}_y"], size, items, rim)
+        pairs = [_canvas(rng, arrays[f"{split}_x"], arrays[f"{split}_y"], size, grid, fill, rim)
                  for _ in range(num_images)]
         self.data = np.stack([p[0] for p in pairs])
         self.masks = np.stack([p[1] for p in pairs])
