@@ -1,0 +1,103 @@
+"""Segmenter: head placement (stride 4 / aux stage), variants, local encoder weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gpaco.errors import UserError
+from gpaco.models.segmentation import Segmenter, create_segmenter, load_encoder_weights
+
+C = 5
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.mark.parametrize("arch,stride,aux_stride", [("deeplabv3plus", 8, 8),
+                                                    ("deeplabv3plus", 16, 16),
+                                                    ("upernet", None, 16)])
+def test_heads_sit_at_stride_four_and_aux_on_stage_three(arch, stride, aux_stride) -> None:
+    torch.manual_seed(0)
+    model = create_segmenter(arch, "resnet18", C, decoder_channels=32, aux_channels=16,
+                             encoder_output_stride=stride)
+    x = torch.randn(2, 3, 64, 96)
+    out = model.forward_train(x)
+    assert out.logits.shape == (2, C, 16, 24)
+    assert out.embeddings.shape == (2, 128, 16, 24)
+    assert out.aux_logits.shape == (2, C, 64 // aux_stride, 96 // aux_stride)
+    assert model.aux_head[0][0].in_channels == 256  # resnet18 res4
+    loss = out.logits.sum() + out.embeddings.square().sum() + out.aux_logits.sum()
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+    model.eval()
+    with torch.no_grad():
+        full = model(x)
+        assert full.shape == (2, C, 64, 96)
+        small = model.forward_train(x).logits
+    up = torch.nn.functional.interpolate(small, size=(64, 96), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(full, up)
+
+
+def test_baseline_has_no_projection_and_no_aux() -> None:
+    model = create_segmenter("deeplabv3plus", "resnet18", C, decoder_channels=16,
+                             projection_dim=None, aux=False)
+    out = model.forward_train(torch.randn(2, 3, 32, 32))
+    assert out.embeddings is None and out.aux_logits is None and model.projection is None
+    assert isinstance(model, Segmenter)
+
+
+def test_classifier_init_is_normal_001() -> None:
+    model = create_segmenter("upernet", "resnet18", 150, decoder_channels=64)
+    w = model.classifier.weight
+    assert abs(w.std().item() - 0.01) < 0.002 and model.classifier.bias.abs().max() == 0
+
+
+@pytest.mark.slow
+def test_swin_tiny_upernet_timm_encoder() -> None:
+    model = create_segmenter("upernet", "tu-swin_tiny_patch4_window7_224", C,
+                             decoder_channels=32, img_size=64)
+    out = model.forward_train(torch.randn(2, 3, 64, 64))
+    assert out.logits.shape == (2, C, 16, 16)
+    assert out.aux_logits.shape == (2, C, 4, 4)  # stage 3 of a Swin = stride 16
+    assert model.aux_head[0][0].in_channels == 384
+
+
+def test_local_weights_load_into_smp_and_timm_encoders(tmp_path) -> None:
+    import timm
+    import torchvision
+
+    tv = torchvision.models.resnet18()
+    torch.save({"state_dict": {f"module.{k}": v for k, v in tv.state_dict().items()}},
+               tmp_path / "tv.pth")
+    model = create_segmenter("deeplabv3plus", "resnet18", C, decoder_channels=16)
+    dropped = load_encoder_weights(model.encoder, tmp_path / "tv.pth")
+    assert dropped == ["fc.bias", "fc.weight"]
+    torch.testing.assert_close(model.encoder.conv1.weight, tv.conv1.weight)
+
+    tm = timm.create_model("resnet18")
+    torch.save(tm.state_dict(), tmp_path / "timm.pth")
+    model = create_segmenter("upernet", "tu-resnet18", C, decoder_channels=16,
+                             encoder_checkpoint=tmp_path / "timm.pth")
+    torch.testing.assert_close(model.encoder.model.layer4[1].conv2.weight, tm.layer4[1].conv2.weight)
+
+
+def test_bad_weights_and_names_are_user_errors(tmp_path) -> None:
+    model = create_segmenter("deeplabv3plus", "resnet18", C, decoder_channels=16)
+    with pytest.raises(UserError, match="does not exist"):
+        load_encoder_weights(model.encoder, tmp_path / "none.pth")
+    torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / "partial.pth")
+    with pytest.raises(UserError, match="partial.pth lacks"):
+        load_encoder_weights(model.encoder, tmp_path / "partial.pth")
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match="junk.pth"):
+        load_encoder_weights(model.encoder, tmp_path / "junk.pth")
+    with pytest.raises(UserError, match="architecture"):
+        create_segmenter("pspnet", "resnet18", C)
+    with pytest.raises(UserError, match="output_stride"):
+        create_segmenter("upernet", "resnet18", C, encoder_output_stride=8)
