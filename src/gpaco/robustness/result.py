@@ -55,7 +55,8 @@ class SuiteResult:
 
     def to_markdown(self) -> str:
         head = f"**{self.suite}** (protocol {self.protocol}"
-        head += ")" if self.complete else f"; PARTIAL, not evaluated: {len(self.not_evaluated)} item(s))"
+        left = len(self.not_evaluated)
+        head += ")" if self.complete else f"; PARTIAL, not evaluated: {left} item(s))"
         if self.suite != "imagenet-c":
             p = self.parts[0]
             return "\n".join([head, "", "| images | top-1 acc (%) | top-1 error (%) |",
@@ -73,12 +74,14 @@ def _corruption_table(result: SuiteResult) -> list[str]:
     for corruption, mean in result.summary["corruption_errors"].items():
         cells = [f"{100 * errors[f'{corruption}/{s}']:.2f}" if f"{corruption}/{s}" in errors
                  else "-" for s in SEVERITIES]
-        ce = f"{100 * mean / ALEXNET_ERRORS[corruption]:.2f}" if corruption in ALEXNET_ERRORS else "(extra)"
+        alexnet = ALEXNET_ERRORS.get(corruption)
+        ce = f"{100 * mean / alexnet:.2f}" if alexnet else "(extra)"
         rows.append(f"| {corruption} | " + " | ".join(cells) + f" | {100 * mean:.2f} | {ce} |")
     if "mce_unnormalized" in result.summary:
-        rows += ["", f"mCE, unnormalised (the paper's \"mCE\"): {result.summary['mce_unnormalized']:.2f}",
+        summary = result.summary
+        rows += ["", f"mCE, unnormalised (the paper's \"mCE\"): {summary['mce_unnormalized']:.2f}",
                  f"mCE, AlexNet-normalised (Hendrycks' mCE, the paper's \"rel. mCE\"): "
-                 f"{result.summary['mce_alexnet']:.2f}"]
+                 f"{summary['mce_alexnet']:.2f}"]
     return rows
 
 
