@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from gpaco.engine.mae_schedule import (
-    apply_lr, effective_batch_size, lr_at_epoch, lr_at_iteration, scaled_lr,
+    effective_batch_size, lr_at_epoch, lr_at_iteration, scaled_lr,
 )
 from gpaco.engine.param_groups import find_vit, layer_decay_param_groups, vit_layer_id
+from gpaco.engine.schedule import set_lr
 from gpaco.errors import UserError
 
 timm = pytest.importorskip("timm")
@@ -63,11 +64,11 @@ def test_groups_drive_adamw_and_frozen_params_are_left_out() -> None:
     names = [n for g in groups for n in g["param_names"]]
     assert not any(n.startswith("backbone.patch_embed") for n in names)
     opt = torch.optim.AdamW(groups, lr=1e-3)
-    apply_lr(opt, 4e-3)
+    set_lr(opt, 4e-3)
     for group in opt.param_groups:
         assert group["lr"] == pytest.approx(4e-3 * group["lr_scale"])
     scales = [g["lr_scale"] for g in opt.param_groups]
-    apply_lr(opt, 1e-3)  # a second call multiplies again from the untouched scales
+    set_lr(opt, 1e-3)  # a second call multiplies again from the untouched scales
     assert [g["lr_scale"] for g in opt.param_groups] == scales
     assert all(g["lr"] == pytest.approx(1e-3 * g["lr_scale"]) for g in opt.param_groups)
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import math
 
-import torch
-
 from gpaco.errors import UserError
 
 REFERENCE_BATCH = 256
@@ -55,9 +53,3 @@ def lr_at_iteration(iteration: int, iters_per_epoch: int, *, lr: float, epochs: 
         raise UserError(f"iters_per_epoch must be positive, got {iters_per_epoch}")
     return lr_at_epoch(iteration / iters_per_epoch, lr=lr, min_lr=min_lr,
                        warmup_epochs=warmup_epochs, epochs=epochs)
-
-
-def apply_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    """`group["lr"] = lr * group["lr_scale"]` (1 when a group has no scale); scales unchanged."""
-    for group in optimizer.param_groups:
-        group["lr"] = lr * group.get("lr_scale", 1.0)

@@ -9,7 +9,7 @@ are embedding-level tokens and get layer 0 too.
 
 No weight decay on 1-D (and 0-D) parameters (biases, LayerNorm) or on the ViT's
 `no_weight_decay()` names (pos_embed, cls_token, ...). Each group carries `lr_scale`; a
-scheduler sets `group["lr"] = lr * group["lr_scale"]` (`gpaco.engine.mae_schedule.apply_lr`)
+scheduler sets `group["lr"] = lr * group["lr_scale"]` (`gpaco.engine.schedule.set_lr`)
 and never overwrites the scale (timm's convention).
 """
 

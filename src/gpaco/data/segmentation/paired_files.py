@@ -18,7 +18,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
-from gpaco.data._files import load_rgb
+from gpaco.data.image_files import load_rgb
 from gpaco.errors import UserError
 
 IGNORE_INDEX = 255
