@@ -52,6 +52,11 @@ def test_overrides_by_leaf_and_path():
     ("mean=[0.5]", "data.mean must list 3 numbers"),
     ("views=[a,b,c]", "data.views must list one or two"),
     ("channels_last=yes please", "train.channels_last must be bool"),
+    ("max_steps_per_epoch=0", "train.max_steps_per_epoch must be positive"),
+    ("max_steps_per_epoch=-1", "train.max_steps_per_epoch must be positive"),
+    ("warmup_epochs=-1", "schedule.warmup_epochs must not be negative"),
+    ("data.workers=-2", "data.workers must not be negative"),
+    ("loss.label_smoothing=-0.1", "loss.label_smoothing must not be negative"),
 ])
 def test_bad_overrides_are_user_errors(override, message):
     with pytest.raises(UserError, match=message):

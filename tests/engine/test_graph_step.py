@@ -227,3 +227,8 @@ def test_graphed_step_refuses_what_it_cannot_run(make, message):
     with pytest.raises(UserError, match="amp=bf16 or none"):
         check_graphable(torch.device("cuda"), "fp16", sgd)
 
+
+
+def test_fp16_autocast_on_the_cpu_is_refused(tiny_cfg, tmp_path):
+    with pytest.raises(UserError, match="amp=fp16 needs a CUDA device"):
+        Run(tiny_cfg("train.amp=fp16"), tmp_path / "run")

@@ -71,6 +71,9 @@ def check_graphable(device: torch.device, amp: str, optimizer: torch.optim.Optim
 def build_step(train: TrainConfig, module: nn.Module, criterion: nn.Module,
                optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
                device: torch.device, augment: list[Callable] | None) -> Step:
+    if train.amp == "fp16" and device.type != "cuda":
+        raise UserError(f"train.amp=fp16 needs a CUDA device (train.device is {device}); use "
+                        "amp=bf16 or none on the CPU")
     if not train.cuda_graph:
         return EagerStep(module, criterion, optimizer, scaler, device, train.amp)
     check_graphable(device, train.amp, optimizer)
