@@ -25,14 +25,6 @@ from gpaco.models.resnet_cifar import resnet32
 C, K = 10, 16
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _cifar_encoder(seed: int, projection: nn.Module) -> nn.Module:
     """Their resnet_cifar.resnet32 has gpaco's key names, plus `fc` (here the projection)."""
     encoder = resnet32()
