@@ -83,6 +83,27 @@ def save_vit_file(path: Path, vit: nn.Module, args: argparse.Namespace) -> Path:
     return path
 
 
+def r32_file(folder: Path, layout: str, num_classes: int = 10, queue_size: int = 16,
+             seed: int = 1) -> tuple[Path, AuthorsMoCo]:
+    """A CIFAR ResNet-32 file of `layout` "paco" or "gpaco" (dim 32, as their scripts).
+
+    Their resnet_cifar.resnet32 has gpaco's key names plus `fc` (here the projection).
+    """
+    from gpaco.models.resnet_cifar import resnet32
+
+    proj = paco_projection if layout == "paco" else gpaco_projection
+
+    def encoder(s: int) -> nn.Module:
+        net = resnet32()
+        net.fc = proj(64, 32)
+        return randomize(net, s).eval()
+
+    k = encoder(seed + 1) if layout == "paco" else None
+    wrapper = AuthorsMoCo(encoder(seed), randomize(nn.Linear(64, num_classes), seed + 2),
+                          queue_size, 32, num_classes, encoder_k=k)
+    return save_resnet_file(folder / f"{layout}_r32_{seed}.pth.tar", wrapper, "resnet32"), wrapper
+
+
 def pooled_logits(encoder: nn.Module, linear: nn.Linear, x: Tensor) -> Tensor:
     """The authors' test-time logits: `linear` on the encoder's avgpool output (a forward hook)."""
     captured: list[Tensor] = []

@@ -12,7 +12,7 @@ import torchvision
 from torch import nn
 
 from _authors_layouts import (
-    AuthorsMoCo, gpaco_projection, paco_projection, pooled_logits, randomize, save_resnet_file,
+    AuthorsMoCo, gpaco_projection, pooled_logits, r32_file, randomize, save_resnet_file,
     save_vit_file,
 )
 from gpaco.errors import UserError
@@ -25,19 +25,8 @@ from gpaco.models.resnet_cifar import resnet32
 C, K = 10, 16
 
 
-def _cifar_encoder(seed: int, projection: nn.Module) -> nn.Module:
-    """Their resnet_cifar.resnet32 has gpaco's key names, plus `fc` (here the projection)."""
-    encoder = resnet32()
-    encoder.fc = projection
-    return randomize(encoder, seed).eval()
-
-
 def _r32_file(tmp_path: Path, layout: str) -> tuple[Path, AuthorsMoCo]:
-    proj = paco_projection if layout == "paco" else gpaco_projection
-    q = _cifar_encoder(1, proj(64, 32))
-    k = _cifar_encoder(2, proj(64, 32)) if layout == "paco" else None
-    wrapper = AuthorsMoCo(q, randomize(nn.Linear(64, C), 3), K, 32, C, encoder_k=k)
-    return save_resnet_file(tmp_path / f"{layout}_r32.pth.tar", wrapper, "resnet32"), wrapper
+    return r32_file(tmp_path, layout, C, K)
 
 
 def _x(size: int = 32, n: int = 3) -> torch.Tensor:

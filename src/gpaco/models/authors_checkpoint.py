@@ -84,6 +84,8 @@ class AuthorsCheckpoint:
         dim: projection width (None without a projection head); head: its gpaco kind.
         queue_size: rows of the authors' queue (None if the file has none).
         image_size: the test resolution the authors used.
+        test_transform: gpaco's name of their test pipeline ("cifar_test": the raw 32x32
+            image; "imagenet_test": resize + centre crop).
         meta: other entries of the file (epoch, acc, args as a dict, ...), without tensors.
     """
 
@@ -101,6 +103,7 @@ class AuthorsCheckpoint:
     head: str | None
     queue_size: int | None
     image_size: int
+    test_transform: str
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -236,6 +239,7 @@ def _from_resnet_file(raw: dict[str, Any], source: str) -> AuthorsCheckpoint:
         feature_dim=feature_dim, dim=dim, head=head,
         queue_size=int(queue.shape[0]) if isinstance(queue, Tensor) else None,
         image_size=32 if cifar else 224,
+        test_transform="cifar_test" if cifar else "imagenet_test",
         meta=_plain_meta(raw, ("state_dict", "optimizer")))
 
 
@@ -258,7 +262,8 @@ def _from_vit_file(raw: dict[str, Any], source: str) -> AuthorsCheckpoint:
         backbone_kwargs={"global_pool": pool, "img_size": image_size}, state=mapped,
         dropped=dropped, num_classes=num_classes, feature_dim=feature_dim, dim=dim, head=head,
         queue_size=int(queue.shape[0]) if isinstance(queue, Tensor) else None,
-        image_size=image_size, meta=_plain_meta(raw, ("model", "optimizer", "scaler")))
+        image_size=image_size, test_transform="imagenet_test",
+        meta=_plain_meta(raw, ("model", "optimizer", "scaler")))
 
 
 def read_authors_checkpoint(path: str | Path) -> AuthorsCheckpoint:
