@@ -58,7 +58,8 @@ class _ImageFiles(Dataset):
 
 
 @torch.no_grad()
-def collect_logits(model: nn.Module, batches: Iterable, device: torch.device) -> tuple[Tensor, Tensor]:
+def collect_logits(model: nn.Module, batches: Iterable,
+                   device: torch.device) -> tuple[Tensor, Tensor]:
     """Raw logits (N, C) in float32 on the CPU and the second element of each batch (labels)."""
     model.eval()
     logits, labels = [], []

@@ -78,7 +78,8 @@ def test_resnet32_paco_layout_maps_bit_for_bit(tmp_path: Path) -> None:
             model.head(model.backbone(x)), dim=1))
     assert len(model.queue) == 0  # the authors' queue (random at start) is not imported
     line = str(report)
-    assert "\n" not in line and "queue" in line and "linear_k (unused momentum classifier): 2 tensors" in line
+    assert "\n" not in line and "queue: 3 tensors" in line
+    assert "linear_k (unused momentum classifier): 2 tensors" in line
 
 
 def test_resnet32_gpaco_layout_maps_bit_for_bit(tmp_path: Path) -> None:
@@ -125,6 +126,16 @@ def test_paco_file_into_other_wrappers(tmp_path: Path) -> None:
     x = _x()
     with torch.no_grad():
         assert torch.equal(clf(x), pooled_logits(wrapper.encoder_q, wrapper.linear, x))
+
+
+def test_parts_gpaco_does_not_know_are_dropped_and_named(tmp_path: Path) -> None:
+    path, _ = _r32_file(tmp_path, "gpaco")
+    raw = torch.load(path, weights_only=True)
+    raw["state_dict"]["module.aux_head.weight"] = torch.ones(3, 64)
+    torch.save(raw, path)
+    model = GPaCoModel(create_backbone("resnet32"), C, dim=32, queue_size=K)
+    line = str(load_authors_checkpoint(model, path))
+    assert line.endswith("dropped queue: 3 tensors, unknown part 'aux_head': 1 tensor")
 
 
 def test_gpaco_file_into_paco_starts_the_key_encoder_as_the_online_one(tmp_path: Path) -> None:

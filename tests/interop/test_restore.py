@@ -50,7 +50,8 @@ def test_ensemble_of_files_refuses_mismatches(
     four, _ = r32_file(tmp_path, "gpaco", 4, seed=7)
     with pytest.raises(UserError, match="different class counts"):
         ensemble_from_files([three, four])
-    with pytest.raises(UserError, match="member 1 .* expects cifar_test at 64 px.*member 0 cifar_test at 32 px"):
+    with pytest.raises(UserError, match="member 1 .* expects cifar_test at 64 px.*member 0 "
+                                        "cifar_test at 32 px"):
         ensemble_from_files([three, make_gpaco_checkpoint(1, "data.image_size=64")])
     with pytest.raises(UserError, match="labels its classes differently"):
         ensemble_from_files([make_gpaco_checkpoint(1, classes=["a", "b"]),

@@ -117,12 +117,16 @@ class ImportReport:
     left: list[str]
 
     def __str__(self) -> str:
-        line = f"loaded {self.loaded} tensors from {self.source}"
+        line = f"loaded {_tensors(self.loaded)} from {self.source}"
         if self.dropped:
-            line += "; dropped " + ", ".join(f"{k}: {n} tensors" for k, n in self.dropped.items())
+            line += "; dropped " + ", ".join(f"{k}: {_tensors(n)}" for k, n in self.dropped.items())
         if self.left:
             line += "; " + "; ".join(self.left)
         return line
+
+
+def _tensors(n: int) -> str:
+    return f"{n} tensor" if n == 1 else f"{n} tensors"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -328,7 +332,8 @@ def _fits(ours: dict[str, Tensor], theirs: dict[str, Tensor]) -> bool:
     return set(ours) == set(theirs) and all(ours[k].shape == theirs[k].shape for k in ours)
 
 
-def load_authors_checkpoint(model: nn.Module, source: str | Path | AuthorsCheckpoint) -> ImportReport:
+def load_authors_checkpoint(model: nn.Module,
+                            source: str | Path | AuthorsCheckpoint) -> ImportReport:
     """Load an authors' file into a gpaco wrapper (`Classifier`, `PaCoModel`, `GPaCoModel`).
 
     The backbone and the classifier must match exactly. The projection head and PaCo's key
