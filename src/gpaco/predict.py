@@ -1,8 +1,4 @@
-"""Predictions for image files and folders (`gpaco predict`), and logits saved as `.npy`.
-
-`split_logits` saves the raw logits of a run's test (or val) split, in the split's order, with
-the labels beside them (`<name>.labels.npy`): the members of an ensemble can then be summed
-offline (`gpaco.models.ensemble.sum_logits`).
+"""Predictions for image files and folders (`gpaco predict`), optionally their logits (.npy).
 
 The CSV has one row per image: `file`, then for each rank r = 1..k the columns `class_r`
 (label index), `name_r` (class name where the checkpoint knows it, else empty) and `prob_r`
@@ -13,19 +9,19 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 from gpaco.data._files import load_rgb
 from gpaco.data.image_folder import IMG_EXTENSIONS
-from gpaco.engine.build import build_data, resolve_device
+from gpaco.engine.build import resolve_device
 from gpaco.engine.checkpoint import atomic_write
-from gpaco.engine.restore import LoadedModel, ensemble_from_files, load_model, test_transform
+from gpaco.engine.evaluate_files import collect_logits, load_files, save_logits
+from gpaco.engine.restore import test_transform
 from gpaco.errors import UserError
 
 
@@ -55,21 +51,6 @@ class _ImageFiles(Dataset):
 
     def __getitem__(self, index: int) -> tuple[Tensor, int]:
         return self.transform(load_rgb(str(self.files[index]))), index
-
-
-@torch.no_grad()
-def collect_logits(model: nn.Module, batches: Iterable,
-                   device: torch.device) -> tuple[Tensor, Tensor]:
-    """Raw logits (N, C) in float32 on the CPU and the second element of each batch (labels)."""
-    model.eval()
-    logits, labels = [], []
-    for x, y in batches:
-        x = x[0] if isinstance(x, (list, tuple)) else x  # a two-view loader: the first view
-        logits.append(model(x.to(device)).float().cpu())
-        labels.append(torch.as_tensor(y).cpu())
-    if not logits:
-        raise UserError("nothing to predict: the loader is empty")
-    return torch.cat(logits), torch.cat(labels)
 
 
 def predict_logits(model: nn.Module, files: Sequence[Path], transform: Callable, *,
@@ -104,22 +85,6 @@ def write_csv(path: str | Path, rows: list[list[str]]) -> None:
     atomic_write(path, lambda f: f.write(buffer.getvalue().encode()))
 
 
-def save_logits(path: str | Path, logits: Tensor) -> None:
-    """Logits (N, C) as a float32 `.npy` (written atomically), e.g. to sum members later."""
-    array = logits.detach().float().cpu().numpy()
-    atomic_write(path, lambda f: np.save(f, array))
-
-
-def load_for_prediction(checkpoints: Sequence[str | Path],
-                        overrides: Sequence[str] = ()) -> LoadedModel:
-    """One checkpoint's model, or the logit-sum ensemble of several."""
-    if not checkpoints:
-        raise UserError("give at least one checkpoint")
-    if len(checkpoints) == 1:
-        return load_model(checkpoints[0], overrides)
-    return ensemble_from_files(checkpoints, overrides)
-
-
 def predict_files(checkpoints: Sequence[str | Path], inputs: Sequence[str | Path],
                   output_csv: str | Path, *, k: int = 5, batch_size: int = 64,
                   device: str = "auto", logits_npy: str | Path | None = None,
@@ -130,7 +95,7 @@ def predict_files(checkpoints: Sequence[str | Path], inputs: Sequence[str | Path
     """
     if k < 1:
         raise UserError(f"k must be at least 1, not {k}")
-    loaded = load_for_prediction(checkpoints, overrides)
+    loaded = load_files(checkpoints, overrides)
     files = list_images(inputs)
     logits = predict_logits(loaded.model, files, test_transform(loaded.config),
                             batch_size=batch_size, device=resolve_device(device))
@@ -139,31 +104,3 @@ def predict_files(checkpoints: Sequence[str | Path], inputs: Sequence[str | Path
         save_logits(logits_npy, logits)
     return len(files)
 
-
-def labels_path(logits_npy: str | Path) -> Path:
-    """Where `split_logits` puts the labels of `logits_npy`: x.npy -> x.labels.npy."""
-    path = Path(logits_npy)
-    return path.with_name(f"{path.stem}.labels.npy")
-
-
-def split_logits(checkpoints: Sequence[str | Path], output_npy: str | Path, *,
-                 split: str = "test", device: str = "auto",
-                 overrides: Sequence[str] = ()) -> tuple[Tensor, Tensor]:
-    """Save the logits (and labels) of the checkpoint's (or ensemble's) data split.
-
-    The data come from the (first) checkpoint's config with `overrides` (e.g. `data.root=`);
-    returns (logits (N, C), labels (N,)).
-    """
-    if split not in ("test", "val"):
-        raise UserError(f"split must be test or val, not {split!r}")
-    loaded = load_for_prediction(checkpoints, overrides)
-    torch_device = resolve_device(device)
-    data = build_data(loaded.config, torch_device, with_train=False)
-    loader = data.test_loader if split == "test" else data.val_loader
-    if loader is None:
-        raise UserError("this run has no validation split (data.val_split)")
-    logits, labels = collect_logits(loaded.model.to(torch_device), loader, torch_device)
-    save_logits(output_npy, logits)
-    array = labels.numpy()
-    atomic_write(labels_path(output_npy), lambda f: np.save(f, array))
-    return logits, labels

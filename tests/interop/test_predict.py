@@ -1,4 +1,4 @@
-"""`predict`: CSV of top-k classes for image files and folders; logits saved as .npy."""
+"""`predict`: CSV of top-k classes for image files and folders, logits saved as .npy."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from PIL import Image
 from gpaco.data.transforms import build_transform
 from gpaco.engine.restore import load_model
 from gpaco.errors import UserError
-from gpaco.predict import labels_path, list_images, predict_files, split_logits
+from gpaco.predict import list_images, predict_files
 
 
 def _image(path: Path, value: int) -> Path:
@@ -66,20 +66,6 @@ def test_unnamed_classes_leave_the_name_empty(tmp_path: Path,
     rows = list(csv.reader(out.open()))
     assert len(rows[0]) == 1 + 3 * 3  # k is capped at the 3 classes
     assert rows[1][2] == rows[1][5] == ""
-
-
-def test_split_logits_of_a_run(tmp_path: Path, make_gpaco_checkpoint: Callable[..., Path]) -> None:
-    for label, v in (("a", 20), ("b", 120), ("c", 220)):
-        for j in range(2):
-            _image(tmp_path / "data" / "val" / label / f"{j}.png", v + j)
-    ckpt = make_gpaco_checkpoint(4)
-    overrides = ["data.dataset=image_folder", f"data.root={tmp_path / 'data'}"]
-    logits, labels = split_logits([ckpt], tmp_path / "test.npy", device="cpu",
-                                  overrides=overrides)
-    files = sorted((tmp_path / "data" / "val").rglob("*.png"))
-    assert torch.equal(logits, _hand_logits([ckpt], files))
-    assert np.array_equal(np.load(tmp_path / "test.npy"), logits.numpy())
-    assert np.load(labels_path(tmp_path / "test.npy")).tolist() == [0, 0, 1, 1, 2, 2]
 
 
 def test_bad_inputs(tmp_path: Path, make_gpaco_checkpoint: Callable[..., Path]) -> None:
