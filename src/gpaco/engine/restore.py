@@ -2,6 +2,8 @@
 
 `load_model(path)` accepts a gpaco checkpoint (`Run.state`, or `gpaco convert` output) or one
 of the authors' released files, which it converts in memory (`convert.convert_authors`).
+`load_pretrained(model, path)` starts a configured model from either kind of file (what
+`model.pretrained=<file>` should do).
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from gpaco.errors import UserError
 from gpaco.models.authors_checkpoint import authors_checkpoint_from, safe_load
 from gpaco.models.ensemble import LogitEnsemble
 from gpaco.models.export import classifier_name, export_state_dict
+from gpaco.models.part_loading import ImportReport, load_parts
 
 from .build import build_model_from_config
-from .checkpoint import atomic_save, load_weights
+from .checkpoint import atomic_save, load_weights, strip_prefixes
 from .config import DEFAULTS, Config, resolve
 from .convert import convert_authors
 
@@ -86,6 +89,21 @@ def load_model(path: str | Path, overrides: Sequence[str] = ()) -> LoadedModel:
     ckpt = converted.checkpoint
     return LoadedModel(converted.model.eval(), ckpt["config"], ckpt["num_classes"], None, None,
                        str(path), str(converted.report))
+
+
+def load_pretrained(model: nn.Module, path: str | Path) -> ImportReport:
+    """Start a model (e.g. for fine-tuning) from a gpaco checkpoint's or an authors' weights.
+
+    The backbone must match; the classifier, projection head and key encoder are taken where
+    their shapes fit (a new class count keeps the fresh classifier), the queue never.
+    """
+    raw = safe_load(path)
+    if is_gpaco_checkpoint(raw):
+        state, arch = strip_prefixes(raw["model"]), raw["config"]["model"]["backbone"]
+        return load_parts(model, state, source=str(path), arch=arch, strict=("backbone.",))
+    ckpt = authors_checkpoint_from(raw, str(path))
+    return load_parts(model, ckpt.state, source=ckpt.source, arch=ckpt.arch,
+                      strict=("backbone.",), dropped=ckpt.dropped)
 
 
 def test_transform(cfg: Config) -> Callable:

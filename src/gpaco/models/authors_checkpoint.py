@@ -13,9 +13,9 @@ Formats (dvlab-research/Parametric-Contrastive-Learning):
   global average pooling (`args.global_pool`).
 
 gpaco names: `backbone.*`, `classifier.*`, `head.*` (projection), `key_backbone.*` /
-`key_head.*` (PaCo's momentum encoder), `queue.*`. Loading is strict on the backbone and the
-classifier; the other parts are loaded when file and model both have them with equal shapes,
-and everything else is reported in one line.
+`key_head.*` (PaCo's momentum encoder), `queue.*`. Loading (`part_loading.load_parts`) is
+strict on the backbone and the classifier; the other parts are loaded when file and model both
+have them with equal shapes, and everything else is reported in one line.
 
 Files are read with `torch.load(weights_only=True)`, allowing one extra global,
 `argparse.Namespace` (an attribute bag; the ViT files' `args`): no pickled code ever runs.
@@ -34,6 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from gpaco.errors import UserError
+from gpaco.models.part_loading import ImportReport, load_parts
 
 # (authors' prefix, gpaco prefix), first match wins: the projection lives inside the encoder.
 RESNET_RULES = (
@@ -49,10 +50,6 @@ NOT_MAPPED = (
     ("linear_k.", "linear_k (unused momentum classifier)"),
     ("queue", "queue"),  # queue, queue_l, queue_ptr: gpaco's queue starts empty
 )
-# gpaco parts loaded only when present in the file with the model's shapes.
-OPTIONAL_PARTS = {"head.": "projection head", "key_backbone.": "key encoder",
-                  "key_head.": "key projection head", "queue.": "queue"}
-STRICT_PARTS = ("backbone.", "classifier.")
 
 # The authors' ViT builders (models_vit*.py) and the timm models with the same layout.
 VIT_ARCHS = {"vit_base_patch16": "vit_base_patch16_224",
@@ -105,28 +102,6 @@ class AuthorsCheckpoint:
     image_size: int
     test_transform: str
     meta: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class ImportReport:
-    """What loading an authors' file into a model did; `str(report)` is one line."""
-
-    source: str
-    loaded: int
-    dropped: dict[str, int]
-    left: list[str]
-
-    def __str__(self) -> str:
-        line = f"loaded {_tensors(self.loaded)} from {self.source}"
-        if self.dropped:
-            line += "; dropped " + ", ".join(f"{k}: {_tensors(n)}" for k, n in self.dropped.items())
-        if self.left:
-            line += "; " + "; ".join(self.left)
-        return line
-
-
-def _tensors(n: int) -> str:
-    return f"{n} tensor" if n == 1 else f"{n} tensors"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,94 +270,22 @@ def authors_checkpoint_from(raw: Any, source: str) -> AuthorsCheckpoint:
 
 
 # ---------------------------------------------------------------------------------------------
-# loading into a gpaco model
-
-
-def _part(state: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
-    return {k: v for k, v in state.items() if k.startswith(prefix)}
-
-
-def _check_classifier(model: nn.Module, ckpt: AuthorsCheckpoint) -> None:
-    have = tuple(model.classifier.weight.shape)
-    if have != (ckpt.num_classes, ckpt.feature_dim):
-        raise UserError(f"{ckpt.source}: the file's classifier has {ckpt.num_classes} classes on "
-                        f"{ckpt.feature_dim}-d features, the model's {have[0]} classes on "
-                        f"{have[1]}-d features")
-
-
-def _check_strict(target: dict[str, Tensor], ckpt: AuthorsCheckpoint, model: nn.Module) -> None:
-    """Backbone and classifier: the same keys with the same shapes, or one line naming both."""
-    for prefix in STRICT_PARTS:
-        ours, theirs = _part(target, prefix), _part(ckpt.state, prefix)
-        missing = sorted(set(ours) - set(theirs))
-        extra = sorted(set(theirs) - set(ours))
-        shape = [k for k in sorted(set(ours) & set(theirs)) if ours[k].shape != theirs[k].shape]
-        if not (missing or extra or shape):
-            continue
-        problem = (f"missing {missing[0]}" if missing else f"unexpected {extra[0]}" if extra
-                   else f"{shape[0]} is {tuple(theirs[shape[0]].shape)} in the file, "
-                        f"{tuple(ours[shape[0]].shape)} in the model")
-        count = len(missing) + len(extra) + len(shape)
-        raise UserError(f"{ckpt.source}: the file's backbone (arch {ckpt.arch or 'unknown'}) does "
-                        f"not fit the model's {type(model.backbone).__name__}: {problem} "
-                        f"({count} mismatched tensors)")
-
-
-def _fits(ours: dict[str, Tensor], theirs: dict[str, Tensor]) -> bool:
-    return set(ours) == set(theirs) and all(ours[k].shape == theirs[k].shape for k in ours)
+# into gpaco models
 
 
 def load_authors_checkpoint(model: nn.Module,
                             source: str | Path | AuthorsCheckpoint) -> ImportReport:
     """Load an authors' file into a gpaco wrapper (`Classifier`, `PaCoModel`, `GPaCoModel`).
 
-    The backbone and the classifier must match exactly. The projection head and PaCo's key
-    encoder are loaded when both sides have them with equal shapes; a PaCo model whose file has
-    no momentum encoder gets a copy of the loaded online encoder (as PaCo starts training).
-    The queue always starts empty.
-
-    Returns:
-        what was loaded, dropped and left as built (`str(report)` is one line).
+    The backbone and the classifier must match exactly; the projection head and PaCo's key
+    encoder are loaded where they fit, the queue starts empty (see `load_parts`).
 
     Raises:
         UserError: a model without `backbone` / `classifier`, or weights that do not fit.
     """
     ckpt = source if isinstance(source, AuthorsCheckpoint) else read_authors_checkpoint(source)
-    if not isinstance(getattr(model, "classifier", None), nn.Linear) or \
-            not isinstance(getattr(model, "backbone", None), nn.Module):
-        raise UserError(f"{type(model).__name__} is not a gpaco wrapper (needs .backbone and a "
-                        "Linear .classifier)")
-    _check_classifier(model, ckpt)
-    target = model.state_dict()
-    _check_strict(target, ckpt, model)
-    taken = _part(ckpt.state, "backbone.") | _part(ckpt.state, "classifier.")
-    dropped, left = dict(ckpt.dropped), []
-    for prefix, what in OPTIONAL_PARTS.items():
-        ours, theirs = _part(target, prefix), _part(ckpt.state, prefix)
-        if theirs and _fits(ours, theirs):
-            taken |= theirs
-        elif theirs:
-            dropped[what if not ours else f"{what} (shaped unlike the model's)"] = len(theirs)
-        if ours and not _fits(ours, theirs) and prefix != "queue.":
-            left.append(f"{what} left as built")
-    new = {**target, **taken}
-    if _copy_online_into_key_encoder(new, taken):
-        left = [x for x in left if not x.startswith("key ")] + ["key encoder = online encoder"]
-    model.load_state_dict(new, strict=True)
-    return ImportReport(ckpt.source, len(taken), dropped, left)
-
-
-def _copy_online_into_key_encoder(new: dict[str, Tensor], taken: dict[str, Tensor]) -> bool:
-    """A PaCo model whose file has no momentum encoder starts it as a copy of the online one."""
-    pairs = {k: "backbone." + k[len("key_backbone."):] for k in new
-             if k.startswith("key_backbone.")}
-    pairs |= {k: "head." + k[len("key_head."):] for k in new if k.startswith("key_head.")}
-    if not pairs or any(k in taken for k in pairs) or \
-            not all(s in taken and taken[s].shape == new[k].shape for k, s in pairs.items()):
-        return False
-    for k, s in pairs.items():
-        new[k] = taken[s].clone()
-    return True
+    return load_parts(model, ckpt.state, source=ckpt.source, arch=ckpt.arch,
+                      dropped=ckpt.dropped)
 
 
 def build_model_from_authors(source: str | Path | AuthorsCheckpoint, *,
