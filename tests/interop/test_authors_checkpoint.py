@@ -115,6 +115,26 @@ def test_resnet50_imagenet_gpaco_layout(tmp_path: Path) -> None:
     assert report.loaded == len(model.state_dict()) - 4  # all but the queue's 4 buffers
 
 
+def test_their_supcon_style_cifar_resnet18_is_told_from_torchvision_by_its_stem(
+        tmp_path: Path) -> None:
+    """Their resnet_big.resnet18 (3x3 stride-1 stem) is gpaco's resnet18_cifar."""
+    from gpaco.models.resnet_big import resnet18_cifar
+
+    encoder = resnet18_cifar()
+    encoder.fc = gpaco_projection(512, 128)
+    randomize(encoder, 8).eval()
+    wrapper = AuthorsMoCo(encoder, randomize(nn.Linear(512, C), 9), K, 128, C)
+    path = save_resnet_file(tmp_path / "gpaco_cifar_r18.pth.tar", wrapper, "resnet18")
+    state = torch.load(path, weights_only=True)["state_dict"]
+    assert tuple(state["module.encoder_q.layer2.0.shortcut.0.weight"].shape) == (128, 64, 1, 1)
+    assert tuple(state["module.encoder_q.conv1.weight"].shape) == (64, 3, 3, 3)
+    model, _ = build_model_from_authors(path)
+    assert read_authors_checkpoint(path).backbone == "resnet18_cifar"
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(_x()), pooled_logits(encoder, wrapper.linear, _x()))
+
+
 def test_paco_file_into_other_wrappers(tmp_path: Path) -> None:
     path, wrapper = _r32_file(tmp_path, "paco")
     gp = GPaCoModel(create_backbone("resnet32"), C, dim=32, queue_size=K, head="bn")

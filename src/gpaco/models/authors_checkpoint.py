@@ -34,6 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from gpaco.errors import UserError
+from gpaco.models.backbones import create_backbone
 from gpaco.models.part_loading import ImportReport, load_parts
 
 # (authors' prefix, gpaco prefix), first match wins: the projection lives inside the encoder.
@@ -304,7 +305,8 @@ def build_model_from_authors(source: str | Path | AuthorsCheckpoint, *,
     Raises:
         UserError: the file's arch has no gpaco backbone and none is given, or load errors.
     """
-    from gpaco.models import build_model, create_backbone  # the package imports this module
+    # build_model lives in gpaco/models/__init__.py, which may import this module.
+    from gpaco.models import build_model
 
     ckpt = source if isinstance(source, AuthorsCheckpoint) else read_authors_checkpoint(source)
     name = backbone or ckpt.backbone
