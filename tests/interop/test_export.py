@@ -8,7 +8,7 @@ import torchvision
 
 from _authors_layouts import randomize
 from gpaco.errors import UserError
-from gpaco.models import Classifier, GPaCoModel, PaCoModel, create_backbone
+from gpaco.models import Classifier, GPaCoModel, PaCoModel, convert_to_ghost_bn, create_backbone
 from gpaco.models.export import export_state_dict
 from gpaco.models.resnet_cifar import resnet32
 
@@ -83,3 +83,14 @@ def test_refusals() -> None:
     assert "fc.weight" not in export_state_dict(normed, with_classifier=False)
     with pytest.raises(UserError, match="not a gpaco wrapper"):
         export_state_dict(torch.nn.Linear(2, 2))
+
+
+def test_ghost_batch_norm_exports_as_plain_batch_norm() -> None:
+    model = GPaCoModel(create_backbone("resnet32"), C, dim=8, queue_size=4)
+    model = randomize(convert_to_ghost_bn(model, 2), 4).eval()
+    plain = resnet32()
+    plain.fc = torch.nn.Linear(64, C)
+    plain.load_state_dict(export_state_dict(model))
+    plain.eval()
+    with torch.no_grad():  # at eval both normalise with the running statistics
+        assert torch.equal(plain.fc(plain(_x())), model(_x()))
