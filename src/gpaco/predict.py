@@ -21,7 +21,7 @@ from gpaco.data.image_folder import IMG_EXTENSIONS
 from gpaco.engine.build import resolve_device
 from gpaco.engine.checkpoint import atomic_write
 from gpaco.engine.evaluate_files import collect_logits, load_files, save_logits
-from gpaco.engine.restore import test_transform
+from gpaco.engine.restore import eval_transform
 from gpaco.errors import UserError
 
 
@@ -97,7 +97,7 @@ def predict_files(checkpoints: Sequence[str | Path], inputs: Sequence[str | Path
         raise UserError(f"k must be at least 1, not {k}")
     loaded = load_files(checkpoints, overrides)
     files = list_images(inputs)
-    logits = predict_logits(loaded.model, files, test_transform(loaded.config),
+    logits = predict_logits(loaded.model, files, eval_transform(loaded.config),
                             batch_size=batch_size, device=resolve_device(device))
     write_csv(output_csv, prediction_rows(files, logits, loaded.classes, k))
     if logits_npy is not None:

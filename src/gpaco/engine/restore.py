@@ -106,8 +106,11 @@ def load_pretrained(model: nn.Module, path: str | Path) -> ImportReport:
                       strict=("backbone.",), dropped=ckpt.dropped)
 
 
-def test_transform(cfg: Config) -> Callable:
-    """The config's test-time pipeline (PIL image -> normalised tensor)."""
+def eval_transform(cfg: Config) -> Callable:
+    """The config's test-time pipeline, data.test_transform (PIL image -> normalised tensor).
+
+    Named eval_ so that pytest never collects it when a test imports it.
+    """
     d = cfg["data"]
     return build_transform(d["test_transform"], image_size=d["image_size"], mean=d["mean"],
                            std=d["std"])
