@@ -8,7 +8,7 @@ small model does not fill). Results report the last epoch (no selection on the t
   python benchmarks/accuracy.py --datasets fashion-mnist-lt --seeds 0 1 2 --out bench/fmnist
   # GPU: CIFAR-10-LT (IF 100) from ../shared/data, full 400-epoch recipe on the fast path
   python benchmarks/accuracy.py --datasets cifar10-lt --seeds 0 1 2 --cifar10 \
-      --set data.on_gpu=true train.cuda_graph=true train.amp=bf16 --parallel 3 --out bench/c10
+      --set data.batched_augment=true train.cuda_graph=true train.amp=bf16 --parallel 3 --out bench/c10
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from gpaco.engine import config as C  # noqa: E402
 from gpaco.engine import run_dir as rd  # noqa: E402
 from gpaco.engine.trainer import train  # noqa: E402
 
-FAST = ["data.on_gpu=true", "train.cuda_graph=true", "train.amp=bf16", "train.channels_last=true"]
+FAST = ["data.batched_augment=true", "train.cuda_graph=true", "train.amp=bf16", "train.channels_last=true"]
 
 
 def time_path(recipe: str, overrides: list[str], folder: Path) -> dict:
@@ -63,7 +63,7 @@ def main() -> None:
     common = [f"epochs={args.epochs}", f"data.root={prepare_cifar10(args.out / 'data')}",
               *args.set]
     if args.cpu_dry_run:
-        fast = ["data.on_gpu=true"]
+        fast = ["data.batched_augment=true"]
         common += ["train.device=cpu", "train.max_steps_per_epoch=3"]
     elif not torch.cuda.is_available():
         sys.exit("cifar_speed.py needs a CUDA GPU (or --cpu-dry-run)")

@@ -1,4 +1,4 @@
-"""The `gpaco` command: train, eval, recipes, report."""
+"""The `gpaco` command: train, eval, config, recipes, report."""
 
 from __future__ import annotations
 
@@ -6,6 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from gpaco import distributed as gdist
+from gpaco.engine import config as C
+from gpaco.engine import run_dir as rd
+from gpaco.engine.checkpoint_eval import evaluate_checkpoint
+from gpaco.engine.report import write_report
+from gpaco.engine.trainer import train
 from gpaco.errors import UserError
 from gpaco.metrics import format_pct
 
@@ -27,6 +33,12 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--split", choices=("test", "val"), default="test")
     e.add_argument("overrides", nargs="*", metavar="key=value")
+    c = sub.add_parser("config", help="print the resolved config of a recipe or file (YAML)",
+                       epilog=EPILOG)
+    csrc = c.add_mutually_exclusive_group()
+    csrc.add_argument("--recipe", help="a shipped recipe (default: default)")
+    csrc.add_argument("--config", help="a YAML config file")
+    c.add_argument("overrides", nargs="*", metavar="key=value")
     sub.add_parser("recipes", help="list the shipped recipes")
     r = sub.add_parser("report", help="markdown summary of a run directory")
     r.add_argument("run_dir")
@@ -34,11 +46,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from gpaco import distributed as gdist
-    from gpaco.engine import config as C
-    from gpaco.engine import run_dir as rd
-    from gpaco.engine.trainer import train
-
     resume = args.resume
     if isinstance(resume, str) and "=" in resume and not Path(resume).exists():
         args.overrides.insert(0, resume)  # `--resume lr=0.1`: an override, not a folder
@@ -47,14 +54,14 @@ def _train(args: argparse.Namespace) -> None:
         folder = Path(resume)
     else:
         cfg = C.load_config(args.recipe, args.config, args.overrides)
-        folder = Path(cfg["output"]["dir"] or Path("runs") / cfg["name"])
+        folder = Path(cfg.output.dir or Path("runs") / cfg.name)
     if resume:  # always the run's own config (+ the overrides given now), not the recipe's
         if not (folder / rd.CONFIG).is_file():
             raise UserError(f"nothing to resume: {folder / rd.CONFIG} does not exist")
-        cfg = C.load_config(config_file=str(folder / rd.CONFIG), overrides=args.overrides)
-    cfg["output"]["dir"] = str(folder.resolve())
+        cfg = C.load_saved(folder / rd.CONFIG, args.overrides)
+    cfg.output.dir = str(folder.resolve())
     C.absolute_paths(cfg)
-    gdist.init_from_env(cfg["train"]["device"])
+    gdist.init_from_env(cfg.train.device)
     is_main = gdist.is_main()  # asked before shutdown(), after which every process is "rank 0"
     try:
         summary = train(cfg, folder, resume=bool(resume), overwrite=args.overwrite)
@@ -68,28 +75,27 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _eval(args: argparse.Namespace) -> None:
-    from gpaco.engine.evaluate import evaluate_checkpoint
-
     result, f = evaluate_checkpoint(args.checkpoint, args.split, args.overrides), format_pct
     print(f"{args.split}: top1 {f(result.top1)} top5 {f(result.top5)} | many {f(result.many)} "
           f"| medium {f(result.medium)} | few {f(result.few)} ({result.num_samples} images)")
 
 
 def _recipes(_: argparse.Namespace) -> None:
-    from gpaco.engine import config as C
-
     for name in C.list_recipes():
         cfg = C.load_config(name)
-        print(f"{name:32s} {cfg['description']}")
+        print(f"{name:32s} {cfg.description}")
+
+
+def _config(args: argparse.Namespace) -> None:
+    print(C.dump(C.load_config(args.recipe, args.config, args.overrides)), end="")
 
 
 def _report(args: argparse.Namespace) -> None:
-    from gpaco.engine.report import write_report
-
     print(write_report(Path(args.run_dir)), end="")
 
 
-COMMANDS = {"train": _train, "eval": _eval, "recipes": _recipes, "report": _report}
+COMMANDS = {"train": _train, "eval": _eval, "config": _config, "recipes": _recipes,
+            "report": _report}
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:

@@ -135,15 +135,6 @@ def shuffled_forward(fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
     return unshuffled[r * n:(r + 1) * n]
 
 
-def rank_slices(order: Tensor, local_batch: int, rank: int, world: int) -> Tensor:
-    """Rank `rank`'s entries of `order` for training: each global batch (local_batch x world
-    consecutive entries) is cut into `world` contiguous slices and the rank takes its own; the
-    incomplete last global batch is dropped. One process reading every slice in order therefore
-    sees the global batches exactly (the layout gpaco.engine.parallel describes)."""
-    steps = len(order) // (local_batch * world)
-    return order[: steps * local_batch * world].view(steps, world, local_batch)[:, rank].reshape(-1)
-
-
 def local_rank() -> int:
     return int(os.environ.get("LOCAL_RANK", 0))
 

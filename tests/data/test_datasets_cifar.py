@@ -23,7 +23,7 @@ def cifar10_root(tmp_path):
 
 def test_cifar10_train_is_the_longtail_subset(cifar10_root):
     root, x, y = cifar10_root
-    ds = CIFAR10LT(root, imb_factor=0.1, seed=3)
+    ds = CIFAR10LT(root, imb_factor=0.1, subset_seed=3)
     counts = longtail_counts(100, 10, 0.1)
     idx = longtail_indices(y, counts, 3)
     assert ds.class_counts == counts and len(ds) == sum(counts)

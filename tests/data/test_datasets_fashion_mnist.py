@@ -11,7 +11,7 @@ from gpaco.errors import UserError
 @pytest.mark.parametrize("gz", [True, False])
 def test_reads_idx_files_in_root(tmp_path, gz):
     x, y = write_fashion_mnist(tmp_path, per_class=30, gz=gz)
-    ds = FashionMNISTLT(tmp_path, imb_factor=0.1, seed=2)
+    ds = FashionMNISTLT(tmp_path, imb_factor=0.1, subset_seed=2)
     counts = longtail_counts(30, 10, 0.1)
     idx = longtail_indices(y, counts, 2)
     assert ds.class_counts == counts and ds.targets == y[idx].tolist()

@@ -10,8 +10,9 @@ from gpaco.errors import UserError
 def folder(tmp_path):
     for name in ["cat", "ant", "bee"]:
         for i in range(10):
-            write_png(tmp_path / name / ("sub" if i % 2 else "") / f"{i:02d}.png", value=i)
-    (tmp_path / "ant" / "notes.txt").write_text("not an image")
+            write_png(tmp_path / "train" / name / ("sub" if i % 2 else "") / f"{i:02d}.png",
+                      value=i)
+    (tmp_path / "train" / "ant" / "notes.txt").write_text("not an image")
     return tmp_path
 
 
@@ -23,8 +24,17 @@ def test_sorted_classes_all_images(folder):
     assert img.mode == "RGB" and target == 1
 
 
+def test_test_split_is_never_subsampled(folder):
+    for name in ["ant", "bee", "cat"]:
+        for i in range(4):
+            write_png(folder / "val" / name / f"{i}.png")
+    test = LongTailImageFolder(folder, train=False, imb_factor=0.1)
+    assert test.class_counts == [4, 4, 4] and test.folder == folder / "val"
+
+
 def test_longtail_subsampling(folder):
-    ds = LongTailImageFolder(folder, imb_factor=0.1, seed=4, transform=lambda im: im.size)
+    ds = LongTailImageFolder(folder, imb_factor=0.1, subset_seed=4,
+                             transform=lambda im: im.size)
     counts = longtail_counts(10, 3, 0.1)
     assert ds.class_counts == counts == [10, 3, 1]
     full = LongTailImageFolder(folder)
@@ -33,17 +43,17 @@ def test_longtail_subsampling(folder):
 
 
 def test_user_errors(tmp_path, folder):
-    (folder / "dog").mkdir()
+    (folder / "train" / "dog").mkdir()
     with pytest.raises(UserError, match="dog holds no images"):
         LongTailImageFolder(folder)
     with pytest.raises(UserError, match="no class sub-folders"):
-        LongTailImageFolder(tmp_path / "dog")
+        LongTailImageFolder(folder, train_dir="train/dog")
     with pytest.raises(UserError, match="not a directory"):
         LongTailImageFolder(tmp_path / "missing")
 
 
 def test_bad_image_skip(folder):
-    (folder / "ant" / "00.png").write_bytes(b"broken")
+    (folder / "train" / "ant" / "00.png").write_bytes(b"broken")
     ds = LongTailImageFolder(folder, on_bad_image="skip")
     with pytest.warns(UserWarning, match="00.png"):
         assert ds[0][1] == 0

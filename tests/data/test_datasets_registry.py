@@ -1,27 +1,33 @@
 import pytest
 
 from _dataset_fakes import write_cifar10, write_png
-from gpaco.data.registry import DATASETS, build_dataset, dataset_kwargs
+from gpaco.data.registry import DATASETS, build_dataset, dataset_options, datasets_using
 from gpaco.errors import UserError
 
 
 def test_names():
     assert set(DATASETS) == {"cifar10_lt", "cifar100_lt", "fashion_mnist_lt", "embedded", "split_file",
                              "imagenet_lt", "places_lt", "inat2018", "image_folder"}
-    assert dataset_kwargs("cifar100_lt") == ["imb_factor", "imb_type", "seed", "download"]
-    assert dataset_kwargs("embedded") == []
+    assert list(dataset_options("cifar100_lt")) == ["imb_factor", "imb_type", "subset_seed",
+                                                     "download"]
+    assert dataset_options("embedded") == {}
+    # num_classes is bound by the ImageNet-LT partial: only the generic split-file set takes it
+    assert datasets_using("num_classes") == ["split_file"]
+    assert datasets_using("val_split") == datasets_using("test_split")
 
 
 def test_embedded_ignores_root_and_none_kwargs():
     ds = build_dataset("embedded", root="/anything", train=False, transform=None)
     assert len(ds) == 2000
     assert len(build_dataset("embedded", imb_factor=None)) == 2478
+    with pytest.raises(UserError, match="does not take imb_factor"):
+        build_dataset("embedded", imb_factor=0.1)
 
 
 @pytest.mark.filterwarnings("ignore:.*md5:UserWarning")
 def test_cifar_kwargs(tmp_path):
     write_cifar10(tmp_path)
-    ds = build_dataset("cifar10_lt", tmp_path, imb_factor=0.1, seed=1)
+    ds = build_dataset("cifar10_lt", tmp_path, imb_factor=0.1, subset_seed=1)
     assert ds.class_counts[0] == 100 and ds.class_counts[-1] == 10
 
 
@@ -33,7 +39,7 @@ def test_split_files_by_split(tmp_path):
     assert build_dataset("places_lt", tmp_path, train=True, **kw).class_counts[1] == 1
     assert build_dataset("places_lt", tmp_path, train=False, **kw).targets == [364]
     assert build_dataset("split_file", tmp_path, **kw).num_classes == 2
-    with pytest.raises(UserError, match="needs test_split"):
+    with pytest.raises(UserError, match="test_split is needed"):
         build_dataset("imagenet_lt", tmp_path, train=False, train_split=kw["train_split"])
 
 

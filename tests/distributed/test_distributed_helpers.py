@@ -6,7 +6,7 @@ from torch import nn
 
 from gpaco import distributed as gdist
 from gpaco.engine import config as C
-from gpaco.engine.build import build_model_from_config
+from gpaco.engine.build import build_model
 from gpaco.engine.parallel import end_epoch, reduce_counter, wrap_for_training
 from gpaco.engine.loop import EpochStats
 from gpaco.errors import UserError
@@ -23,7 +23,7 @@ def test_one_process_helpers_are_identities():
     z, y = torch.randn(6, 4), torch.arange(6)
     assert gdist.gather_batch(z, y) == (z, y)
     module = nn.Linear(2, 2)
-    assert wrap_for_training(module, torch.device("cpu"), _cfg()) is module
+    assert wrap_for_training(module, torch.device("cpu")) is module
     stats = EpochStats(1.0, 2, 3, 4.0)
     assert end_epoch(module, stats) is stats
     counter = ConfusionCounter(3)
@@ -46,7 +46,7 @@ def test_shuffled_forward_returns_each_samples_own_output():
 
 @pytest.mark.parametrize("method", ["paco", "gpaco", "ce"])
 def test_ghost_bn_recipe_key_converts_every_batchnorm(method):
-    model = build_model_from_config(_cfg(f"method={method}", "model.ghost_bn=8"), 10)
+    model = build_model(_cfg(f"method={method}", "model.ghost_bn=8"), 10)
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     assert norms and all(isinstance(m, (GhostBatchNorm1d, GhostBatchNorm2d)) for m in norms)
     assert all(m.group_size == 8 for m in norms)
@@ -56,7 +56,7 @@ def test_ghost_bn_recipe_key_converts_every_batchnorm(method):
 
 
 def test_sync_bn_recipe_key_and_shuffle_bn():
-    model = build_model_from_config(_cfg("model.sync_bn=true", "model.shuffle_bn=true"), 10)
+    model = build_model(_cfg("model.sync_bn=true", "model.shuffle_bn=true"), 10)
     assert any(isinstance(m, nn.SyncBatchNorm) for m in model.modules())
     assert model.shuffle_bn
     model.train()
@@ -72,4 +72,4 @@ def test_sync_bn_recipe_key_and_shuffle_bn():
 ])
 def test_bad_batch_norm_choices_are_user_errors(overrides, match):
     with pytest.raises(UserError, match=match):
-        build_model_from_config(_cfg(*overrides), 10)
+        build_model(_cfg(*overrides), 10)

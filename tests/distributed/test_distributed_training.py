@@ -51,14 +51,14 @@ def image_root(tmp_path_factory) -> Path:
 
 def _tiny(root: Path, folder: Path, *extra: str) -> list[str]:
     """A few CPU seconds per run; ghost BN of 8 = the per-process batch of 2 processes."""
-    return [f"data.root={root}", "data.dataset=image_folder", "data.on_gpu=false",
+    return [f"data.root={root}", "data.dataset=image_folder", "data.batched_augment=false",
             "data.imb_factor=null",
             "data.image_size=16", "data.views=[cifar_test]", "data.test_transform=cifar_test",
-            "model.backbone=resnet8", "model.dim=16", "model.queue_size=40", "model.ghost_bn=8",
+            "model.backbone=resnet8", "model.ghost_bn=8",
             "train.batch_size=16", "train.max_steps_per_epoch=3", "train.eval_batch_size=8",
             "train.log_every=1", "train.device=cpu", "output.progress=none",
             "output.tensorboard=false", "output.plots=false", "schedule.epochs=2",
-            "optim.lr=0.01", "loss.temperature=0.2",
+            "optim.lr=0.01",
             f"output.dir={folder}", *extra]
 
 
@@ -90,7 +90,7 @@ def _check(proc: subprocess.CompletedProcess) -> None:
 
 def _train_here(overrides: list[str]) -> dict:
     cfg = C.load_config("default", overrides=overrides)
-    folder = Path(cfg["output"]["dir"])
+    folder = Path(cfg.output.dir)
     rd.prepare(folder, resume=False, overwrite=True)
     return T.train(cfg, folder)
 
@@ -104,8 +104,9 @@ def _assert_same_weights(a: dict, b: dict) -> None:
             assert torch.equal(a[key], b[key]), key
 
 
-METHODS = {"paco": ["method=paco", "model.shuffle_bn=true"], "gpaco": ["method=gpaco"],
-           "ce": ["method=ce"]}
+CONTRASTIVE = ["model.dim=16", "model.queue_size=40", "loss.temperature=0.2"]
+METHODS = {"paco": ["method=paco", "model.shuffle_bn=true", *CONTRASTIVE],
+           "gpaco": ["method=gpaco", *CONTRASTIVE], "ce": ["method=ce"]}
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +173,7 @@ def test_two_nodes_on_loopback_train_and_checkpoint(image_root, tmp_path):
     port = _free_port()
     folder = tmp_path / "run"
     cmd = ["-m", "gpaco", "train", "--overwrite",
-           *_tiny(image_root, folder, "method=gpaco", "schedule.epochs=1")]
+           *_tiny(image_root, folder, *METHODS["gpaco"], "schedule.epochs=1")]
     procs = [subprocess.Popen(
         _torchrun("--nnodes=2", "--nproc_per_node=1", f"--node-rank={node}",
                   "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}",
@@ -216,7 +217,7 @@ def _rank_pid(launcher: int, rank: int) -> int | None:
 def test_killing_a_rank_ends_the_job_and_keeps_the_last_good_checkpoint(image_root, tmp_path):
     folder = tmp_path / "run"
     cmd = [*_single_node(2), "-m", "gpaco", "train", "--overwrite",
-           *_tiny(image_root, folder, "method=paco", "schedule.epochs=200",
+           *_tiny(image_root, folder, *METHODS["paco"], "schedule.epochs=200",
                   "train.eval_every=1000")]
     proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)

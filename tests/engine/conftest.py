@@ -1,4 +1,5 @@
 import pytest
+import yaml
 
 from gpaco.engine import config as C
 
@@ -13,10 +14,18 @@ def tiny_args():
     return list(TINY)
 
 
+def tiny_config_file(folder, recipe: str = "default"):
+    """A config file `base: recipe` + TINY: a layer below the command line, so that an override
+    `method=ce` drops TINY's queue size as it would a recipe's."""
+    path = folder / f"tiny-{recipe}.yaml"
+    path.write_text(yaml.safe_dump({"base": recipe, **C.parse_overrides(TINY)}))
+    return path
+
+
 @pytest.fixture
 def tiny_cfg(tmp_path):
     def make(*overrides: str, recipe: str = "default"):
-        cfg = C.load_config(recipe, overrides=TINY + [f"output.dir={tmp_path / 'run'}", *overrides])
-        return cfg
+        return C.load_config(config_file=str(tiny_config_file(tmp_path, recipe)),
+                             overrides=[f"output.dir={tmp_path / 'run'}", *overrides])
 
     return make

@@ -15,11 +15,15 @@ from torch import nn
 
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from gpaco.engine import step as step_module
+from gpaco.engine.forward import TrainForward
 from gpaco.engine.graph_step import GraphedStep
+from gpaco.engine.schedule import set_lr
+from gpaco.engine.step import EagerStep, check_graphable
 from gpaco.engine.trainer import Run
-from gpaco.engine.loop import TrainForward, eager_step
-from gpaco.losses import build_criterion
-from gpaco.models import build_model, create_backbone
+from gpaco.errors import UserError
+from gpaco.methods import build_criterion, build_model
+from gpaco.models import create_backbone
 
 
 @pytest.mark.parametrize("nesterov", [False, True])
@@ -39,7 +43,7 @@ def test_foreach_sgd_equals_torch_sgd(nesterov):
         ref.param_groups[0]["lr"] = opt.param_groups[0]["lr"] = 0.1 / (i + 1)
         ref.step()
         step._buffers()
-        step.set_lr(opt.param_groups[0]["lr"])
+        step._load_lrs()
         step._sgd()
     for a, b in zip(net.parameters(), twin.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
@@ -52,7 +56,7 @@ def _setup(method: str, device: str):
     params = {"dim": 16, "queue_size": 128} if method in ("paco", "gpaco") else {}
     model = build_model(method, create_backbone("resnet8"), 4, **params).to(device)
     counts = [40, 20, 8, 4]
-    crit = build_criterion(method, num_classes=4, class_counts=counts,
+    crit = build_criterion(method, 4, counts,
                            **({"alpha": 0.05, "temperature": 0.1} if method != "balanced_softmax" else {}))
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     return model, crit.to(device), opt
@@ -63,7 +67,7 @@ def _uncaptured(step: GraphedStep):
 
     def run(views: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
         step._buffers()
-        step.set_lr(step.optimizer.param_groups[0]["lr"])
+        step._load_lrs()
         return step._eager(views, labels)
 
     return run
@@ -82,7 +86,7 @@ def _compare_with_eager(method: str, device: str, graphed_step) -> None:
             step = graphed_step(GraphedStep(TrainForward(model), crit, opt, "none"))
         else:
             scaler = torch.amp.GradScaler(device, enabled=False)
-            step = eager_step(TrainForward(model), crit, opt, scaler, torch.device(device), "none")
+            step = EagerStep(TrainForward(model), crit, opt, scaler, torch.device(device), "none")
         losses = [float(step(list(v), y)) for v, y in data]
         results.append((losses, [p.detach().clone() for p in model.parameters()]))
     (l_eager, p_eager), (l_graph, p_graph) = results
@@ -133,13 +137,14 @@ def test_recorder_catches_host_ops():
 
 
 @pytest.mark.parametrize("method", ["paco", "gpaco", "ce", "balanced_softmax", "multitask"])
-def test_captured_step_has_no_host_ops(method, tiny_cfg, tmp_path):
-    cfg = tiny_cfg(f"method={method}", "data.on_gpu=true", "train.cuda_graph=true",
-                   "model.backbone=resnet8")
+def test_captured_step_has_no_host_ops(method, tiny_cfg, tmp_path, monkeypatch):
+    monkeypatch.setattr(step_module, "check_graphable", lambda *args: None)  # no CUDA here
+    cfg = tiny_cfg(f"method={method}", "data.batched_augment=true", "train.cuda_graph=true",
+                   "model.backbone=resnet8", "train.channels_last=true")
     run = Run(cfg, tmp_path / "run")
     assert run.data.augment  # the loader hands raw images: augmentation is part of the step
-    step = GraphedStep(run.train_module, run.criterion, run.optimizer, "none",
-                       augment=run.data.augment, channels_last=True)
+    step = run.step
+    assert isinstance(step, GraphedStep) and step.lays_out_inputs
     batches = iter(run.data.train_loader)
     while not step._ready_to_capture():  # the eager warm-up that precedes capture
         step.warmup_left -= 1
@@ -158,3 +163,73 @@ def test_captured_step_has_no_host_ops(method, tiny_cfg, tmp_path):
 def _python_scalars(model: nn.Module) -> dict[str, object]:
     return {f"{name}.{key}": value for name, m in model.named_modules()
             for key, value in vars(m).items() if isinstance(value, (bool, int, float))}
+
+
+def _two_group_net():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(5, 7), nn.ReLU(), nn.Linear(7, 3))
+    groups = [{"params": net[0].parameters(), "lr_scale": 1.0, "weight_decay": 5e-4},
+              {"params": net[2].parameters(), "lr_scale": 0.1, "weight_decay": 0.0}]
+    return net, groups
+
+
+def test_per_group_lr_scales_in_the_graphed_step():
+    net, groups = _two_group_net()
+    twin = copy.deepcopy(net)
+    twin_groups = [{**g, "params": list(p.parameters())} for g, p in zip(groups, (twin[0], twin[2]))]
+    opt = torch.optim.SGD(groups, lr=0.1, momentum=0.9)
+    ref = torch.optim.SGD(twin_groups, lr=0.1, momentum=0.9)
+    step = GraphedStep(TrainForward(net), nn.Identity(), opt, "none")
+    for i in range(3):
+        x = torch.randn(8, 5)
+        for model in (net, twin):
+            model.zero_grad(set_to_none=True)
+            model(x).pow(2).mean().backward()
+        set_lr(opt, 0.1 / (i + 1))
+        set_lr(ref, 0.1 / (i + 1))
+        assert opt.param_groups[1]["lr"] == pytest.approx(0.01 / (i + 1))
+        ref.step()
+        step._buffers()
+        step._load_lrs()
+        step._sgd()
+    for a, b in zip(net.parameters(), twin.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_per_group_lr_scales_in_the_eager_step():
+    net, groups = _two_group_net()
+    before = [p.detach().clone() for p in net.parameters()]
+    opt = torch.optim.SGD(groups, lr=0.1)  # no momentum: the update is -lr * scale * grad
+    set_lr(opt, 0.1)
+    x = torch.randn(8, 5)
+
+    class Out:
+        def __init__(self, y):
+            self.features, self.labels, self.center_logits = None, None, y
+
+    module = nn.Module()
+    module.forward = lambda views, labels: Out(net(views[0]))
+    criterion = lambda f, l, y: y.pow(2).mean()  # noqa: E731
+    grads = torch.autograd.grad(net(x).pow(2).mean(), list(net.parameters()))
+    EagerStep(module, criterion, opt, torch.amp.GradScaler("cpu", enabled=False),
+              torch.device("cpu"), "none")([x], None)
+    scales = [1.0, 1.0, 0.1, 0.1]
+    decays = [5e-4, 5e-4, 0.0, 0.0]
+    for p, p0, g, scale, wd in zip(net.parameters(), before, grads, scales, decays):
+        torch.testing.assert_close(p.detach(), p0 - 0.1 * scale * (g + wd * p0))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda ps: torch.optim.AdamW(ps), "SGD only, not AdamW"),
+    (lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, dampening=0.5), "without dampening"),
+])
+def test_graphed_step_refuses_what_it_cannot_run(make, message):
+    opt = make(nn.Linear(2, 2).parameters())
+    with pytest.raises(UserError, match=message):
+        check_graphable(torch.device("cuda"), "none", opt)
+    sgd = torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.1)
+    with pytest.raises(UserError, match="needs a CUDA device"):
+        check_graphable(torch.device("cpu"), "none", sgd)
+    with pytest.raises(UserError, match="amp=bf16 or none"):
+        check_graphable(torch.device("cuda"), "fp16", sgd)
+

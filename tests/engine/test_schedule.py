@@ -2,10 +2,11 @@ import math
 
 import pytest
 
+from gpaco.engine.config import ScheduleConfig
 from gpaco.engine.schedule import lr_at
 
-STEP = {"name": "step", "epochs": 400, "warmup_epochs": 10, "milestones": [320, 360], "decay": 0.1}
-COS = {"name": "cosine", "epochs": 400, "warmup_epochs": 10, "milestones": [], "decay": 0.1}
+STEP = ScheduleConfig("step", epochs=400, warmup_epochs=10, milestones=[320, 360], decay=0.1)
+COS = ScheduleConfig("cosine", epochs=400, warmup_epochs=10)
 
 
 @pytest.mark.parametrize("epoch,factor", [(0, 0.1), (4, 0.5), (9, 1.0), (10, 1.0), (320, 1.0),

@@ -10,7 +10,7 @@ from gpaco.engine.loop import TrainingDiverged
 
 
 def _train(cfg, resume=False):
-    return T.train(cfg, Path(cfg["output"]["dir"]), resume=resume)
+    return T.train(cfg, Path(cfg.output.dir), resume=resume)
 
 
 @pytest.mark.parametrize("method", ["paco", "gpaco", "ce", "balanced_softmax", "multitask"])
@@ -19,7 +19,7 @@ def test_every_method_trains_and_writes_its_run_dir(tiny_cfg, method):
     cfg = tiny_cfg(f"method={method}", "epochs=2", "eval_every=1", f"views={views}",
                    "output.plots=true")
     summary = _train(cfg)
-    folder = Path(cfg["output"]["dir"])
+    folder = Path(cfg.output.dir)
     for name in ("config.yaml", "environment.json", "metrics.jsonl", "last.pt", "summary.json",
                  "per_class_accuracy.csv", "per_class_accuracy.png", "curves.png"):
         assert (folder / name).is_file(), name
@@ -31,9 +31,9 @@ def test_every_method_trains_and_writes_its_run_dir(tiny_cfg, method):
 
 
 def test_tensor_pipeline_and_pil_pipeline_both_train(tiny_cfg):
-    for on_gpu in ("true", "false"):
-        cfg = tiny_cfg(f"data.on_gpu={on_gpu}", "epochs=1",
-                       f"output.dir={tiny_cfg()['output']['dir']}-{on_gpu}")
+    for batched in ("true", "false"):
+        cfg = tiny_cfg(f"data.batched_augment={batched}", "epochs=1",
+                       f"output.dir={tiny_cfg().output.dir}-{batched}")
         assert _train(cfg)["last"]["top1"] >= 0.0
 
 
@@ -43,10 +43,10 @@ def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(tiny_cfg, tmp_p
     cut = tiny_cfg("epochs=3", f"output.dir={tmp_path / 'cut'}")
     original = T._run_epoch
 
-    def killed_at_epoch_2(run, step, epoch):
+    def killed_at_epoch_2(run, epoch):
         if epoch == 2:
             raise KeyboardInterrupt
-        return original(run, step, epoch)
+        return original(run, epoch)
 
     monkeypatch.setattr(T, "_run_epoch", killed_at_epoch_2)
     with pytest.raises(KeyboardInterrupt):
@@ -67,17 +67,17 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_cfg, monkeypatch):
     cfg = tiny_cfg("epochs=3")
     original = T._run_epoch
 
-    def poisoned(run, step, epoch):
+    def poisoned(run, epoch):
         if epoch == 1:
             with torch.no_grad():
                 for p in run.model.parameters():
                     p.fill_(float("nan"))
-        return original(run, step, epoch)
+        return original(run, epoch)
 
     monkeypatch.setattr(T, "_run_epoch", poisoned)
     with pytest.raises(TrainingDiverged, match="nan"):
         _train(cfg)
-    ckpt = load_checkpoint(Path(cfg["output"]["dir"]) / "last.pt")
+    ckpt = load_checkpoint(Path(cfg.output.dir) / "last.pt")
     assert ckpt["epoch"] == 1
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
 
@@ -96,14 +96,14 @@ def test_validation_split_selects_best_epoch_without_touching_test(tmp_path, tin
         (tmp_path / f"{split}.txt").write_text("\n".join(lines) + "\n")
     cfg = tiny_cfg("data.dataset=split_file", f"data.root={root}",
                    f"data.train_split={tmp_path / 'train.txt'}", f"val_split={tmp_path / 'val.txt'}",
-                   f"test_split={tmp_path / 'test.txt'}", "data.on_gpu=false", "image_size=12",
+                   f"test_split={tmp_path / 'test.txt'}", "data.batched_augment=false", "image_size=12",
                    "epochs=2", "batch_size=4", "views=[cifar_test]", "test_transform=cifar_test",
                    "method=ce")
     summary = _train(cfg)
     best = summary["best_on_val"]
     assert best is not None and best["epoch"] in (0, 1)
     assert set(best) == {"epoch", "val", "test"}
-    assert (Path(cfg["output"]["dir"]) / "best.pt").is_file()
+    assert (Path(cfg.output.dir) / "best.pt").is_file()
 
 
 def test_image_folder_splits_with_different_classes_are_refused(tmp_path, tiny_cfg):
@@ -116,9 +116,9 @@ def test_image_folder_splits_with_different_classes_are_refused(tmp_path, tiny_c
             (tmp_path / split / c).mkdir(parents=True)
             for i in range(3):
                 Image.new("RGB", (8, 8)).save(tmp_path / split / c / f"{i}.png")
-    cfg = tiny_cfg("data.dataset=image_folder", f"data.root={tmp_path}", "data.on_gpu=false",
+    cfg = tiny_cfg("data.dataset=image_folder", f"data.root={tmp_path}", "data.batched_augment=false",
                    "image_size=8", "epochs=1", "batch_size=2", "method=ce",
                    "views=[cifar_test]")
     with pytest.raises(UserError, match="different class folders"):
         _train(cfg)
-    assert not Path(cfg["output"]["dir"]).exists()  # refused before creating the run folder
+    assert not Path(cfg.output.dir).exists()  # refused before creating the run folder

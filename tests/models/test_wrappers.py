@@ -6,7 +6,7 @@ from torch import nn
 
 from gpaco.errors import UserError
 from gpaco.models import (
-    MODELS, Classifier, GPaCoModel, PaCoModel, TrainOutput, build_model,
+    Classifier, GPaCoModel, PaCoModel, TrainOutput,
 )
 
 B, C, DIM, K = 4, 3, 5, 8
@@ -147,23 +147,7 @@ def test_gpaco_joint_and_separate_forward_agree_in_eval(
     assert torch.allclose(joint.center_logits, separate.center_logits, atol=1e-5)
 
 
-def test_build_model_registry(tiny_backbone: Callable[..., nn.Module]) -> None:
-    expected = {
-        "paco": PaCoModel, "gpaco": GPaCoModel, "multitask": GPaCoModel,
-        "ce": Classifier, "balanced_softmax": Classifier, "logit_adjusted": Classifier,
-    }
-    assert MODELS == expected
-    for method, cls in expected.items():
-        assert type(build_model(method, tiny_backbone(), C)) is cls
-    model = build_model("paco", tiny_backbone(), C, dim=DIM, queue_size=16, momentum=0.99)
-    assert model.momentum == 0.99 and model.queue.size == 16
-
-
-def test_build_model_rejects_bad_input(tiny_backbone: Callable[..., nn.Module]) -> None:
-    with pytest.raises(UserError, match="paco"):
-        build_model("moco", tiny_backbone(), C)
-    with pytest.raises(UserError, match="momentum"):
-        build_model("gpaco", tiny_backbone(), C, momentum=0.9)
+def test_backbone_without_feature_dim_is_refused() -> None:
     with pytest.raises(UserError, match="feature_dim"):
         Classifier(nn.Linear(3, 3), C)
 

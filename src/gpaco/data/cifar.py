@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from gpaco.data._base import ArrayDataset, subsample_longtail
+from gpaco.data.in_memory import ArrayDataset, subsample_longtail
 from gpaco.data.longtail import check_imbalance
 from gpaco.errors import UserError
 
@@ -89,11 +89,12 @@ class _CIFARLT(ArrayDataset):
         self,
         root: str | Path,
         train: bool = True,
+        transform: Callable | None = None,
+        *,
         imb_factor: float = 0.01,
         imb_type: str = "exp",
-        seed: int = 0,
+        subset_seed: int = 0,
         download: bool = False,
-        transform: Callable | None = None,
     ) -> None:
         check_imbalance(imb_factor, imb_type)
         self.root = Path(root).expanduser()
@@ -109,8 +110,8 @@ class _CIFARLT(ArrayDataset):
             raise UserError(f"{folder}: labels must be in 0..{num_classes - 1}, "
                             f"found {y.min()}..{y.max()}")
         if train:
-            x, y = subsample_longtail(x, y, num_classes, imb_factor, imb_type, seed)
-        self.imb_factor, self.imb_type, self.seed = imb_factor, imb_type, seed
+            x, y = subsample_longtail(x, y, num_classes, imb_factor, imb_type, subset_seed)
+        self.imb_factor, self.imb_type, self.subset_seed = imb_factor, imb_type, subset_seed
         super().__init__(np.ascontiguousarray(x), y.tolist(), self.class_names, transform)
 
     def _find_folder(self, files: list[tuple[str, str]], download: bool) -> Path:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from gpaco.data._base import ArrayDataset, grey_to_rgb
+from gpaco.data.in_memory import ArrayDataset, grey_to_rgb
 from gpaco.errors import UserError
 
 ASSET = "fmnist_lt.npz"
@@ -37,10 +37,12 @@ def load_embedded() -> dict[str, Any]:
 class EmbeddedFashionMNISTLT(ArrayDataset):
     """The embedded long-tailed Fashion-MNIST; `data` is RGB (N, 28, 28, 3) uint8.
 
-    No root or download: the data lives in the package.
+    No download: the data lives in the package (`root` is accepted for the torchvision
+    signature and ignored).
     """
 
-    def __init__(self, train: bool = True, transform: Callable | None = None) -> None:
+    def __init__(self, root: str | Path | None = None, train: bool = True,
+                 transform: Callable | None = None) -> None:
         arrays = load_embedded()
         split = "train" if train else "test"
         self.train = train

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gpaco.data._base import ArrayDataset, grey_to_rgb, subsample_longtail
+from gpaco.data.in_memory import ArrayDataset, grey_to_rgb, subsample_longtail
 from gpaco.data.longtail import check_imbalance
 from gpaco.errors import UserError
 
@@ -100,16 +100,18 @@ class FashionMNISTLT(ArrayDataset):
         self,
         root: str | Path | None = None,
         train: bool = True,
+        transform: Callable | None = None,
+        *,
         imb_factor: float = 0.01,
         imb_type: str = "exp",
-        seed: int = 0,
+        subset_seed: int = 0,
         download: bool = False,
-        transform: Callable | None = None,
     ) -> None:
         check_imbalance(imb_factor, imb_type)
         self.root, self.train = root, train
-        self.imb_factor, self.imb_type, self.seed = imb_factor, imb_type, seed
+        self.imb_factor, self.imb_type, self.subset_seed = imb_factor, imb_type, subset_seed
         x, y = load_fashion_mnist(root, train, download)
         if train:
-            x, y = subsample_longtail(x, y, len(FASHION_MNIST_CLASSES), imb_factor, imb_type, seed)
+            x, y = subsample_longtail(x, y, len(FASHION_MNIST_CLASSES), imb_factor, imb_type,
+                                      subset_seed)
         super().__init__(grey_to_rgb(x), y.tolist(), FASHION_MNIST_CLASSES, transform)

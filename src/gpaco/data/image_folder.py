@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gpaco.data._files import FileDataset
+from gpaco.data.image_files import FileDataset
 from gpaco.data.longtail import check_imbalance, longtail_counts, longtail_indices
 from gpaco.errors import UserError
 
@@ -45,29 +45,37 @@ def _images_under(folder: Path) -> list[str]:
 
 
 class LongTailImageFolder(FileDataset):
-    """root/<class>/<image> folders; with imb_factor, the Cao et al. long-tail subset.
+    """root/<split folder>/<class>/<image> (torchvision ImageFolder inside each split folder).
 
-    Class c (in sorted folder order) keeps int(n_max * imb_factor ** (c / (C - 1))) images,
-    n_max being the largest class (fewer if the folder has fewer), chosen by the seeded generator
-    of longtail.py. imb_factor=None keeps every image.
+    The training split is `root/train_dir`, the test split `root/test_dir`. With imb_factor,
+    the training split is the Cao et al. long-tail subset: class c (in sorted folder order)
+    keeps int(n_max * imb_factor ** (c / (C - 1))) images, n_max being the largest class (fewer
+    if the folder has fewer), chosen by the generator of longtail.py seeded with subset_seed.
+    imb_factor=None keeps every image; the test split is never subsampled.
     """
 
     def __init__(
         self,
         root: str | Path,
+        train: bool = True,
         transform: Callable | None = None,
+        *,
         imb_factor: float | None = None,
         imb_type: str = "exp",
-        seed: int = 0,
+        subset_seed: int = 0,
         on_bad_image: str = "error",
+        train_dir: str = "train",
+        test_dir: str = "val",
     ) -> None:
         self.root = Path(root).expanduser()
-        classes, paths, labels = scan_folder(self.root)
-        if imb_factor is not None:
+        self.train = train
+        self.folder = self.root / (train_dir if train else test_dir)
+        classes, paths, labels = scan_folder(self.folder)
+        if imb_factor is not None and train:
             check_imbalance(imb_factor, imb_type)
             counts = longtail_counts(max(np.bincount(labels)), len(classes), imb_factor, imb_type)
-            keep = longtail_indices(labels, counts, seed)
+            keep = longtail_indices(labels, counts, subset_seed)
             paths = [paths[i] for i in keep]
             labels = [labels[i] for i in keep]
-        self.imb_factor, self.imb_type, self.seed = imb_factor, imb_type, seed
+        self.imb_factor, self.imb_type, self.subset_seed = imb_factor, imb_type, subset_seed
         super().__init__(paths, labels, classes, transform, on_bad_image)

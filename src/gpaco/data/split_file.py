@@ -5,11 +5,12 @@ training splits are not shipped with gpaco: bring your own (e.g. ImageNet_LT_tra
 """
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
 
-from gpaco.data._files import FileDataset
+from gpaco.data.image_files import FileDataset
 from gpaco.errors import UserError
 
 MAX_REPORTED = 5
@@ -76,8 +77,9 @@ def class_names_from_paths(paths: list[str], labels: list[int], num_classes: int
 
 
 class SplitFileDataset(FileDataset):
-    """Images listed in `split_file` as `relative/path label`, paths relative to `root`.
+    """Images listed as `relative/path label`, paths relative to `root`.
 
+    The split's list is `train_split` (train=True) or `test_split`; the other may be None.
     Blank lines are ignored. The whole list is checked up front (malformed lines, labels outside
     0..num_classes-1 when num_classes is given, missing files when check_files): one UserError
     gives the count and the first 5 bad lines. num_classes defaults to max label + 1.
@@ -87,14 +89,22 @@ class SplitFileDataset(FileDataset):
     def __init__(
         self,
         root: str | Path,
-        split_file: str | Path,
+        train: bool = True,
         transform: Callable | None = None,
+        *,
+        train_split: str | Path | None = None,
+        test_split: str | Path | None = None,
         num_classes: int | None = None,
         check_files: bool = True,
         on_bad_image: str = "error",
     ) -> None:
+        split, key = (train_split, "train_split") if train else (test_split, "test_split")
+        if split is None:
+            raise UserError(f"{key} is needed: the path of the 'relative/path label' list of the "
+                            f"{'training' if train else 'test'} split")
         self.root = Path(root).expanduser()
-        self.split_file = Path(split_file).expanduser()
+        self.train = train
+        self.split_file = Path(split).expanduser()
         if not self.split_file.is_file():
             raise UserError(f"split file {self.split_file} not found")
         if check_files and not self.root.is_dir():
@@ -107,21 +117,9 @@ class SplitFileDataset(FileDataset):
 
 # The class count of each standard long-tailed split-file benchmark.
 NUM_CLASSES = {"imagenet_lt": 1000, "places_lt": 365, "inat2018": 8142}
-
-
-def imagenet_lt(root: str | Path, split_file: str | Path, transform: Callable | None = None,
-                **kwargs) -> SplitFileDataset:
-    """ImageNet-LT (1,000 classes): root holds train/ and val/ of ILSVRC-2012."""
-    return SplitFileDataset(root, split_file, transform, num_classes=NUM_CLASSES["imagenet_lt"], **kwargs)
-
-
-def places_lt(root: str | Path, split_file: str | Path, transform: Callable | None = None,
-              **kwargs) -> SplitFileDataset:
-    """Places-LT (365 classes): root holds data_256/ of Places365-Standard."""
-    return SplitFileDataset(root, split_file, transform, num_classes=NUM_CLASSES["places_lt"], **kwargs)
-
-
-def inat2018(root: str | Path, split_file: str | Path, transform: Callable | None = None,
-             **kwargs) -> SplitFileDataset:
-    """iNaturalist 2018 (8,142 classes): root holds train_val2018/."""
-    return SplitFileDataset(root, split_file, transform, num_classes=NUM_CLASSES["inat2018"], **kwargs)
+# ImageNet-LT: root holds train/ and val/ of ILSVRC-2012.
+ImageNetLT = functools.partial(SplitFileDataset, num_classes=NUM_CLASSES["imagenet_lt"])
+# Places-LT: root holds data_256/ of Places365-Standard.
+PlacesLT = functools.partial(SplitFileDataset, num_classes=NUM_CLASSES["places_lt"])
+# iNaturalist 2018: root holds train_val2018/.
+INat2018 = functools.partial(SplitFileDataset, num_classes=NUM_CLASSES["inat2018"])

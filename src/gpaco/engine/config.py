@@ -1,116 +1,203 @@
-"""Run configuration: defaults, YAML recipes (with `base:` inheritance) and `key=value` overrides.
+"""Run configuration: typed sections, YAML recipes with `base:` inheritance, `key=value` overrides.
 
-A config is a plain nested dict with a fixed schema (DEFAULTS). Every recipe key and every
-command-line override must name a key of that schema, so a typo is an error, not a silent no-op.
-Overrides accept a full dotted path (`optim.lr=0.1`) or a leaf name that is unique in the schema
-(`lr=0.1`, `epochs=10`).
+A config is layered: the section defaults below <- a recipe or YAML file (the root of its
+`base:` chain first) <- command-line overrides. Every key must exist (a typo is an error), and
+its value is coerced to the field's type. Overrides take a dotted path (`optim.lr=0.1`) or a leaf
+name that is unique (`lr=0.1`, `epochs=10`).
+
+Some keys belong to one choice: the method's `model.*` / `loss.*` options (gpaco.methods), the
+dataset's `data.*` keyword arguments (gpaco.data.registry) and the step schedule's milestones.
+Their default None means "the choice's own default", which the resolved config then shows. A key
+the choice does not use is an error naming the key and what uses it, unless it was set by a layer
+*before* the one that made the choice (a recipe's PaCo `loss.alpha` when the command line says
+`method=ce`): such keys belonged to the earlier choice and are dropped.
 """
 
 from __future__ import annotations
 
-import copy
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Union
 
 import yaml
 
+from gpaco.data.registry import DATASETS, dataset_defaults, datasets_using
 from gpaco.errors import UserError
-
-Config = dict[str, Any]
-
-DEFAULTS: Config = {
-    "name": "run",
-    "description": "",
-    "method": "paco",  # paco | gpaco | ce | balanced_softmax | logit_adjusted | multitask
-    "seed": 0,
-    "data": {
-        "dataset": "embedded",
-        "root": None,
-        "imb_factor": None,  # None: the dataset's own default (CIFAR/FMNIST 0.01, folders: all)
-        "imb_type": "exp",
-        "subset_seed": 0,  # picks the long-tailed subset (0 = the published one); `seed` does not
-        "download": False,  # fetch CIFAR / Fashion-MNIST with torchvision's downloader
-        "train_split": None,
-        "val_split": None,
-        "test_split": None,
-        "num_classes": None,
-        "views": ["cifar_regular", "cifar_sim"],  # 2 for paco/gpaco/multitask (1 is used twice)
-        "test_transform": "cifar_test",
-        "image_size": 32,
-        "mean": None,  # None: the transform's default for its family
-        "std": None,
-        "randaug_n": 2,
-        "randaug_m": 10,
-        "workers": 0,
-        "on_gpu": False,  # keep the dataset as uint8 on the device and augment in batches there
-        "on_bad_image": "error",  # error | skip
-    },
-    "model": {
-        "backbone": "resnet32",
-        "pretrained": False,
-        "dim": 128,
-        "queue_size": 8192,
-        "momentum": 0.999,
-        "head": None,  # None: the method's default ("bn" PaCo, "nobn" GPaCo)
-        "freeze": None,  # None | convs_but_last_block (Places-LT fine-tuning)
-        "ghost_bn": None,  # group size for ghost batch norm, or None
-        "joint_forward": False,  # GPaCo: both views in one backbone pass (faster; BN over both)
-        "sync_bn": False,
-        "shuffle_bn": False,
-    },
-    "loss": {
-        "alpha": 0.05,
-        "beta": 1.0,
-        "gamma": 1.0,
-        "temperature": 0.2,
-        "label_smoothing": 0.0,
-        "prior": True,  # log class prior on the center logits (multitask: Balanced Softmax vs CE)
-        "tau": 1.0,  # logit_adjusted only: logits + tau * log prior
-    },
-    "optim": {
-        "lr": 0.05,
-        "momentum": 0.9,
-        "weight_decay": 5e-4,
-        "nesterov": False,
-    },
-    "schedule": {
-        "name": "step",  # step | cosine
-        "epochs": 400,
-        "warmup_epochs": 10,
-        "milestones": [320, 360],
-        "decay": 0.1,
-    },
-    "train": {
-        "batch_size": 128,  # global batch over all processes
-        "device": "auto",  # auto | cpu | cuda | cuda:N
-        "amp": "none",  # none | bf16 | fp16
-        "channels_last": False,
-        "compile": False,
-        "cuda_graph": False,  # capture the whole step as a CUDA graph (needs data.on_gpu)
-        "eval_every": 1,
-        "eval_batch_size": 512,
-        "log_every": 20,
-        "max_steps_per_epoch": None,  # cap steps per epoch (smoke tests, benchmarks)
-    },
-    "output": {
-        "dir": None,  # default: runs/<name>
-        "tensorboard": True,
-        "plots": True,
-        "progress": "auto",  # auto | bar | lines | none
-    },
-}
-
-_SECTIONS = tuple(k for k, v in DEFAULTS.items() if isinstance(v, dict))
+from gpaco.methods import METHODS, methods_using
 
 
+@dataclass
+class DataConfig:
+    dataset: str = "embedded"  # a key of gpaco.data.registry.DATASETS
+    root: str | None = None
+    # The dataset's own keyword arguments (None: its default; refused where it takes none).
+    imb_factor: float | None = None
+    imb_type: Literal["exp", "step"] | None = None
+    subset_seed: int | None = None  # picks the long-tailed subset (0: the published one)
+    download: bool | None = None
+    train_split: str | None = None
+    val_split: str | None = None  # read like test_split; selects the best epoch, never the test
+    test_split: str | None = None
+    num_classes: int | None = None
+    on_bad_image: Literal["error", "skip"] | None = None
+    # Transforms (gpaco.data.transforms); 2 views for two-view methods (1 is used twice).
+    views: list[str] = field(default_factory=lambda: ["cifar_regular", "cifar_sim"])
+    test_transform: str = "cifar_test"
+    image_size: int = 32
+    mean: list[float] | None = None  # None: the transform family's default
+    std: list[float] | None = None
+    randaug_n: int = 2
+    randaug_m: int = 10
+    workers: int = 0
+    # Keep an in-memory dataset as uint8 on the training device (CPU or GPU) and augment whole
+    # batches there instead of image by image in loader workers.
+    batched_augment: bool = False
+
+
+@dataclass
+class ModelConfig:
+    backbone: str = "resnet32"
+    pretrained: bool = False
+    freeze: Literal["convs_but_last_block"] | None = None
+    ghost_bn: int | None = None  # batch-norm statistics over groups of this many samples
+    sync_bn: bool = False
+    # The method's model options (gpaco.methods.METHODS; None: the method's default).
+    dim: int | None = None
+    queue_size: int | None = None
+    head: Literal["bn", "nobn"] | None = None
+    momentum: float | None = None
+    shuffle_bn: bool | None = None
+    joint_forward: bool | None = None
+
+
+@dataclass
+class LossConfig:
+    """The method's loss options (gpaco.methods.METHODS; None: the method's default)."""
+
+    alpha: float | None = None
+    beta: float | None = None
+    gamma: float | None = None
+    temperature: float | None = None
+    label_smoothing: float | None = None
+    prior: bool | None = None  # log class prior on the center logits
+    tau: float | None = None
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    nesterov: bool = False
+
+
+@dataclass
+class ScheduleConfig:
+    name: Literal["step", "cosine"] = "step"
+    epochs: int = 400
+    warmup_epochs: int = 10
+    milestones: list[int] | None = None  # step only (default 320, 360)
+    decay: float | None = None  # step only (default 0.1)
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 128  # global batch over all processes
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: Literal["none", "bf16", "fp16"] = "none"
+    channels_last: bool = False
+    compile: bool = False
+    cuda_graph: bool = False  # capture the whole step as a CUDA graph (needs batched_augment)
+    eval_every: int = 1
+    eval_batch_size: int = 512
+    log_every: int = 20
+    max_steps_per_epoch: int | None = None  # cap steps per epoch (smoke tests, benchmarks)
+
+
+@dataclass
+class OutputConfig:
+    dir: str | None = None  # default: runs/<name>
+    tensorboard: bool = True
+    plots: bool = True
+    progress: Literal["auto", "bar", "lines", "none"] = "auto"
+
+
+@dataclass
+class Config:
+    name: str = "run"
+    description: str = ""
+    method: str = "paco"  # a key of gpaco.methods.METHODS
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+
+STEP_DEFAULTS = {"milestones": [320, 360], "decay": 0.1}
+# Keys renamed since earlier versions, so that their saved config.yaml files still resume.
+RENAMED = {"data.on_gpu": "data.batched_augment"}
+
+Layer = dict[str, Any]
+
+
+# -- schema ---------------------------------------------------------------------------------
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _is_section(kind: Any) -> bool:
+    return dataclasses.is_dataclass(kind)
+
+
+def leaf_types(cls: type = Config, prefix: str = "") -> dict[str, Any]:
+    """Dotted path -> type hint of every leaf key of the schema."""
+    out: dict[str, Any] = {}
+    for name, kind in _hints(cls).items():
+        if _is_section(kind):
+            out.update(leaf_types(kind, f"{prefix}{name}."))
+        else:
+            out[prefix + name] = kind
+    return out
+
+
+LEAVES = leaf_types()
+
+
+def _dependents() -> dict[str, tuple[str, Any]]:
+    """Key -> (the choice it belongs to, values of that choice that use it)."""
+    deps: dict[str, tuple[str, Any]] = {}
+    for method in METHODS.values():
+        for section, options in (("model", method.model_options), ("loss", method.loss_options)):
+            for key in options:
+                deps[f"{section}.{key}"] = ("method", methods_using(section, key))
+    for path in LEAVES:
+        section, key = path.split(".", 1) if "." in path else ("", path)
+        if section == "data" and datasets_using(key):
+            deps[path] = ("data.dataset", datasets_using(key))
+    for key in STEP_DEFAULTS:
+        deps[f"schedule.{key}"] = ("schedule.name", ["step"])
+    return deps
+
+
+DEPENDENTS = _dependents()
+
+
+# -- recipes and files ------------------------------------------------------------------------
 def list_recipes() -> list[str]:
     """Names of the YAML recipes shipped in `gpaco/recipes`."""
     folder = resources.files("gpaco") / "recipes"
     return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def _read_yaml(text: str, origin: str) -> Config:
+def _read_yaml(text: str, origin: str) -> Layer:
     try:
         loaded = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
@@ -123,196 +210,268 @@ def _read_yaml(text: str, origin: str) -> Config:
 def _recipe_text(name: str) -> str:
     path = resources.files("gpaco") / "recipes" / f"{name}.yaml"
     if not path.is_file():
-        known = ", ".join(list_recipes())
-        raise UserError(f"unknown recipe {name!r}; known recipes: {known}")
+        raise UserError(f"unknown recipe {name!r}; known recipes: {', '.join(list_recipes())}")
     return path.read_text()
 
 
-def _load_layers(text: str, origin: str, seen: tuple[str, ...] = ()) -> list[Config]:
-    """The chain of configs from the root `base:` down to this one."""
+def _load_layers(text: str, origin: str, seen: tuple[str, ...] = ()) -> list[tuple[str, Layer]]:
+    """(origin, layer) from the root of the `base:` chain down to this one."""
     layer = _read_yaml(text, origin)
     base = layer.pop("base", None)
     if base is None:
-        return [layer]
+        return [(origin, layer)]
     if base in seen:
         raise UserError(f"{origin}: recipe inheritance loops through {base!r}")
-    return _load_layers(_recipe_text(base), f"recipe {base}", seen + (base,)) + [layer]
-
-
-def _merge(into: Config, layer: Config, schema: Config, where: str) -> None:
-    for key, value in layer.items():
-        path = f"{where}{key}"
-        if key not in schema:
-            raise UserError(f"unknown config key {path!r}")
-        if isinstance(schema[key], dict):
-            if not isinstance(value, dict):
-                raise UserError(f"config key {path!r} must be a mapping")
-            _merge(into[key], value, schema[key], path + ".")
-        else:
-            into[key] = value
+    return _load_layers(_recipe_text(base), f"recipe {base}", seen + (base,)) + [(origin, layer)]
 
 
 def load_config(recipe: str | None = None, config_file: str | None = None,
-                overrides: list[str] = ()) -> Config:
-    """Defaults <- recipe or YAML file (with its `base:` chain) <- `key=value` overrides."""
+                overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Defaults <- recipe or YAML file (with its `base:` chain) <- `key=value` overrides.
+
+    With neither a recipe nor a file, the run starts from the `default` recipe, except when the
+    overrides choose a dataset (`data.dataset=...`): then from the section defaults, so that the
+    default recipe's settings for its embedded data never reach the user's own.
+    """
     if recipe and config_file:
         raise UserError("give --recipe or --config, not both")
-    layers: list[Config] = []
+    override_layer = parse_overrides(list(overrides))
     if config_file:
         path = Path(config_file)
         if not path.is_file():
             raise UserError(f"config file not found: {config_file}")
         layers = _load_layers(path.read_text(), str(path))
-    else:
+    elif recipe or "data.dataset" not in override_layer:
         name = recipe or "default"
         layers = _load_layers(_recipe_text(name), f"recipe {name}")
-    return resolve(layers, overrides)
+    else:
+        layers = []
+    return resolve([*layers, ("the command line", override_layer)])
 
 
-def resolve(layers: list[Config], overrides: list[str] = ()) -> Config:
-    """Defaults <- each layer in turn <- overrides, checked against the schema."""
-    cfg = copy.deepcopy(DEFAULTS)
-    for layer in layers:
-        _merge(cfg, layer, DEFAULTS, "")
-    apply_overrides(cfg, list(overrides))
-    validate(cfg)
-    return cfg
-
-
-def _leaf_paths(schema: Config, prefix: str = "") -> list[str]:
-    out = []
-    for key, value in schema.items():
-        out += _leaf_paths(value, f"{prefix}{key}.") if isinstance(value, dict) else [prefix + key]
-    return out
-
-
-def resolve_key(key: str) -> list[str]:
+# -- overrides ------------------------------------------------------------------------------
+def resolve_key(key: str) -> str:
     """Dotted path of `key`: itself if it is a full path, else the unique leaf of that name."""
-    paths = _leaf_paths(DEFAULTS)
-    if key in paths:
-        return key.split(".")
-    matches = [p for p in paths if p.split(".")[-1] == key]
+    key = RENAMED.get(key, key)
+    if key in LEAVES:
+        return key
+    matches = [p for p in LEAVES if p.split(".")[-1] == key]
     if len(matches) == 1:
-        return matches[0].split(".")
+        return matches[0]
     if matches:
         raise UserError(f"ambiguous key {key!r}: say one of {', '.join(matches)}")
     raise UserError(f"unknown config key {key!r}")
 
 
-def apply_overrides(cfg: Config, overrides: list[str]) -> None:
+def parse_overrides(overrides: list[str]) -> dict[str, Any]:
+    """`key=value` items (YAML values) as a flat {dotted path: value} layer."""
+    out: dict[str, Any] = {}
     for item in overrides:
         key, sep, raw = item.partition("=")
-        if not sep or not key:
+        if not sep or not key.strip():
             raise UserError(f"override {item!r} is not of the form key=value")
-        path = resolve_key(key.strip())
         try:
             value = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError:
             value = raw
-        node = cfg
-        for part in path[:-1]:
-            node = node[part]
-        node[path[-1]] = value
+        out[resolve_key(key.strip())] = value
+    return out
 
 
-_CHOICES = {
-    ("method",): ("paco", "gpaco", "ce", "balanced_softmax", "logit_adjusted", "multitask"),
-    ("train", "amp"): ("none", "bf16", "fp16"),
-    ("schedule", "name"): ("step", "cosine"),
-    ("data", "on_bad_image"): ("error", "skip"),
-    ("data", "imb_type"): ("exp", "step"),
-    ("output", "progress"): ("auto", "bar", "lines", "none"),
-}
-_POSITIVE = (("train", "batch_size"), ("schedule", "epochs"), ("train", "eval_every"),
-             ("train", "eval_batch_size"), ("train", "log_every"), ("optim", "lr"),
-             ("loss", "temperature"), ("data", "image_size"), ("model", "dim"))
-# Types of the keys whose default is None (the others take their default's type).
-_OPTIONAL = {("data", "root"): str, ("data", "imb_factor"): float, ("data", "train_split"): str,
-             ("data", "val_split"): str, ("data", "test_split"): str, ("data", "num_classes"): int,
-             ("data", "mean"): list, ("data", "std"): list, ("model", "head"): str,
-             ("model", "freeze"): str, ("model", "ghost_bn"): int,
-             ("train", "max_steps_per_epoch"): int, ("output", "dir"): str}
+# -- resolution -----------------------------------------------------------------------------
+def _flatten(layer: Layer, origin: str, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in layer.items():
+        path = RENAMED.get(prefix + str(key), prefix + str(key))
+        if path in LEAVES:
+            out[path] = value
+        elif any(leaf.startswith(path + ".") for leaf in LEAVES):
+            if not isinstance(value, dict):
+                raise UserError(f"{origin}: config key {path!r} must be a mapping")
+            out.update(_flatten(value, origin, path + "."))
+        else:
+            raise UserError(f"{origin}: unknown config key {path!r}")
+    return out
 
 
-def get(cfg: Config, path: tuple[str, ...]) -> Any:
-    node: Any = cfg
-    for part in path:
-        node = node[part]
-    return node
+def resolve(layers: list[tuple[str, Layer]], saved: int = -1) -> Config:
+    """The typed config of `layers` ((origin, nested or flat dotted-key mapping), in order).
+
+    Layers up to index `saved` are configs gpaco resolved before (a run's config.yaml): keys
+    in them that do not apply are dropped, as older versions saved every key.
+    """
+    values: dict[str, Any] = {}
+    setter: dict[str, int] = {}  # key -> index of the last layer that set it
+    for index, (origin, layer) in enumerate(layers):
+        for path, value in _flatten(layer, origin).items():
+            values[path], setter[path] = value, index
+    defaults = as_flat(Config())
+    chosen = {**defaults, **values}
+    _check_choice(chosen, "method", METHODS)
+    _check_choice(chosen, "data.dataset", DATASETS)
+    for path, (choice, users) in DEPENDENTS.items():
+        value = values.get(path)
+        if value is None or chosen[choice] in users:
+            continue
+        if setter[path] < setter.get(choice, -1) or setter[path] <= saved:
+            del values[path]  # set for an earlier choice that a later layer replaced
+            continue
+        origin = layers[setter[path]][0]
+        raise UserError(f"{path} (set by {origin}) does not apply to {choice}="
+                        f"{chosen[choice]}; it is used by {choice}={'|'.join(users)}")
+    merged = {**defaults, **values, **_choice_defaults(chosen, values)}
+    cfg = _build(Config, merged, "")
+    validate(cfg)
+    return cfg
 
 
-def _set(cfg: Config, path: tuple[str, ...], value: Any) -> None:
-    get(cfg, path[:-1])[path[-1]] = value
+def _check_choice(chosen: dict[str, Any], path: str, table: Any) -> None:
+    if chosen[path] not in table:
+        raise UserError(f"{path} must be one of {', '.join(table)}, not {chosen[path]!r}")
 
 
-def _coerce(value: Any, kind: type, where: str) -> Any:
-    """`value` as `kind`, accepting what YAML reads loosely (`5e-4` is a string to PyYAML)."""
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-    elif kind is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif kind is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+def _choice_defaults(chosen: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """The chosen method's, dataset's and schedule's defaults of the keys left unset."""
+    method = METHODS[chosen["method"]]
+    out = {f"model.{k}": v for k, v in method.model_options.items()}
+    out.update({f"loss.{k}": v for k, v in method.loss_options.items()})
+    out.update({f"data.{k}": v for k, v in dataset_defaults(chosen["data.dataset"]).items()})
+    if chosen["schedule.name"] == "step":
+        out.update({f"schedule.{k}": v for k, v in STEP_DEFAULTS.items()})
+    return {k: v for k, v in out.items() if values.get(k) is None and k in LEAVES}
+
+
+def as_flat(cfg: Config) -> dict[str, Any]:
+    """{dotted path: value} of every leaf."""
+    out: dict[str, Any] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        for f in dataclasses.fields(node):
+            value = getattr(node, f.name)
+            if dataclasses.is_dataclass(value):
+                walk(value, f"{prefix}{f.name}.")
+            else:
+                out[prefix + f.name] = value
+
+    walk(cfg, "")
+    return out
+
+
+def _build(cls: type, values: dict[str, Any], prefix: str) -> Any:
+    kwargs = {}
+    for name, kind in _hints(cls).items():
+        path = prefix + name
+        kwargs[name] = (_build(kind, values, path + ".") if _is_section(kind)
+                        else coerce(values[path], kind, path))
+    return cls(**kwargs)
+
+
+# -- types ----------------------------------------------------------------------------------
+def _type_name(kind: Any) -> str:
+    return getattr(kind, "__name__", None) or str(kind)
+
+
+def coerce(value: Any, kind: Any, where: str) -> Any:
+    """`value` as type hint `kind` (accepting what YAML reads loosely: `5e-4` is a string)."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return coerce(value, inner, where)
+    if origin is Literal:
+        if value not in args:
+            raise UserError(f"{where} must be one of {', '.join(map(str, args))}, not {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise UserError(f"{where} must be list, not {value!r}")
+        return [coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)]
+    return _scalar(value, kind, where)
+
+
+def _scalar(value: Any, kind: type, where: str) -> Any:
+    if isinstance(value, bool) and kind is not bool:
+        raise UserError(f"{where} must be {_type_name(kind)}, not {value!r}")
+    if kind is bool and isinstance(value, bool):
+        return value
+    if kind is int and isinstance(value, int):
+        return value
+    if kind is float:
+        if isinstance(value, (int, float)):
             return float(value)
         if isinstance(value, str):
             try:
                 return float(value)
             except ValueError:
                 pass
-    elif kind is str:
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return str(value)
-    elif isinstance(value, kind):
-        return value
-    raise UserError(f"{where} must be {kind.__name__}, not {value!r}")
+    if kind is str and isinstance(value, (str, int, float)):
+        return str(value)
+    raise UserError(f"{where} must be {_type_name(kind)}, not {value!r}")
 
 
-def _leaf_items(schema: Config, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
-    out = []
-    for key, value in schema.items():
-        path = prefix + (key,)
-        out += _leaf_items(value, path) if isinstance(value, dict) else [(path, value)]
-    return out
+# -- checks ---------------------------------------------------------------------------------
+_POSITIVE = ("train.batch_size", "schedule.epochs", "train.eval_every", "train.eval_batch_size",
+             "train.log_every", "optim.lr", "loss.temperature", "data.image_size", "model.dim",
+             "model.queue_size", "train.max_steps_per_epoch")
+_NON_NEGATIVE = ("schedule.warmup_epochs", "optim.weight_decay", "optim.momentum",
+                 "data.workers", "loss.alpha", "loss.beta", "loss.gamma", "loss.label_smoothing")
 
 
 def validate(cfg: Config) -> None:
-    """Coerce every value to its key's type and reject values no run could use, naming the key."""
-    for path, default in _leaf_items(DEFAULTS):
-        value, where = get(cfg, path), ".".join(path)
-        kind = _OPTIONAL.get(path, type(default))
-        if value is None and (default is None or path in _OPTIONAL):
-            continue
-        _set(cfg, path, _coerce(value, kind, where))
-    for path, choices in _CHOICES.items():
-        value = get(cfg, path)
-        if value not in choices:
-            raise UserError(f"{'.'.join(path)} must be one of {', '.join(choices)}, not {value!r}")
+    """Reject values no run could use, naming the key (types are checked on building)."""
+    flat = as_flat(cfg)
     for path in _POSITIVE:
-        if get(cfg, path) <= 0:
-            raise UserError(f"{'.'.join(path)} must be positive, not {get(cfg, path)!r}")
-    data = cfg["data"]
-    if not data["views"] or len(data["views"]) > 2:
+        if flat[path] is not None and flat[path] <= 0:
+            raise UserError(f"{path} must be positive, not {flat[path]!r}")
+    for path in _NON_NEGATIVE:
+        if flat[path] is not None and flat[path] < 0:
+            raise UserError(f"{path} must not be negative, not {flat[path]!r}")
+    data, sched = cfg.data, cfg.schedule
+    if not data.views or len(data.views) > 2:
         raise UserError("data.views must list one or two transform names")
     for key in ("mean", "std"):
-        if data[key] is not None and len(data[key]) != 3:
+        if getattr(data, key) is not None and len(getattr(data, key)) != 3:
             raise UserError(f"data.{key} must list 3 numbers (one per channel)")
-    if not all(isinstance(m, int) for m in cfg["schedule"]["milestones"]):
-        raise UserError("schedule.milestones must be a list of epoch numbers")
+    if sched.milestones is not None and sched.milestones != sorted(set(sched.milestones)):
+        raise UserError(f"schedule.milestones must be increasing epochs, not {sched.milestones}")
+    if data.val_split is not None and data.val_split == data.test_split:
+        raise UserError("data.val_split is the test split: selecting on it would select on "
+                        "the test set; give a separate validation list")
+    if cfg.train.cuda_graph and not data.batched_augment:
+        raise UserError("train.cuda_graph=true needs data.batched_augment=true (the graph "
+                        "captures the batched augmentation)")
 
 
-_PATHS = (("data", "root"), ("data", "train_split"), ("data", "val_split"),
-          ("data", "test_split"), ("output", "dir"))
+_PATHS = ("data.root", "data.train_split", "data.val_split", "data.test_split", "output.dir")
 
 
 def absolute_paths(cfg: Config) -> None:
     """Make the config's paths absolute, so a saved run resumes from any working directory."""
     for path in _PATHS:
-        value = get(cfg, path)
+        section, key = path.split(".")
+        value = getattr(getattr(cfg, section), key)
         if value is not None:
-            _set(cfg, path, str(Path(value).expanduser().resolve()))
+            setattr(getattr(cfg, section), key, str(Path(value).expanduser().resolve()))
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    """Plain nested dict (what checkpoints and config.yaml hold)."""
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(data: dict[str, Any], origin: str = "a saved config",
+              overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """The config saved as `to_dict` (a checkpoint's, a run's config.yaml), with overrides."""
+    return resolve([(origin, data), ("the command line", parse_overrides(list(overrides)))],
+                   saved=0)
+
+
+def load_saved(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """A run's saved config.yaml (see `from_dict`), with overrides."""
+    path = Path(path)
+    return from_dict(_read_yaml(path.read_text(), str(path)), str(path), overrides)
 
 
 def dump(cfg: Config) -> str:
-    return yaml.safe_dump(cfg, sort_keys=False)
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)

@@ -9,9 +9,11 @@ What makes the step capturable:
   input is the raw uint8 batch and the batched augmentations run inside the graph too (eagerly
   they cost more launches than the model); their random draws come from the default CUDA
   generator, which the graph advances at every replay and `torch.manual_seed` re-seeds;
-- SGD runs as foreach kernels reading the learning rate from a device tensor, so the schedule
-  changes it without re-capture; its momentum buffers are the torch.optim.SGD state tensors,
-  so checkpoints are interchangeable with the eager path;
+- SGD runs as foreach kernels, one set per parameter group with that group's momentum, weight
+  decay and nesterov, reading the group's learning rate (lr x its `lr_scale`, set by the
+  schedule) from a device tensor, so the schedule changes it without re-capture; the momentum
+  buffers are the torch.optim.SGD state tensors, so checkpoints are interchangeable with the
+  eager path;
 - the queue writes through a device pointer; capture waits until it is full, so its contents no
   longer change shape (eager steps run until then).
 """
@@ -23,18 +25,22 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .loop import AMP_DTYPES
+from .amp import AMP_DTYPES
+from .forward import forward_loss
 
 
 class GraphedStep:
-    """A callable `step(views, labels) -> loss` with the same semantics as `loop.eager_step`."""
+    """A callable `step(views, labels) -> loss` with the same semantics as `step.EagerStep`.
+
+    Build it through `step.build_step`, which refuses what it cannot run (see check_graphable).
+    """
+
+    lays_out_inputs = True
 
     def __init__(self, train_module: nn.Module, criterion: nn.Module,
                  optimizer: torch.optim.SGD, amp: str, *,
                  augment: list[Callable[..., torch.Tensor]] | None = None,
                  channels_last: bool = False, warmup_steps: int = 3):
-        if not isinstance(optimizer, torch.optim.SGD):
-            raise TypeError("the CUDA-graph step supports SGD only")
         self.module, self.criterion, self.optimizer = train_module, criterion, optimizer
         self.amp = amp
         self.augment, self.channels_last = augment, channels_last
@@ -45,7 +51,7 @@ class GraphedStep:
         self.static_labels: torch.Tensor | None = None
         self.static_loss: torch.Tensor | None = None
         device = next(p for g in optimizer.param_groups for p in g["params"]).device
-        self.lr = torch.zeros((), device=device)
+        self.lrs = [torch.zeros((), device=device) for _ in optimizer.param_groups]
         self.params = [p for g in optimizer.param_groups for p in g["params"] if p.requires_grad]
 
     # -- optimiser --------------------------------------------------------------------------
@@ -60,9 +66,13 @@ class GraphedStep:
 
     @torch.no_grad()
     def _sgd(self) -> None:
-        """torch.optim.SGD's update (dampening 0) with a tensor learning rate."""
-        group = self.optimizer.param_groups[0]
-        params = [p for p in self.params if p.grad is not None]
+        """torch.optim.SGD's update (dampening 0) with tensor learning rates, group by group."""
+        for group, lr in zip(self.optimizer.param_groups, self.lrs):
+            params = [p for p in group["params"] if p.requires_grad and p.grad is not None]
+            if params:
+                self._sgd_group(group, params, lr)
+
+    def _sgd_group(self, group: dict, params: list[torch.Tensor], lr: torch.Tensor) -> None:
         grads = [p.grad for p in params]
         bufs = [self.optimizer.state[p]["momentum_buffer"] for p in params]
         if group["weight_decay"]:
@@ -71,7 +81,7 @@ class GraphedStep:
         torch._foreach_add_(bufs, grads)
         update = torch._foreach_add(grads, bufs, alpha=group["momentum"]) if group["nesterov"] \
             else bufs
-        torch._foreach_add_(params, torch._foreach_mul(update, -self.lr))
+        torch._foreach_add_(params, torch._foreach_mul(update, -lr))
 
     # -- step -----------------------------------------------------------------------------
     def _prepare(self, views: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -87,8 +97,7 @@ class GraphedStep:
         # The autocast cast cache must be off while capturing: cached casts would outlive the graph.
         with torch.autocast("cuda", dtype=dtype or torch.float32, enabled=dtype is not None,
                             cache_enabled=False):
-            out = self.module(views, labels)
-            loss = self.criterion(out.features, out.labels, out.center_logits)
+            loss = forward_loss(self.module, self.criterion, views, labels)
         loss.backward()
         self._sgd()
         return loss.detach()
@@ -109,12 +118,14 @@ class GraphedStep:
         with torch.cuda.graph(self.graph):
             self.static_loss = self._forward_backward(self.static_views, self.static_labels)
 
-    def set_lr(self, lr: float) -> None:
-        self.lr.fill_(lr)
+    def _load_lrs(self) -> None:
+        """Each group's current lr (the schedule's, times the group's scale) into its tensor."""
+        for group, lr in zip(self.optimizer.param_groups, self.lrs):
+            lr.fill_(group["lr"])
 
     def __call__(self, views: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
         self._buffers()
-        self.set_lr(self.optimizer.param_groups[0]["lr"])
+        self._load_lrs()
         if self.graph is None:
             if not self._ready_to_capture():
                 self.warmup_left -= 1

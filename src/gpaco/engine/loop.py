@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import time
 from dataclasses import dataclass
@@ -14,8 +13,8 @@ from torch import nn
 from gpaco.errors import UserError
 from gpaco.metrics import ConfusionCounter, EvalResult, summarize
 
-AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
+from .amp import autocast
+from .step import Step
 
 class TrainingDiverged(UserError):
     """The loss became NaN or infinite; the last good checkpoint is left as it was."""
@@ -27,12 +26,6 @@ class EpochStats:
     steps: int
     images: int
     seconds: float
-
-
-def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:
-    if amp == "none":
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=AMP_DTYPES[amp])
 
 
 def as_views(batch_views: torch.Tensor | list[torch.Tensor]) -> list[torch.Tensor]:
@@ -76,38 +69,7 @@ def _check_finite(total: torch.Tensor, where: str) -> float:
     return value
 
 
-StepFn = Callable[[list[torch.Tensor], torch.Tensor], torch.Tensor]
-
-
-class TrainForward(nn.Module):
-    """Makes `forward_train` the module's forward, so DDP and torch.compile see the training pass."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, views: list[torch.Tensor], labels: torch.Tensor):
-        return self.model.forward_train(views, labels)
-
-
-def eager_step(train_module: nn.Module, criterion: nn.Module, optimizer: torch.optim.Optimizer,
-               scaler: torch.amp.GradScaler, device: torch.device, amp: str) -> StepFn:
-    """forward_train -> criterion -> backward -> optimiser step; returns the detached loss."""
-
-    def step(views: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
-        with autocast(device, amp):
-            out = train_module(views, labels)
-            loss = criterion(out.features, out.labels, out.center_logits)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        return loss.detach()
-
-    return step
-
-
-def train_epoch(step: StepFn, model: nn.Module, loader: Iterable, device: torch.device, *,
+def train_epoch(step: Step, model: nn.Module, loader: Iterable, device: torch.device, *,
                 channels_last: bool, max_steps: int | None, log_every: int,
                 progress: Progress, epoch: int) -> EpochStats:
     model.train()

@@ -1,118 +1,50 @@
 """Several processes (torchrun + DDP) training like one process with the same global batch.
 
 What the engine calls, all no-ops (or plain single-process behaviour) without DDP:
-- `convert_norms(model, cfg, local_batch)`: ghost batch norm (model.ghost_bn) or SyncBN
+- `local_batch(global_batch)`: this process's share of the batch;
+- `convert_norms(model, ghost, sync, local_batch)`: ghost batch norm (model.ghost_bn) or SyncBN
   (model.sync_bn), chosen by the recipe;
-- `wrap_for_training(train_module, device, cfg)`: DDP around the training forward;
-- `train_sampler` / `eval_sampler` / `gpu_loader_shard`: which samples each rank reads;
+- `wrap_for_training(train_module, device)`: DDP around the training forward;
 - `end_epoch(model, stats)`: average batch-norm running statistics over ranks and make the
   epoch's loss / throughput global;
 - `reduce_counter(counter)`: sum the evaluation counts of every rank's shard of the test set;
 - `rank_failures_as_errors`: turn a collective that failed because a peer died into one line.
 
-The layout that makes N processes equal one process: every rank draws the same permutation of
-the dataset per epoch (seeded by seed and epoch); global batch k is perm[kB:(k+1)B] and rank r reads the r-th
-contiguous slice of it. One process therefore sees [rank 0's samples; rank 1's; ...], so ghost
-groups of G (G dividing the per-process batch) are the per-rank batch-norm batches, the queue
-receives the keys in the same order, and the global contrast set (gpaco.distributed.gather_batch)
-holds the same rows.
+Which samples each rank reads is gpaco.data.samplers' layout (one process = N processes).
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
 from typing import Any, Callable, TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
-from torch.utils.data import Sampler
 
 from gpaco import distributed as gdist
 from gpaco.errors import UserError
 from gpaco.metrics import ConfusionCounter
 from gpaco.models.ghost_bn import convert_to_ghost_bn
-from gpaco.seeding import epoch_seed
 
-from .config import Config
 from .loop import EpochStats
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class ShardedBatchSampler(Sampler[int]):
-    """This rank's indices: its contiguous slice of every global batch of one shared permutation.
-
-    Args:
-        num_samples: dataset length.
-        global_batch: B, the batch over all ranks (divisible by `world`).
-        rank, world: this process and the number of processes.
-        seed: epoch e draws the permutation from a generator seeded with epoch_seed(seed, e).
-
-    Use with `DataLoader(batch_size=B // world, drop_last=True)`; the incomplete last global
-    batch is dropped on every rank.
-    """
-
-    def __init__(self, num_samples: int, global_batch: int, *, rank: int = 0, world: int = 1,
-                 seed: int = 0) -> None:
-        if global_batch % world:
-            raise UserError(
-                f"train.batch_size={global_batch} is not divisible by the {world} processes")
-        self.num_samples, self.global_batch = num_samples, global_batch
-        self.rank, self.world, self.seed, self.epoch = rank, world, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def __len__(self) -> int:
-        return (self.num_samples // self.global_batch) * (self.global_batch // self.world)
-
-    def __iter__(self) -> Iterator[int]:
-        g = torch.Generator()
-        g.manual_seed(epoch_seed(self.seed, self.epoch))
-        perm = torch.randperm(self.num_samples, generator=g)
-        mine = gdist.rank_slices(perm, self.global_batch // self.world, self.rank, self.world)
-        return iter(mine.tolist())
+def local_batch(global_batch: int) -> int:
+    """This process's share of `train.batch_size` (the global batch over all processes)."""
+    world = gdist.world_size()
+    if global_batch % world:
+        raise UserError(f"train.batch_size={global_batch} is not divisible by the {world} processes")
+    return global_batch // world
 
 
-class StridedSampler(Sampler[int]):
-    """Indices rank, rank + world, ... in order: an evaluation shard, no padding, no repeats."""
-
-    def __init__(self, num_samples: int, *, rank: int = 0, world: int = 1) -> None:
-        self.indices = range(rank, num_samples, world)
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.indices)
-
-
-def train_sampler(num_samples: int, global_batch: int, seed: int) -> ShardedBatchSampler:
-    return ShardedBatchSampler(num_samples, global_batch, rank=gdist.rank(),
-                               world=gdist.world_size(), seed=seed)
-
-
-def eval_sampler(num_samples: int) -> StridedSampler | None:
-    """This rank's evaluation shard under DDP; None (the whole set in order) on one process."""
-    if gdist.world_size() == 1:
-        return None
-    return StridedSampler(num_samples, rank=gdist.rank(), world=gdist.world_size())
-
-
-def gpu_loader_shard() -> dict[str, int]:
-    """Keyword arguments that make a GPUTensorLoader read this rank's shard."""
-    return {"rank": gdist.rank(), "world_size": gdist.world_size()}
-
-
-def convert_norms(model: nn.Module, cfg: Config, local_batch: int) -> nn.Module:
+def convert_norms(model: nn.Module, ghost: int | None, sync: bool, local_batch: int) -> nn.Module:
     """Apply the recipe's batch-norm choice: model.ghost_bn=G (groups of G samples) or
     model.sync_bn=true (statistics over the global batch); neither: per-process statistics."""
-    m = cfg["model"]
-    ghost, sync = m["ghost_bn"], bool(m["sync_bn"])
     if ghost is not None and sync:
         raise UserError("model.ghost_bn and model.sync_bn exclude each other: pick one")
     if ghost is not None:
@@ -128,7 +60,7 @@ def convert_norms(model: nn.Module, cfg: Config, local_batch: int) -> nn.Module:
     return model
 
 
-def wrap_for_training(train_module: nn.Module, device: torch.device, cfg: Config) -> nn.Module:
+def wrap_for_training(train_module: nn.Module, device: torch.device) -> nn.Module:
     """DDP around the training forward when several processes run; unchanged otherwise.
 
     Buffers are not broadcast from rank 0 at every forward: each rank's batch-norm running

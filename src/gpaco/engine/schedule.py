@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+
+import torch
+
+from .config import ScheduleConfig
 
 
 def warmup_factor(epoch: int, warmup_epochs: int) -> float | None:
@@ -31,11 +34,18 @@ def cosine_factor(epoch: int, warmup_epochs: int, epochs: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def lr_at(epoch: int, base_lr: float, schedule: dict[str, Any]) -> float:
+def lr_at(epoch: int, base_lr: float, schedule: ScheduleConfig) -> float:
     """Learning rate for `epoch` (0-based) under the config's `schedule` section."""
-    warm = warmup_factor(epoch, schedule["warmup_epochs"])
+    warm = warmup_factor(epoch, schedule.warmup_epochs)
     if warm is not None:
         return base_lr * warm
-    if schedule["name"] == "cosine":
-        return base_lr * cosine_factor(epoch, schedule["warmup_epochs"], schedule["epochs"])
-    return base_lr * step_factor(epoch, schedule["milestones"], schedule["decay"])
+    if schedule.name == "cosine":
+        return base_lr * cosine_factor(epoch, schedule.warmup_epochs, schedule.epochs)
+    return base_lr * step_factor(epoch, schedule.milestones, schedule.decay)
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Give every parameter group `lr` times its own `lr_scale` (timm's convention: 1 if
+    absent), so per-group scales such as layer-wise decay survive every schedule step."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr * group.get("lr_scale", 1.0)

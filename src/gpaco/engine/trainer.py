@@ -12,18 +12,20 @@ from torch import nn
 
 from gpaco import distributed as gdist
 from gpaco.errors import UserError
-from gpaco.losses import center_weights
+from gpaco.losses import PaCoLoss, center_weights
 from gpaco.metrics import EvalResult, format_pct
 from gpaco.seeding import seed_all, seed_epoch
 
 from . import parallel
 from . import run_dir as rd
-from .build import (Data, build_criterion_from_config, build_data, build_model_from_config,
-                    build_optimizer, resolve_device)
+from .build import Data, build_criterion, build_data, build_model, build_optimizer, resolve_device
 from .checkpoint import atomic_save, load_checkpoint, load_weights
-from .config import Config, dump
-from .loop import Progress, TrainForward, eager_step, evaluate, train_epoch
-from .schedule import lr_at
+from .config import Config, dump, to_dict
+from .forward import TrainForward
+from .loop import Progress, evaluate, train_epoch
+from .report import write_per_class_csv, write_plots
+from .schedule import lr_at, set_lr
+from .step import Step, augments_in_step, build_step
 
 
 def say(msg: str) -> None:
@@ -42,32 +44,34 @@ class Run:
 
     def __init__(self, cfg: Config, folder: Path):
         self.cfg, self.folder = cfg, folder
-        self.device = resolve_device(cfg["train"]["device"])
+        t = cfg.train
+        self.device = resolve_device(t.device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input shapes: autotune once
-        seed_all(cfg["seed"])
-        self.data: Data = build_data(cfg, self.device)
+        seed_all(cfg.seed)
+        self.data: Data = build_data(cfg, self.device, augment_in_step=augments_in_step(t))
         if len(self.data.train_loader) == 0:
             raise UserError(f"the training set ({len(self.data.train)} images) is smaller than one "
-                            f"batch (train.batch_size={cfg['train']['batch_size']})")
-        self.model = build_model_from_config(cfg, self.data.num_classes).to(self.device)
-        if cfg["train"]["channels_last"]:
+                            f"batch (train.batch_size={t.batch_size})")
+        self.model = build_model(cfg, self.data.num_classes).to(self.device)
+        if t.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.criterion = build_criterion_from_config(
-            cfg, self.data.num_classes, self.data.class_counts).to(self.device)
+        self.criterion = build_criterion(cfg, self.data.num_classes,
+                                         self.data.class_counts).to(self.device)
         self.optimizer = build_optimizer(cfg, self.model)
-        self.scaler = torch.amp.GradScaler(self.device.type,
-                                           enabled=cfg["train"]["amp"] == "fp16")
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=t.amp == "fp16")
         self.train_module: nn.Module = TrainForward(self.model)
-        self.train_module = parallel.wrap_for_training(self.train_module, self.device, cfg)  # DDP
-        if cfg["train"]["compile"]:
+        self.train_module = parallel.wrap_for_training(self.train_module, self.device)  # DDP
+        if t.compile:
             self.train_module = torch.compile(self.train_module)
+        self.step: Step = build_step(t, self.train_module, self.criterion, self.optimizer,
+                                     self.scaler, self.device, self.data.augment)
         self.start_epoch = 0
         self.best: dict[str, Any] | None = None
 
     def state(self, epoch: int) -> dict[str, Any]:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scaler": self.scaler.state_dict(), "epoch": epoch, "config": self.cfg,
+                "scaler": self.scaler.state_dict(), "epoch": epoch, "config": to_dict(self.cfg),
                 "best": self.best, "num_classes": self.data.num_classes,
                 "class_counts": self.data.class_counts, "classes": _classes(self.data)}
 
@@ -88,36 +92,35 @@ def _classes(data: Data) -> list[str]:
 
 
 def _evaluate(run: Run, loader: Any) -> EvalResult:
-    t = run.cfg["train"]
+    t = run.cfg.train
     return evaluate(run.model, loader, run.data.num_classes, run.data.class_counts, run.device,
-                    amp=t["amp"], channels_last=t["channels_last"],
+                    amp=t.amp, channels_last=t.channels_last,
                     reduce=parallel.reduce_counter)  # each rank evaluated its shard
 
 
 def _eval_due(epoch: int, cfg: Config) -> bool:
-    last = epoch + 1 == cfg["schedule"]["epochs"]
-    return last or (epoch + 1) % cfg["train"]["eval_every"] == 0
+    last = epoch + 1 == cfg.schedule.epochs
+    return last or (epoch + 1) % cfg.train.eval_every == 0
 
 
-def _run_epoch(run: Run, step, epoch: int) -> dict[str, Any]:
+def _run_epoch(run: Run, epoch: int) -> dict[str, Any]:
     cfg = run.cfg
-    seed_epoch(cfg["seed"], epoch, gdist.rank())
+    seed_epoch(cfg.seed, epoch, gdist.rank())
     loader = run.data.train_loader
     if hasattr(loader, "set_epoch"):
         loader.set_epoch(epoch)
     elif hasattr(getattr(loader, "sampler", None), "set_epoch"):
         loader.sampler.set_epoch(epoch)
-    lr = lr_at(epoch, cfg["optim"]["lr"], cfg["schedule"])
-    for group in run.optimizer.param_groups:
-        group["lr"] = lr
-    epochs = cfg["schedule"]["epochs"]
-    progress = Progress(cfg["output"]["progress"], len(loader), f"epoch {epoch + 1}/{epochs}",
+    lr = lr_at(epoch, cfg.optim.lr, cfg.schedule)
+    set_lr(run.optimizer, lr)
+    epochs = cfg.schedule.epochs
+    progress = Progress(cfg.output.progress, len(loader), f"epoch {epoch + 1}/{epochs}",
                         enabled=gdist.is_main())
-    stats = train_epoch(step, run.model, loader, run.device,
-                        # the graphed step lays out its own (augmented) inputs
-                        channels_last=cfg["train"]["channels_last"] and not cfg["train"]["cuda_graph"],
-                        max_steps=cfg["train"]["max_steps_per_epoch"],
-                        log_every=cfg["train"]["log_every"], progress=progress, epoch=epoch + 1)
+    t = cfg.train
+    stats = train_epoch(run.step, run.model, loader, run.device,
+                        channels_last=t.channels_last and not run.step.lays_out_inputs,
+                        max_steps=t.max_steps_per_epoch, log_every=t.log_every,
+                        progress=progress, epoch=epoch + 1)
     stats = parallel.end_epoch(run.model, stats)  # DDP: average BN stats, global loss
     return {"epoch": epoch, "lr": lr, "train_loss": stats.loss, "steps": stats.steps,
             "epoch_seconds": stats.seconds, "images_per_second": stats.images / stats.seconds}
@@ -167,18 +170,17 @@ def train(cfg: Config, folder: Path, resume: bool = False,
         rd.write_text_atomic(folder / rd.CONFIG, dump(cfg))
         if not resume:
             (folder / "environment.json").write_text(json.dumps(rd.environment(), indent=2))
-    log = rd.MetricsLog(folder, cfg["output"]["tensorboard"]) if gdist.is_main() else None
-    step = _make_step(run)
-    epochs = cfg["schedule"]["epochs"]
-    say(f"training {cfg['method']} on {cfg['data']['dataset']} ({len(run.data.train)} images, "
+    log = rd.MetricsLog(folder, cfg.output.tensorboard) if gdist.is_main() else None
+    epochs = cfg.schedule.epochs
+    say(f"training {cfg.method} on {cfg.data.dataset} ({len(run.data.train)} images, "
         f"{run.data.num_classes} classes) for {epochs} epochs on {run.device}")
-    if cfg["method"] in ("paco", "gpaco"):
+    if isinstance(run.criterion, PaCoLoss):
         say(_center_weight_line(cfg, run.data.class_counts))
     test: EvalResult | None = None
     start = time.perf_counter()
     try:
         for epoch in range(run.start_epoch, epochs):
-            record = _run_epoch(run, step, epoch)
+            record = _run_epoch(run, epoch)
             say(f"epoch {epoch + 1}/{epochs} loss {record['train_loss']:.4f} lr {record['lr']:.5f} "
                 f"{record['epoch_seconds']:.1f}s")
             if _eval_due(epoch, cfg):
@@ -199,44 +201,25 @@ def train(cfg: Config, folder: Path, resume: bool = False,
 
 def _center_weight_line(cfg: Config, class_counts: list[int]) -> str:
     """The extra head-class discount of this run's alpha (gpaco.losses.center_weight)."""
-    contrast = 2 * cfg["train"]["batch_size"] + cfg["model"]["queue_size"]
-    w = center_weights(class_counts, alpha=cfg["loss"]["alpha"], beta=cfg["loss"]["beta"],
+    contrast = 2 * cfg.train.batch_size + cfg.model.queue_size
+    w = center_weights(class_counts, alpha=cfg.loss.alpha, beta=cfg.loss.beta,
                        contrast_size=contrast)
     return (f"center share at the loss optimum: {float(w.min()):.2f} for the most frequent class, "
-            f"{float(w.max()):.2f} for the rarest (alpha={cfg['loss']['alpha']}, "
+            f"{float(w.max()):.2f} for the rarest (alpha={cfg.loss.alpha}, "
             f"{contrast} contrast samples; docs/rebalancing.md)")
-
-
-def _make_step(run: Run):
-    t = run.cfg["train"]
-    if not t["cuda_graph"]:
-        return eager_step(run.train_module, run.criterion, run.optimizer, run.scaler, run.device,
-                          t["amp"])
-    if run.device.type != "cuda":
-        raise UserError("train.cuda_graph=true needs a CUDA device (train.device)")
-    if t["amp"] == "fp16":
-        raise UserError("train.cuda_graph=true supports amp=bf16 or none (fp16 needs loss scaling)")
-    if gdist.world_size() > 1:
-        raise UserError("train.cuda_graph=true runs on one GPU; drop it for several processes")
-    from .graph_step import GraphedStep
-
-    return GraphedStep(run.train_module, run.criterion, run.optimizer, t["amp"],
-                       augment=run.data.augment, channels_last=t["channels_last"])
 
 
 def _summary(run: Run, test: EvalResult, seconds: float) -> dict[str, Any]:
     cfg = run.cfg
-    return {"name": cfg["name"], "method": cfg["method"], "dataset": cfg["data"]["dataset"],
-            "epochs": cfg["schedule"]["epochs"], "last": test.summary(),
+    return {"name": cfg.name, "method": cfg.method, "dataset": cfg.data.dataset,
+            "epochs": cfg.schedule.epochs, "last": test.summary(),
             "best_on_val": run.best, "train_seconds": seconds,
             "num_train_images": len(run.data.train), "device": str(run.device)}
 
 
 def _write_outputs(run: Run, test: EvalResult, summary: dict[str, Any]) -> None:
-    from .outputs import write_per_class_csv, write_plots
-
     folder = run.folder
     (folder / rd.SUMMARY).write_text(json.dumps(summary, indent=2))
     write_per_class_csv(folder, _classes(run.data), run.data.class_counts, test.per_class)
-    if run.cfg["output"]["plots"]:
+    if run.cfg.output.plots:
         write_plots(folder, run.data.class_counts, test.per_class, rd.read_metrics(folder))

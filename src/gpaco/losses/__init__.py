@@ -6,18 +6,15 @@ from gpaco.losses.cross_entropy import CrossEntropyLoss, cross_entropy
 from gpaco.losses.multitask import MultiTaskLoss
 from gpaco.losses.paco import PaCoLoss, paco_loss
 from gpaco.losses.prior import log_prior
-from gpaco.losses.registry import CRITERIA, build_criterion
 from gpaco.losses.supcon import SupConLoss, supcon_loss
 
 __all__ = [
-    "CRITERIA",
     "BalancedSoftmaxLoss",
     "CrossEntropyLoss",
     "LogitAdjustedLoss",
     "MultiTaskLoss",
     "PaCoLoss",
     "SupConLoss",
-    "build_criterion",
     "center_weights",
     "cross_entropy",
     "log_prior",

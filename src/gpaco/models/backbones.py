@@ -137,3 +137,14 @@ def _create_timm(name: str, *, pretrained: bool, explicit: bool, **kwargs: Any) 
     # when the head has a hidden layer (e.g. MobileNetV3) and num_features otherwise.
     model.feature_dim = getattr(model, "head_hidden_size", None) or model.num_features
     return model
+
+
+def feature_dim_of(backbone: nn.Module) -> int:
+    """The backbone's pooled feature width (`.feature_dim`, as `create_backbone` sets it)."""
+    dim = getattr(backbone, "feature_dim", None)
+    if not isinstance(dim, int) or dim <= 0:
+        raise UserError(
+            f"backbone {type(backbone).__name__} has no positive integer `.feature_dim`; build it "
+            "with gpaco.models.create_backbone or set the attribute"
+        )
+    return dim

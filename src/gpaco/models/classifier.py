@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gpaco.models._common import feature_dim_of
-from gpaco.models.output import TrainOutput
+from gpaco.models.backbones import feature_dim_of
+from gpaco.models.train_output import TrainOutput
 
 
 class Classifier(nn.Module):

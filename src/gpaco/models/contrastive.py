@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gpaco.distributed import gather_batch
+from gpaco.errors import UserError
 from gpaco.models.classifier import Classifier
 from gpaco.models.heads import projection_head
 from gpaco.models.queue import LabeledQueue
@@ -33,3 +36,9 @@ class ContrastiveModel(Classifier):
         batch_z, batch_labels = gather_batch(batch_z, batch_labels)
         queue_keys, queue_labels = self.queue.contents()
         return torch.cat([batch_z, queue_keys]), torch.cat([batch_labels, queue_labels])
+
+
+def two_views(views: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
+    if len(views) != 2:
+        raise UserError(f"this model needs two views per image, got {len(views)}")
+    return views[0], views[1]

@@ -11,9 +11,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from gpaco.models._common import two_views
-from gpaco.models.contrastive import ContrastiveModel
-from gpaco.models.output import TrainOutput
+from gpaco.models.contrastive import ContrastiveModel, two_views
+from gpaco.models.train_output import TrainOutput
 
 
 class GPaCoModel(ContrastiveModel):

@@ -16,9 +16,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gpaco.distributed import shuffled_forward
-from gpaco.models._common import two_views
-from gpaco.models.contrastive import ContrastiveModel
-from gpaco.models.output import TrainOutput
+from gpaco.models.contrastive import ContrastiveModel, two_views
+from gpaco.models.train_output import TrainOutput
 
 
 class PaCoModel(ContrastiveModel):

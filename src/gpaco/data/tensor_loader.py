@@ -1,7 +1,7 @@
 """A DataLoader replacement for small in-memory image sets kept on the device as uint8.
 
 The whole set is copied once; each batch is an index_select plus batched augmentation
-(`gpaco.data.gpu_aug`), with no worker processes and no host synchronisation inside an epoch.
+(`gpaco.data.batched_views`), with no worker processes and no host synchronisation inside an epoch.
 """
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gpaco.distributed import rank_slices
+from gpaco.data.samplers import rank_slices
 from gpaco.errors import UserError
 from gpaco.seeding import epoch_seed
 
 View = Callable[..., Tensor]  # view(batch_uint8_nchw, generator) -> float tensor
 
 
-class GPUTensorLoader:
+class TensorLoader:
     """Yield `(views, labels)` batches from uint8 images held on `device`.
 
     Args:
@@ -28,7 +28,7 @@ class GPUTensorLoader:
         targets: (N,) integer labels.
         batch_size: images per batch.
         views: callables `view(batch, generator) -> Tensor`, one output view each (for example
-            `gpu_aug.build_gpu_transform(...)`); a single callable means one view.
+            `batched_views.build_batched_transform(...)`); a single callable means one view.
         shuffle: draw a new permutation each epoch (else the natural order).
         drop_last: drop the last incomplete batch.
         device: where the data and the augmentation live.
@@ -37,7 +37,7 @@ class GPUTensorLoader:
         rank, world_size: read this process's shard under DDP (`batch_size` is then the
             per-process batch). Training (drop_last): every rank draws the same permutation
             and takes its contiguous slice of each global batch of batch_size * world_size,
-            as `gpaco.engine.parallel.ShardedBatchSampler` does; otherwise indices
+            as `gpaco.data.samplers.ShardedBatchSampler` does; otherwise indices
             rank, rank + world_size, ... (an evaluation shard, no padding). Augmentation
             draws use a generator seeded per rank, so shards are not augmented alike.
 
@@ -61,7 +61,7 @@ class GPUTensorLoader:
         images = torch.as_tensor(images)
         if images.dtype != torch.uint8 or images.ndim != 4:
             raise UserError(
-                f"GPUTensorLoader needs uint8 (N, H, W, C) images, got {images.dtype} {tuple(images.shape)}"
+                f"TensorLoader needs uint8 (N, H, W, C) images, got {images.dtype} {tuple(images.shape)}"
             )
         targets = torch.as_tensor(targets, dtype=torch.long)
         if len(targets) != len(images):
@@ -75,7 +75,7 @@ class GPUTensorLoader:
         self.batch_size = batch_size
         self.views: list[View] = [views] if callable(views) else list(views)
         if not self.views:
-            raise UserError("GPUTensorLoader needs at least one view")
+            raise UserError("TensorLoader needs at least one view")
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.seed = seed
@@ -85,13 +85,14 @@ class GPUTensorLoader:
         self.rank, self.world_size = rank, world_size
 
     @classmethod
-    def from_dataset(cls, dataset: Any, **kwargs: Any) -> GPUTensorLoader:
+    def from_dataset(cls, dataset: Any, **kwargs: Any) -> TensorLoader:
         """Build from an in-memory dataset with `data` (N, H, W, 3) uint8 and `targets`."""
         data = getattr(dataset, "data", None)
         if not isinstance(data, (np.ndarray, Tensor)):
             raise UserError(
                 f"{type(dataset).__name__} does not hold its images in memory (`data` is not an array); "
-                "the GPU loader needs an in-memory dataset such as CIFAR or Fashion-MNIST"
+                "batched augmentation (data.batched_augment) needs an in-memory dataset such as CIFAR or "
+                "Fashion-MNIST"
             )
         return cls(data, dataset.targets, **kwargs)
 
@@ -100,10 +101,6 @@ class GPUTensorLoader:
             return len(self.targets) // (self.batch_size * self.world_size)
         n = len(range(self.rank, len(self.targets), self.world_size))
         return math.ceil(n / self.batch_size)
-
-    @property
-    def num_samples(self) -> int:
-        return len(self.targets)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)

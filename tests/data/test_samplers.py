@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from gpaco.data.gpu_loader import GPUTensorLoader
-from gpaco.engine.parallel import ShardedBatchSampler, StridedSampler
+from gpaco.data.tensor_loader import TensorLoader
+from gpaco import distributed as gdist
+from gpaco.data.samplers import ShardedBatchSampler, StridedSampler
+from gpaco.engine import parallel
 from gpaco.errors import UserError
 
 
@@ -21,7 +23,7 @@ def test_rank_slices_concatenate_to_the_one_process_batches(world):
     one.set_epoch(5)
     shards = []
     for r in range(world):
-        s = ShardedBatchSampler(n, batch, rank=r, world=world, seed=3)
+        s = ShardedBatchSampler(n, batch // world, rank=r, world=world, seed=3)
         s.set_epoch(5)
         assert len(s) == (n // batch) * (batch // world)
         shards.append(_batches(s, batch // world))
@@ -30,14 +32,16 @@ def test_rank_slices_concatenate_to_the_one_process_batches(world):
     assert len(set(sum(joined, []))) == (n // batch) * batch  # no repeats
 
 
-def test_epochs_differ_and_repeat():
+def test_epochs_differ_and_repeat(monkeypatch):
     a, b = ShardedBatchSampler(50, 10, seed=0), ShardedBatchSampler(50, 10, seed=0)
     a.set_epoch(1), b.set_epoch(1)
     assert list(a) == list(b)
     b.set_epoch(2)
     assert list(a) != list(b)
+    monkeypatch.setattr(gdist, "world_size", lambda: 3)
     with pytest.raises(UserError, match="divisible"):
-        ShardedBatchSampler(50, 10, world=3)
+        parallel.local_batch(10)
+    assert parallel.local_batch(12) == 4
 
 
 def test_eval_shards_cover_the_set_once():
@@ -47,12 +51,12 @@ def test_eval_shards_cover_the_set_once():
 
 def _loader(rank=0, world=1, batch=4, shuffle=True, drop_last=True):
     images = np.arange(30, dtype=np.uint8).reshape(30, 1, 1, 1).repeat(3, axis=3)
-    return GPUTensorLoader(images, list(range(30)), batch_size=batch,
+    return TensorLoader(images, list(range(30)), batch_size=batch,
                            views=[lambda x, g: x.float()], shuffle=shuffle, drop_last=drop_last,
                            device="cpu", seed=7, rank=rank, world_size=world)
 
 
-def test_gpu_loader_shards_like_the_sampler():
+def test_loader_shards_like_the_sampler():
     one = [labels.tolist() for _, labels in _loader(batch=8)]
     ranks = [[labels.tolist() for _, labels in _loader(r, 2, batch=4)] for r in range(2)]
     assert len(_loader(0, 2, batch=4)) == len(one) == 3

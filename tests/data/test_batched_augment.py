@@ -1,4 +1,4 @@
-"""Batched augmentations (gpaco.data.gpu_aug) against the torchvision transforms they replace.
+"""Batched augmentations (gpaco.data.batched_ops, batched_autoaugment, batched_views) against the torchvision transforms they replace.
 
 Runs on CPU; every test that takes `device` also runs on CUDA when one is present.
 Tolerances: ops on uint8 values (AutoAugment) must match torchvision.transforms.v2.functional on
@@ -19,7 +19,9 @@ from PIL import Image
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
-from gpaco.data import gpu_aug as G
+from gpaco.data import batched_autoaugment as A
+from gpaco.data import batched_ops as O
+from gpaco.data import batched_views as V
 from gpaco.data.transforms import CIFAR_MEAN, CIFAR_STD, build_transform
 from gpaco.errors import UserError
 
@@ -53,17 +55,17 @@ def shape_only(b: int, h: int = 32, w: int = 32) -> torch.Tensor:
 def test_to_float_nchw_layouts() -> None:
     x = images(4)
     ref = x.float() / 255
-    torch.testing.assert_close(G.to_float_nchw(x), ref)
-    torch.testing.assert_close(G.to_float_nchw(x.permute(0, 2, 3, 1)), ref)
-    torch.testing.assert_close(G.to_float_nchw(ref.double()), ref)
-    assert G.to_float_nchw(x).is_contiguous()
+    torch.testing.assert_close(O.to_float_nchw(x), ref)
+    torch.testing.assert_close(O.to_float_nchw(x.permute(0, 2, 3, 1)), ref)
+    torch.testing.assert_close(O.to_float_nchw(ref.double()), ref)
+    assert O.to_float_nchw(x).is_contiguous()
     with pytest.raises(ValueError):
-        G.to_float_nchw(x[0])
+        O.to_float_nchw(x[0])
 
 
 # --------------------------------------------------------------------------------------------
 def test_crop_pad_offsets_uniform() -> None:
-    dy, dx = G.RandomCropPad(32, padding=4).sample_offsets(shape_only(9000), gen("cpu"))
+    dy, dx = O.RandomCropPad(32, padding=4).sample_offsets(shape_only(9000), gen("cpu"))
     for d in (dy, dx):
         counts = torch.bincount(d, minlength=9).float() / len(d)
         assert d.min() == 0 and d.max() == 8
@@ -74,7 +76,7 @@ def test_crop_pad_offsets_uniform() -> None:
 @pytest.mark.parametrize("device", DEVICES)
 def test_crop_pad_matches_torchvision_crop(device: str) -> None:
     x = images(16).to(device).float()
-    op = G.RandomCropPad(32, padding=4)
+    op = O.RandomCropPad(32, padding=4)
     dy, dx = op.sample_offsets(x, gen(device))
     out = op.apply(x, dy, dx)
     for i in range(len(x)):
@@ -84,19 +86,19 @@ def test_crop_pad_matches_torchvision_crop(device: str) -> None:
 
 
 def test_crop_pad_smaller_size() -> None:
-    out = G.RandomCropPad(28, padding=2)(images(4).float(), gen("cpu"))
+    out = O.RandomCropPad(28, padding=2)(images(4).float(), gen("cpu"))
     assert out.shape == (4, 3, 28, 28)
 
 
 # --------------------------------------------------------------------------------------------
 def test_hflip_rate_and_identity() -> None:
     x = torch.tensor([0.0, 1.0]).view(1, 1, 1, 2).expand(4000, 1, 1, 2)
-    out = G.HFlip(0.5)(x, gen("cpu"))
+    out = O.HFlip(0.5)(x, gen("cpu"))
     rate = (out[:, 0, 0, 0] == 1).float().mean().item()
     assert abs(rate - 0.5) < 0.03
     imgs = images(4).float()
-    assert torch.equal(G.HFlip(0.0)(imgs), imgs)
-    assert torch.equal(G.HFlip(1.0)(imgs), imgs.flip(-1))
+    assert torch.equal(O.HFlip(0.0)(imgs), imgs)
+    assert torch.equal(O.HFlip(1.0)(imgs), imgs.flip(-1))
 
 
 # --------------------------------------------------------------------------------------------
@@ -111,7 +113,7 @@ def _tv_rrc_stats(scale: tuple[float, float], n: int) -> tuple[np.ndarray, np.nd
 @pytest.mark.parametrize("scale", [(0.2, 1.0), (0.08, 1.0)])
 def test_rrc_box_distribution_matches_torchvision(scale: tuple[float, float]) -> None:
     n = 3000
-    boxes = G.RandomResizedCrop(32, scale=scale).sample_boxes(shape_only(n), gen("cpu"))
+    boxes = O.RandomResizedCrop(32, scale=scale).sample_boxes(shape_only(n), gen("cpu"))
     top, left, h, w = boxes.T
     assert (top >= 0).all() and (left >= 0).all() and (top + h <= 32).all() and (left + w <= 32).all()
     area, aspect = (h * w / 1024).numpy(), (w / h).numpy()
@@ -123,7 +125,7 @@ def test_rrc_box_distribution_matches_torchvision(scale: tuple[float, float]) ->
 
 
 def test_rrc_falls_back_to_centre_crop() -> None:
-    op = G.RandomResizedCrop(32, scale=(0.9, 1.0), ratio=(10.0, 20.0))  # never fits in 32x32
+    op = O.RandomResizedCrop(32, scale=(0.9, 1.0), ratio=(10.0, 20.0))  # never fits in 32x32
     boxes = op.sample_boxes(shape_only(8), gen("cpu"))
     assert (boxes == torch.tensor([14.0, 0.0, 3.0, 32.0])).all()  # h = round(32 / 10), centred
 
@@ -131,7 +133,7 @@ def test_rrc_falls_back_to_centre_crop() -> None:
 @pytest.mark.parametrize("device", DEVICES)
 def test_rrc_resampling_matches_resize(device: str) -> None:
     x = images(4).to(device).float() / 255
-    op = G.RandomResizedCrop(32)
+    op = O.RandomResizedCrop(32)
     full = torch.tensor([[0.0, 0.0, 32.0, 32.0]] * 4, device=device)
     torch.testing.assert_close(op.apply(x, full), x, atol=1e-5, rtol=0)
     box = torch.tensor([[5.0, 3.0, 16.0, 20.0]] * 4, device=device)  # top, left, h, w
@@ -142,9 +144,9 @@ def test_rrc_resampling_matches_resize(device: str) -> None:
 
 
 def test_rrc_output_shape_and_per_sample() -> None:
-    out = G.RandomResizedCrop(24, scale=(0.2, 1.0))(images(8).float() / 255, gen("cpu"))
+    out = O.RandomResizedCrop(24, scale=(0.2, 1.0))(images(8).float() / 255, gen("cpu"))
     assert out.shape == (8, 3, 24, 24)
-    boxes = G.RandomResizedCrop(24).sample_boxes(shape_only(8), gen("cpu"))
+    boxes = O.RandomResizedCrop(24).sample_boxes(shape_only(8), gen("cpu"))
     assert len({tuple(b.tolist()) for b in boxes}) > 4
 
 
@@ -164,7 +166,7 @@ def _tv_jitter(img: torch.Tensor, factors: torch.Tensor, hue: float, order: list
 @pytest.mark.parametrize("device", DEVICES)
 def test_color_jitter_matches_torchvision_in_per_sample_order(device: str) -> None:
     x = images(24).to(device).float() / 255
-    op = G.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8)
+    op = O.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8)
     factors, hue, order, apply = op.sample(x, gen(device, 5))
     out = op(x, gen(device, 5))
     for i in range(len(x)):
@@ -175,7 +177,7 @@ def test_color_jitter_matches_torchvision_in_per_sample_order(device: str) -> No
 
 def test_color_jitter_without_hue_matches_torchvision() -> None:
     x = images(16).float() / 255
-    op = G.ColorJitter(0.4, 0.4, 0.4, 0.0)
+    op = O.ColorJitter(0.4, 0.4, 0.4, 0.0)
     factors, _, order, _ = op.sample(x, gen("cpu", 2))
     out = op(x, gen("cpu", 2))
     for i in range(len(x)):
@@ -184,7 +186,7 @@ def test_color_jitter_without_hue_matches_torchvision() -> None:
 
 
 def test_color_jitter_order_is_per_sample_and_uniform() -> None:
-    _, _, order, _ = G.ColorJitter(0.4, 0.4, 0.4, 0.1).sample(shape_only(4800), gen("cpu"))
+    _, _, order, _ = O.ColorJitter(0.4, 0.4, 0.4, 0.1).sample(shape_only(4800), gen("cpu"))
     counts = {}
     for row in order.tolist():
         counts[tuple(row)] = counts.get(tuple(row), 0) + 1
@@ -194,7 +196,7 @@ def test_color_jitter_order_is_per_sample_and_uniform() -> None:
 
 def test_color_jitter_statistics_match_torchvision() -> None:
     x = images(300, size=16, seed=1).float() / 255
-    ours = G.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8)(x, gen("cpu"))
+    ours = O.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8)(x, gen("cpu"))
     torch.manual_seed(0)
     tv = v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8)
     theirs = torch.stack([tv(img) for img in x])
@@ -204,23 +206,23 @@ def test_color_jitter_statistics_match_torchvision() -> None:
 
 def test_color_jitter_identity_when_off() -> None:
     x = images(8).float() / 255
-    assert torch.equal(G.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.0)(x, gen("cpu")), x)
-    assert torch.equal(G.ColorJitter()(x, gen("cpu")), x)
+    assert torch.equal(O.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.0)(x, gen("cpu")), x)
+    assert torch.equal(O.ColorJitter()(x, gen("cpu")), x)
 
 
 def test_adjust_hue_matches_torchvision() -> None:
     x = images(9).float() / 255
     hue = torch.linspace(-0.5, 0.5, 9)
     ref = torch.stack([TF.adjust_hue(x[i], float(hue[i])) for i in range(9)])
-    torch.testing.assert_close(G.adjust_hue(x, hue), ref, atol=2e-5, rtol=0)
+    torch.testing.assert_close(O.adjust_hue(x, hue), ref, atol=2e-5, rtol=0)
 
 
 # --------------------------------------------------------------------------------------------
 def test_grayscale() -> None:
     x = images(8).float() / 255
-    torch.testing.assert_close(G.Grayscale(1.0)(x), TF.rgb_to_grayscale(x, 3))
-    assert torch.equal(G.Grayscale(0.0)(x), x)
-    out = G.Grayscale(0.2)(shape_only(3000, 1, 3).contiguous().uniform_(), gen("cpu"))
+    torch.testing.assert_close(O.Grayscale(1.0)(x), TF.rgb_to_grayscale(x, 3))
+    assert torch.equal(O.Grayscale(0.0)(x), x)
+    out = O.Grayscale(0.2)(shape_only(3000, 1, 3).contiguous().uniform_(), gen("cpu"))
     rate = (out[:, 0] == out[:, 1]).all(-1).all(-1).float().mean().item()
     assert abs(rate - 0.2) < 0.03
 
@@ -231,18 +233,18 @@ def test_blur_matches_torchvision(device: str, k: int) -> None:
     x = images(6).to(device).float() / 255
     sigma = torch.tensor([0.1, 0.5, 1.0, 1.5, 2.0, 3.0], device=device)
     ref = torch.stack([TF.gaussian_blur(x[i], [k, k], [float(sigma[i])] * 2) for i in range(6)])
-    torch.testing.assert_close(G.blur(x, sigma, k), ref, atol=1e-5, rtol=0)
+    torch.testing.assert_close(O.blur(x, sigma, k), ref, atol=1e-5, rtol=0)
 
 
 def test_gaussian_blur_op_per_sample_sigma() -> None:
     x = images(8).float() / 255
-    op = G.GaussianBlur(3, (0.1, 2.0), p=1.0)
+    op = O.GaussianBlur(3, (0.1, 2.0), p=1.0)
     r = torch.rand((2, 8), generator=gen("cpu", 4))  # the op's draws: sigma, apply
     sigma = 0.1 + 1.9 * r[0]
-    torch.testing.assert_close(op(x, gen("cpu", 4)), G.blur(x, sigma, 3))
-    assert torch.equal(G.GaussianBlur(3, p=0.0)(x), x)
+    torch.testing.assert_close(op(x, gen("cpu", 4)), O.blur(x, sigma, 3))
+    assert torch.equal(O.GaussianBlur(3, p=0.0)(x), x)
     with pytest.raises(ValueError):
-        G.GaussianBlur(4)
+        O.GaussianBlur(4)
 
 
 # --------------------------------------------------------------------------------------------
@@ -255,7 +257,7 @@ def _cutout_expected_area(h: int, size: int) -> float:
 @pytest.mark.parametrize("h,size", [(32, 16), (28, 14)])
 def test_cutout_area_and_values(h: int, size: int) -> None:
     x = torch.rand(2000, 3, h, h) * 0.9 + 0.1
-    out = G.Cutout(size)(x, gen("cpu"))
+    out = O.Cutout(size)(x, gen("cpu"))
     hole = out == 0
     assert (hole[:, 0] == hole[:, 1]).all() and (hole[:, 0] == hole[:, 2]).all()
     assert torch.equal(out[~hole], x[~hole])
@@ -264,7 +266,7 @@ def test_cutout_area_and_values(h: int, size: int) -> None:
     assert frac.max() <= size * size / h**2 + 1e-6
     rows, cols = hole[:, 0].any(2).sum(1), hole[:, 0].any(1).sum(1)
     assert torch.equal(hole[:, 0].sum((1, 2)), rows * cols)  # a (clipped) rectangle
-    assert torch.equal(G.Cutout(size, p=0.0)(x), x)
+    assert torch.equal(O.Cutout(size, p=0.0)(x), x)
 
 
 # --------------------------------------------------------------------------------------------
@@ -298,14 +300,14 @@ def _tv_op(name: str, img: torch.Tensor, mag: float) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("name", G.OP_NAMES)
+@pytest.mark.parametrize("name", A.OP_NAMES)
 def test_autoaugment_op_matches_torchvision(device: str, name: str) -> None:
     x = images(12)
     for bin_ in range(10):
-        for sign in (1.0, -1.0) if name in G.SIGNED_OPS else (1.0,):
-            mag = sign * G.magnitude(name, bin_, 32, 32)
+        for sign in (1.0, -1.0) if name in A.SIGNED_OPS else (1.0,):
+            mag = sign * A.magnitude(name, bin_, 32, 32)
             ref = torch.stack([_tv_op(name, img, mag) for img in x]).float()
-            out = G.apply_op(x.float().to(device), name, mag).cpu()
+            out = A.apply_op(x.float().to(device), name, mag).cpu()
             diff = (out - ref).abs()
             assert diff.max() <= 1, (name, bin_, sign)
             assert (diff > 0).float().mean() <= 0.005, (name, bin_, sign)
@@ -315,11 +317,11 @@ def test_autoaugment_op_matches_torchvision(device: str, name: str) -> None:
 
 def test_autoaugment_policy_table_is_torchvision_cifar10() -> None:
     tv = v2.AutoAugment(v2.AutoAugmentPolicy.CIFAR10)
-    assert [tuple(p) for p in tv._policies] == list(G.CIFAR10_POLICY)
+    assert [tuple(p) for p in tv._policies] == list(A.CIFAR10_POLICY)
 
 
 def test_autoaugment_op_frequencies() -> None:
-    aa = G.AutoAugmentCIFAR10()
+    aa = A.AutoAugmentCIFAR10()
     n = 20000
     entry = aa.sample(shape_only(n), gen("cpu"))
     names = aa.entry_names()
@@ -328,7 +330,7 @@ def test_autoaugment_op_frequencies() -> None:
         for e in entry[:, slot].tolist():
             got[names[e]] = got.get(names[e], 0) + 1 / n
         expected: dict[str, float] = {}
-        for sp in G.CIFAR10_POLICY:
+        for sp in A.CIFAR10_POLICY:
             name, p, _ = sp[slot]
             expected[name] = expected.get(name, 0) + p / 25
             expected["Identity"] = expected.get("Identity", 0) + (1 - p) / 25
@@ -342,7 +344,7 @@ def test_autoaugment_op_frequencies() -> None:
 @pytest.mark.parametrize("device", DEVICES)
 def test_autoaugment_forward(device: str) -> None:
     x = images(64).to(device).float() / 255
-    aa = G.AutoAugmentCIFAR10()
+    aa = A.AutoAugmentCIFAR10()
     out = aa(x, gen(device, 1))
     assert out.shape == x.shape and out.dtype == torch.float32
     assert out.min() >= 0 and out.max() <= 1
@@ -354,16 +356,16 @@ def test_autoaugment_forward(device: str) -> None:
     rows, luts, _ = aa.tables(x.device, 32, 32)
     y = (x * 255).round()
     for slot in range(2):
-        y = G.apply_slot(y, rows[entry[:, slot]], luts[entry[:, slot]])
+        y = A.apply_slot(y, rows[entry[:, slot]], luts[entry[:, slot]])
     torch.testing.assert_close(out, y / 255)
 
 
 def test_autoaugment_identity_entry_is_exact() -> None:
     x = images(8).float()
-    aa = G.AutoAugmentCIFAR10()
+    aa = A.AutoAugmentCIFAR10()
     rows, luts, _ = aa.tables(x.device, 32, 32)
     e = torch.full((8,), aa.identity_entry)
-    assert torch.equal(G.apply_slot(x, rows[e], luts[e]), x)
+    assert torch.equal(A.apply_slot(x, rows[e], luts[e]), x)
 
 
 def test_autoaugment_statistics_match_torchvision() -> None:
@@ -371,7 +373,7 @@ def test_autoaugment_statistics_match_torchvision() -> None:
     torch.manual_seed(0)
     tv = v2.AutoAugment(v2.AutoAugmentPolicy.CIFAR10)
     theirs = torch.stack([tv(img) for img in x]).float()
-    ours = G.AutoAugmentCIFAR10()(x.float() / 255, gen("cpu")) * 255
+    ours = A.AutoAugmentCIFAR10()(x.float() / 255, gen("cpu")) * 255
     d_ours = (ours - x.float()).abs().mean((1, 2, 3))
     d_theirs = (theirs - x.float()).abs().mean((1, 2, 3))
     assert _same_distribution(d_ours, d_theirs)
@@ -380,10 +382,10 @@ def test_autoaugment_statistics_match_torchvision() -> None:
 
 # --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("name", G.GPU_TRANSFORM_NAMES)
-def test_build_gpu_transform(device: str, name: str) -> None:
+@pytest.mark.parametrize("name", V.BATCHED_TRANSFORM_NAMES)
+def test_build_batched_transform(device: str, name: str) -> None:
     x = images(16).to(device).permute(0, 2, 3, 1)  # NHWC uint8, as datasets store it
-    t = G.build_gpu_transform(name)
+    t = V.build_batched_transform(name)
     out = t(x, gen(device))
     assert out.shape == (16, 3, 32, 32) and out.dtype == torch.float32 and out.device.type == device
     assert torch.isfinite(out).all()
@@ -399,11 +401,11 @@ def test_build_gpu_transform(device: str, name: str) -> None:
         assert len({v.sum().item() for v in views}) > 4
 
 
-def test_build_gpu_transform_28px_and_errors() -> None:
+def test_build_batched_transform_28px_and_errors() -> None:
     x = images(4, size=28)
-    assert G.build_gpu_transform("cifar_regular", image_size=28)(x, gen("cpu")).shape == (4, 3, 28, 28)
+    assert V.build_batched_transform("cifar_regular", image_size=28)(x, gen("cpu")).shape == (4, 3, 28, 28)
     with pytest.raises(UserError):
-        G.build_gpu_transform("sim")
+        V.build_batched_transform("sim")
 
 
 def _same_distribution(d_ours: torch.Tensor, d_theirs: torch.Tensor, ratio_tol: float = 0.2) -> bool:
@@ -420,7 +422,7 @@ def test_gpu_pipeline_statistics_match_cpu_pipeline(name: str) -> None:
     cpu = build_transform(name)
     torch.manual_seed(0)
     theirs = torch.stack([cpu(Image.fromarray(img.permute(1, 2, 0).numpy())) for img in x])
-    ours = G.build_gpu_transform(name)(x, gen("cpu"))
-    plain = G.build_gpu_transform("cifar_test")(x)
+    ours = V.build_batched_transform(name)(x, gen("cpu"))
+    plain = V.build_batched_transform("cifar_test")(x)
     for stat in (lambda t: t.mean((1, 2, 3)), lambda t: t.std((1, 2, 3))):
         assert _same_distribution(stat(ours) - stat(plain), stat(theirs) - stat(plain)), name

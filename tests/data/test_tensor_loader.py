@@ -1,12 +1,12 @@
-"""GPUTensorLoader: coverage of each epoch, determinism and resume, evaluation mode."""
+"""TensorLoader: coverage of each epoch, determinism and resume, evaluation mode."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from gpaco.data.gpu_aug import build_gpu_transform
-from gpaco.data.gpu_loader import GPUTensorLoader
+from gpaco.data.batched_views import build_batched_transform
+from gpaco.data.tensor_loader import TensorLoader
 from gpaco.errors import UserError
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -31,7 +31,7 @@ def noisy(batch: torch.Tensor, generator: torch.Generator | None = None) -> torc
 @pytest.mark.parametrize("device", DEVICES)
 def test_each_index_once_per_epoch(device: str) -> None:
     imgs, targets = data()
-    loader = GPUTensorLoader(imgs, targets, batch_size=10, views=[identity, identity], device=device)
+    loader = TensorLoader(imgs, targets, batch_size=10, views=[identity, identity], device=device)
     assert len(loader) == 10
     seen = []
     for views, labels in loader:
@@ -45,7 +45,7 @@ def test_each_index_once_per_epoch(device: str) -> None:
 
 def test_epochs_differ_and_set_epoch_resumes_exactly() -> None:
     imgs, targets = data()
-    loader = GPUTensorLoader(imgs, targets, batch_size=16, views=[noisy], device="cpu", seed=3)
+    loader = TensorLoader(imgs, targets, batch_size=16, views=[noisy], device="cpu", seed=3)
     epoch0 = [(v[0].clone(), y.clone()) for v, y in loader]
     epoch1 = [(v[0].clone(), y.clone()) for v, y in loader]  # the epoch advances by itself
     assert loader.epoch == 2
@@ -54,16 +54,16 @@ def test_epochs_differ_and_set_epoch_resumes_exactly() -> None:
     again = [(v[0].clone(), y.clone()) for v, y in loader]
     for (va, ya), (vb, yb) in zip(epoch1, again):
         assert torch.equal(ya, yb) and torch.equal(va, vb)  # same order and same augmentation
-    fresh = GPUTensorLoader(imgs, targets, batch_size=16, views=[noisy], device="cpu", seed=3)
+    fresh = TensorLoader(imgs, targets, batch_size=16, views=[noisy], device="cpu", seed=3)
     fresh.set_epoch(1)
     assert torch.equal(next(iter(fresh))[0][0], epoch1[0][0])
-    other_seed = GPUTensorLoader(imgs, targets, batch_size=16, views=[noisy], device="cpu", seed=4)
+    other_seed = TensorLoader(imgs, targets, batch_size=16, views=[noisy], device="cpu", seed=4)
     assert not torch.equal(next(iter(other_seed))[1], epoch0[0][1])
 
 
 def test_eval_mode_natural_order_keeps_last_batch() -> None:
     imgs, targets = data(n=25)
-    loader = GPUTensorLoader(
+    loader = TensorLoader(
         imgs, targets, batch_size=10, views=identity, shuffle=False, drop_last=False, device="cpu"
     )
     assert len(loader) == 3
@@ -80,8 +80,8 @@ def test_with_gpu_transforms_and_from_dataset() -> None:
         data = rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
         targets = list(range(40))
 
-    views = [build_gpu_transform("cifar_regular"), build_gpu_transform("cifar_sim")]
-    loader = GPUTensorLoader.from_dataset(Fake(), batch_size=8, views=views, device="cpu")
+    views = [build_batched_transform("cifar_regular"), build_batched_transform("cifar_sim")]
+    loader = TensorLoader.from_dataset(Fake(), batch_size=8, views=views, device="cpu")
     assert loader.images.shape == (40, 3, 32, 32) and loader.images.dtype == torch.uint8
     (v1, v2), y = next(iter(loader))
     assert v1.shape == v2.shape == (8, 3, 32, 32) and v1.dtype == torch.float32
@@ -92,16 +92,16 @@ def test_with_gpu_transforms_and_from_dataset() -> None:
         targets = [0, 1]
 
     with pytest.raises(UserError):
-        GPUTensorLoader.from_dataset(OnDisk(), batch_size=2, views=views, device="cpu")
+        TensorLoader.from_dataset(OnDisk(), batch_size=2, views=views, device="cpu")
 
 
 def test_bad_inputs() -> None:
     imgs, targets = data(n=10)
     with pytest.raises(UserError):
-        GPUTensorLoader(imgs.astype(np.float32), targets, batch_size=2, views=[identity], device="cpu")
+        TensorLoader(imgs.astype(np.float32), targets, batch_size=2, views=[identity], device="cpu")
     with pytest.raises(UserError):
-        GPUTensorLoader(imgs, targets[:5], batch_size=2, views=[identity], device="cpu")
+        TensorLoader(imgs, targets[:5], batch_size=2, views=[identity], device="cpu")
     with pytest.raises(UserError):
-        GPUTensorLoader(imgs, targets, batch_size=0, views=[identity], device="cpu")
+        TensorLoader(imgs, targets, batch_size=0, views=[identity], device="cpu")
     with pytest.raises(UserError):
-        GPUTensorLoader(imgs, targets, batch_size=2, views=[], device="cpu")
+        TensorLoader(imgs, targets, batch_size=2, views=[], device="cpu")
