@@ -16,10 +16,11 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from gpaco.data._files import load_rgb
+from gpaco.data.image_files import load_rgb
 from gpaco.data.image_folder import IMG_EXTENSIONS
 from gpaco.engine.build import resolve_device
 from gpaco.engine.checkpoint import atomic_write
+from gpaco.engine.config import Config
 from gpaco.engine.evaluate_files import collect_logits, load_files, save_logits
 from gpaco.engine.restore import eval_transform
 from gpaco.errors import UserError
@@ -88,14 +89,14 @@ def write_csv(path: str | Path, rows: list[list[str]]) -> None:
 def predict_files(checkpoints: Sequence[str | Path], inputs: Sequence[str | Path],
                   output_csv: str | Path, *, k: int = 5, batch_size: int = 64,
                   device: str = "auto", logits_npy: str | Path | None = None,
-                  overrides: Sequence[str] = ()) -> int:
+                  overrides: Sequence[str] = (), recipe: Config | None = None) -> int:
     """Predict the images in `inputs` with one model or an ensemble; returns the image count.
 
     The images go through the (first) checkpoint's test transform.
     """
     if k < 1:
         raise UserError(f"k must be at least 1, not {k}")
-    loaded = load_files(checkpoints, overrides)
+    loaded = load_files(checkpoints, overrides, recipe)
     files = list_images(inputs)
     logits = predict_logits(loaded.model, files, eval_transform(loaded.config),
                             batch_size=batch_size, device=resolve_device(device))

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from _authors_layouts import randomize
-from gpaco.engine.build import build_model_from_config
-from gpaco.engine.config import resolve
+from gpaco.engine.build import build_model
+from gpaco.engine.config import parse_overrides, resolve, to_dict
 
 
 @pytest.fixture(autouse=True)
@@ -26,13 +26,14 @@ def make_gpaco_checkpoint(tmp_path: Path) -> Callable[..., Path]:
     """Writes a gpaco checkpoint as `Run.state` does, with random weights (no training)."""
 
     def make(seed: int, *overrides: str, classes: list[str] | None = None) -> Path:
-        cfg = resolve([{"method": "gpaco", "model": {"backbone": "resnet8", "dim": 8,
-                                                     "queue_size": 8}}], list(overrides))
+        cfg = resolve([("test", {"method": "gpaco", "model": {"backbone": "resnet8", "dim": 8,
+                                                              "queue_size": 8}}),
+                       ("overrides", parse_overrides(list(overrides)))])
         num_classes = len(classes) if classes else 3
-        model = randomize(build_model_from_config(cfg, num_classes), seed)
+        model = randomize(build_model(cfg, num_classes), seed)
         path = tmp_path / f"run{seed}.pt"
         torch.save({"model": model.state_dict(), "optimizer": {}, "scaler": {}, "epoch": 2,
-                    "config": cfg, "best": None, "num_classes": num_classes,
+                    "config": to_dict(cfg), "best": None, "num_classes": num_classes,
                     "class_counts": [5] * num_classes,
                     "classes": classes or [str(c) for c in range(num_classes)]}, path)
         return path

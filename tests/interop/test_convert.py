@@ -10,11 +10,11 @@ import torch
 from PIL import Image
 
 from _authors_layouts import gpaco_projection, pooled_logits, r32_file, randomize, save_vit_file
-from gpaco.engine.build import build_model_from_config
+from gpaco.engine.build import build_model
 from gpaco.engine.checkpoint import load_checkpoint, load_weights
-from gpaco.engine.config import DEFAULTS, resolve
+from gpaco.engine.config import from_dict, to_dict
 from gpaco.engine.convert import authors_to_gpaco, convert_authors, write_converted
-from gpaco.engine.evaluate import evaluate_checkpoint
+from gpaco.engine.checkpoint_eval import evaluate_checkpoint
 from gpaco.engine.restore import model_from_checkpoint
 from gpaco.errors import UserError
 from gpaco.models import PaCoModel
@@ -35,11 +35,12 @@ def test_converted_paco_file_rebuilds_from_its_own_config(tmp_path: Path) -> Non
     ckpt = load_checkpoint(out)  # gpaco's own reader: weights_only, nothing allowed extra
     assert RUN_STATE_KEYS <= set(ckpt) and ckpt["epoch"] == 400
     assert ckpt["classes"] == ["a", "b", "c", "d"] and ckpt["class_counts"] == [50, 20, 5, 1]
-    cfg = resolve([ckpt["config"]])  # a valid config under today's schema
-    assert (cfg["method"], cfg["model"]["backbone"], cfg["model"]["dim"],
-            cfg["model"]["head"], cfg["model"]["queue_size"]) == ("paco", "resnet32", 32, "bn", 16)
-    assert cfg["data"]["test_transform"] == "cifar_test" and cfg["data"]["num_classes"] == C
-    model = build_model_from_config(cfg, ckpt["num_classes"])
+    cfg = from_dict(ckpt["config"])  # a valid config under today's schema ...
+    assert to_dict(cfg) == ckpt["config"]  # ... saved exactly as to_dict writes one
+    assert (cfg.method, cfg.model.backbone, cfg.model.dim, cfg.model.head,
+            cfg.model.queue_size) == ("paco", "resnet32", 32, "bn", 16)
+    assert cfg.data.test_transform == "cifar_test" and ckpt["num_classes"] == C
+    model = build_model(cfg, ckpt["num_classes"])
     load_weights(model, ckpt)  # strict, as `gpaco eval` and resume load
     assert isinstance(model, PaCoModel)
     model.eval()
@@ -80,17 +81,13 @@ def test_converted_vit_records_its_backbone_options(tmp_path: Path) -> None:
     converted = convert_authors(src, backbone="timm:vit_tiny_patch16_224",
                                 backbone_kwargs={"patch_size": 8, "depth": 1})
     ckpt = converted.checkpoint
-    assert ckpt["backbone_kwargs"] == {"global_pool": "avg", "img_size": 32, "patch_size": 8,
-                                       "depth": 1}
-    cfg = ckpt["config"]
-    assert (cfg["method"], cfg["model"]["head"], cfg["data"]["test_transform"],
-            cfg["data"]["image_size"]) == ("gpaco", "gelu", "imagenet_test", 32)
+    cfg = from_dict(ckpt["config"])
+    assert cfg.model.backbone_kwargs == {"global_pool": "avg", "img_size": 32, "patch_size": 8,
+                                         "depth": 1}
+    assert (cfg.method, cfg.model.head, cfg.data.test_transform,
+            cfg.data.image_size) == ("gpaco", "gelu", "imagenet_test", 32)
     with torch.no_grad():
         assert torch.equal(converted.model(_x()), vit(_x()))
-    if "backbone_kwargs" in DEFAULTS["model"]:  # after the schema gains the key
-        rebuilt = model_from_checkpoint(ckpt).model
-        with torch.no_grad():
-            assert torch.equal(rebuilt(_x()), vit(_x()))
-    else:  # until then a converted ViT says why gpaco cannot rebuild it from its config
-        with pytest.raises(UserError, match="model.backbone_kwargs"):
-            model_from_checkpoint(ckpt)
+    rebuilt = model_from_checkpoint(ckpt).model  # from the config's model.backbone_kwargs
+    with torch.no_grad():
+        assert torch.equal(rebuilt(_x()), vit(_x()))

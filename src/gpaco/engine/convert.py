@@ -3,8 +3,8 @@
 The result has the keys of a checkpoint written by `Run.state` that evaluation, prediction and
 fine-tuning read: `model` (the whole gpaco model's state_dict, empty queue included), `epoch`,
 `config` (a full config that rebuilds the same model), `best`, `num_classes`, `class_counts`,
-`classes`; plus `backbone_kwargs` (the backbone options, e.g. a ViT's pooling and size) and
-`converted_from` (file, arch, layout, the authors' epoch / accuracy / args, the import report).
+`classes`; the backbone options (a ViT's pooling and size) are the config's
+`model.backbone_kwargs`. Plus `converted_from` (file, arch, layout, the authors' epoch / accuracy / args, the import report).
 It has no `optimizer` / `scaler`: a converted file starts a run's weights, it does not resume
 one.
 """
@@ -25,7 +25,7 @@ from gpaco.models.authors_checkpoint import (
 )
 
 from .checkpoint import atomic_save
-from .config import DEFAULTS, Config, resolve
+from .config import Config, parse_overrides, resolve, to_dict
 
 TWO_VIEW_METHODS = ("paco", "gpaco", "multitask")
 
@@ -40,17 +40,25 @@ class Converted:
 
 
 def config_layer(ckpt: AuthorsCheckpoint, method: str, backbone: str,
-                 backbone_kwargs: dict[str, Any]) -> Config:
-    """The config keys that describe the file's model and its test-time input."""
+                 backbone_kwargs: dict[str, Any], *, with_data: bool) -> dict[str, Any]:
+    """The config keys that describe the file's model (and, `with_data`, its test input)."""
     model: dict[str, Any] = {"backbone": backbone, "pretrained": False,
+                             "backbone_kwargs": dict(backbone_kwargs) or None,
                              **model_params(ckpt, method)}
-    if backbone_kwargs and "backbone_kwargs" in DEFAULTS["model"]:
-        model["backbone_kwargs"] = dict(backbone_kwargs)  # once the schema has the key
-    return {"name": Path(ckpt.source).name.split(".")[0],
-            "description": f"converted from the authors' {Path(ckpt.source).name}",
-            "method": method, "model": model,
-            "data": {"num_classes": ckpt.num_classes, "image_size": ckpt.image_size,
-                     "test_transform": ckpt.test_transform}}
+    layer: dict[str, Any] = {"name": Path(ckpt.source).name.split(".")[0],
+                             "description": f"converted from the authors' "
+                                            f"{Path(ckpt.source).name}",
+                             "method": method, "model": model}
+    if with_data:  # without a recipe the file's own resolution and test pipeline
+        layer["data"] = {"image_size": ckpt.image_size, "test_transform": ckpt.test_transform}
+    return layer
+
+
+def _check_recipe_classes(ckpt: AuthorsCheckpoint, recipe: Config | None) -> None:
+    expected = recipe.data.num_classes if recipe is not None else None
+    if expected is not None and expected != ckpt.num_classes:
+        raise UserError(f"{ckpt.source} has a {ckpt.num_classes}-class classifier but the recipe "
+                        f"{recipe.name!r} has {expected} classes")
 
 
 def _names(values: Sequence[Any] | None, num_classes: int, what: str) -> list[Any] | None:
@@ -65,7 +73,8 @@ def convert_authors(source: str | Path | AuthorsCheckpoint, *, backbone: str | N
                     method: str | None = None, classes: Sequence[str] | None = None,
                     class_counts: Sequence[int] | None = None,
                     overrides: Sequence[str] = (),
-                    backbone_kwargs: dict[str, Any] | None = None) -> Converted:
+                    backbone_kwargs: dict[str, Any] | None = None,
+                    recipe: Config | None = None) -> Converted:
     """Build the gpaco model for an authors' file, load it and describe it as a checkpoint.
 
     Args:
@@ -76,26 +85,36 @@ def convert_authors(source: str | Path | AuthorsCheckpoint, *, backbone: str | N
         class_counts: training images per class, for many/medium/few at evaluation.
         overrides: `key=value` config overrides (e.g. `data.dataset=imagenet_lt`).
         backbone_kwargs: `create_backbone` options over the file's own (kept in the result).
+        recipe: a resolved recipe that gives the architecture (backbone, method, backbone
+            options) and the data; the file must fit it (backbone strict, same class count).
 
     Raises:
         UserError: as `build_model_from_authors`, or names/counts of the wrong length.
     """
     ckpt = source if isinstance(source, AuthorsCheckpoint) else read_authors_checkpoint(source)
+    _check_recipe_classes(ckpt, recipe)
+    if recipe is not None:  # the recipe names the architecture, explicit arguments win
+        backbone, method = backbone or recipe.model.backbone, method or recipe.method
+        backbone_kwargs = {**(recipe.model.backbone_kwargs or {}), **(backbone_kwargs or {})}
     extra = dict(backbone_kwargs or {})
     model, report = build_model_from_authors(ckpt, backbone=backbone, method=method, **extra)
     method = method or ckpt.method
     name = backbone or ckpt.backbone
     assert name is not None  # build_model_from_authors refused otherwise
     kwargs = {**ckpt.backbone_kwargs, **extra}
-    cfg = resolve([config_layer(ckpt, method, name, kwargs)], list(overrides))
+    # The recipe counts as a saved config: its keys for another method are dropped, not errors.
+    base = to_dict(recipe) if recipe is not None else {}
+    cfg = resolve([(f"recipe {recipe.name}" if recipe else "defaults", base),
+                   (ckpt.source, config_layer(ckpt, method, name, kwargs,
+                                              with_data=recipe is None)),
+                   ("the command line", parse_overrides(list(overrides)))], saved=0)
     names = _names(classes, ckpt.num_classes, "class names")
     epoch = ckpt.meta.get("epoch")
     checkpoint = {
         "model": model.state_dict(), "epoch": epoch if isinstance(epoch, int) else 0,
-        "config": cfg, "best": None, "num_classes": ckpt.num_classes,
+        "config": to_dict(cfg), "best": None, "num_classes": ckpt.num_classes,
         "class_counts": _names(class_counts, ckpt.num_classes, "class counts"),
         "classes": names or [str(c) for c in range(ckpt.num_classes)],
-        "backbone_kwargs": kwargs,
         "converted_from": {"file": ckpt.source, "arch": ckpt.arch, "layout": ckpt.layout,
                            "meta": ckpt.meta, "import": str(report)},
     }

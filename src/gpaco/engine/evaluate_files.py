@@ -1,6 +1,6 @@
 """Metrics (and saved logits) of one checkpoint file or an ensemble of files on a run's split.
 
-Unlike `evaluate.evaluate_checkpoint` (gpaco checkpoints only, one model), the files may be
+Unlike `checkpoint_eval.evaluate_checkpoint` (gpaco checkpoints only, one model), the files may be
 the authors' released checkpoints, and several files are evaluated as the papers' ensembles
 (the plain sum of their logits). The data come from the first file's config plus `overrides`
 (an authors' file has no dataset in it: say `data.dataset=... data.root=...`).
@@ -23,13 +23,14 @@ from .config import Config
 from .restore import LoadedModel, ensemble_from_files, load_model
 
 
-def load_files(paths: Sequence[str | Path], overrides: Sequence[str] = ()) -> LoadedModel:
-    """One file's model, or the logit-sum ensemble of several."""
+def load_files(paths: Sequence[str | Path], overrides: Sequence[str] = (),
+               recipe: Config | None = None) -> LoadedModel:
+    """One file's model, or the logit-sum ensemble of several (`recipe`: see `load_model`)."""
     if not paths:
         raise UserError("give at least one checkpoint")
     if len(paths) == 1:
-        return load_model(paths[0], overrides)
-    return ensemble_from_files(paths, overrides)
+        return load_model(paths[0], overrides, recipe)
+    return ensemble_from_files(paths, overrides, recipe)
 
 
 def split_loader(cfg: Config, split: str, device: torch.device) -> tuple[Iterable, Data]:
@@ -72,7 +73,8 @@ def labels_path(logits_npy: str | Path) -> Path:
 
 def evaluate_files(paths: Sequence[str | Path], split: str = "test",
                    overrides: Sequence[str] = (), *, device: str | None = None,
-                   logits_npy: str | Path | None = None) -> EvalResult:
+                   logits_npy: str | Path | None = None,
+                   recipe: Config | None = None) -> EvalResult:
     """Top-1/5 and many/medium/few of the file(s) on `split`; optionally save the logits.
 
     Args:
@@ -81,10 +83,11 @@ def evaluate_files(paths: Sequence[str | Path], split: str = "test",
         overrides: `key=value` config overrides (data location, train.device, ...).
         device: overrides train.device of the config ("auto", "cpu", "cuda", ...).
         logits_npy: save the raw logits (N, C) there, the labels beside (`labels_path`).
+        recipe: the architecture and data of authors' files that bring no gpaco config.
     """
-    loaded = load_files(paths, overrides)
+    loaded = load_files(paths, overrides, recipe)
     cfg = loaded.config
-    torch_device = resolve_device(device or cfg["train"]["device"])
+    torch_device = resolve_device(device or cfg.train.device)
     loader, data = split_loader(cfg, split, torch_device)
     logits, labels = collect_logits(loaded.model.to(torch_device), loader, torch_device)
     if logits_npy is not None:

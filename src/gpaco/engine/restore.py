@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from torch import nn
+from torch import Tensor, nn
 
 from gpaco.data.transforms import build_transform
 from gpaco.errors import UserError
@@ -22,9 +22,9 @@ from gpaco.models.ensemble import LogitEnsemble
 from gpaco.models.export import classifier_name, export_state_dict
 from gpaco.models.part_loading import ImportReport, load_parts
 
-from .build import build_model_from_config
+from .build import build_model
 from .checkpoint import atomic_save, load_weights, strip_prefixes
-from .config import DEFAULTS, Config, resolve
+from .config import Config, from_dict
 from .convert import convert_authors
 
 
@@ -64,31 +64,48 @@ def model_from_checkpoint(ckpt: dict[str, Any], overrides: Sequence[str] = (),
     Raises:
         UserError: weights that do not fit, or backbone options the config cannot express.
     """
-    cfg = resolve([ckpt["config"]], list(overrides))
-    cfg["model"]["pretrained"] = False  # the checkpoint brings every weight
-    if ckpt.get("backbone_kwargs") and "backbone_kwargs" not in DEFAULTS["model"]:
-        raise UserError(f"{source}: its backbone needs options {ckpt['backbone_kwargs']} that "
-                        "this gpaco's config has no key for (model.backbone_kwargs); load the "
-                        "authors' original file instead")
-    num_classes = ckpt.get("num_classes") or cfg["data"]["num_classes"]
-    if not num_classes:
+    if not isinstance(ckpt.get("config"), dict):
+        raise UserError(f"{source} holds no run config (not a checkpoint written by gpaco)")
+    cfg = from_dict(ckpt["config"], f"the config of {source}", overrides)
+    cfg.model.pretrained = False  # the checkpoint brings every weight
+    num_classes = ckpt.get("num_classes") or cfg.data.num_classes
+    if not isinstance(num_classes, int) or num_classes <= 0:
         raise UserError(f"{source} records no number of classes; set data.num_classes")
-    model = build_model_from_config(cfg, num_classes)
+    model = build_model(cfg, num_classes)
     load_weights(model, ckpt)
     return LoadedModel(model.eval(), cfg, num_classes,
                        _known_names(ckpt.get("classes"), num_classes),
                        ckpt.get("class_counts"), source)
 
 
-def load_model(path: str | Path, overrides: Sequence[str] = ()) -> LoadedModel:
-    """The model of a gpaco checkpoint or of an authors' file, in eval mode on the CPU."""
+def load_model(path: str | Path, overrides: Sequence[str] = (),
+               recipe: Config | None = None) -> LoadedModel:
+    """The model of a gpaco checkpoint or of an authors' file, in eval mode on the CPU.
+
+    `recipe` gives an authors' file its architecture and data (see `convert_authors`); a gpaco
+    checkpoint brings its own config, so there it is ignored.
+    """
     raw = safe_load(path)
     if is_gpaco_checkpoint(raw):
         return model_from_checkpoint(raw, overrides, str(path))
-    converted = convert_authors(authors_checkpoint_from(raw, str(path)), overrides=overrides)
+    converted = convert_authors(authors_checkpoint_from(raw, str(path)), overrides=overrides,
+                                recipe=recipe)
     ckpt = converted.checkpoint
-    return LoadedModel(converted.model.eval(), ckpt["config"], ckpt["num_classes"], None, None,
+    cfg = from_dict(ckpt["config"], f"the config converted from {path}")
+    return LoadedModel(converted.model.eval(), cfg, ckpt["num_classes"], None, None,
                        str(path), str(converted.report))
+
+
+def _is_plain_state_dict(raw: Any) -> bool:
+    return isinstance(raw, dict) and bool(raw) and all(
+        isinstance(k, str) and isinstance(v, Tensor) for k, v in raw.items())
+
+
+def _from_plain(model: nn.Module, state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """A torchvision/timm state dict (what `gpaco export` writes) under gpaco's names."""
+    head = f"{classifier_name(model.backbone)}."
+    return {(f"classifier.{k[len(head):]}" if k.startswith(head) else f"backbone.{k}"): v
+            for k, v in strip_prefixes(state).items()}
 
 
 def load_pretrained(model: nn.Module, path: str | Path) -> ImportReport:
@@ -99,8 +116,13 @@ def load_pretrained(model: nn.Module, path: str | Path) -> ImportReport:
     """
     raw = safe_load(path)
     if is_gpaco_checkpoint(raw):
-        state, arch = strip_prefixes(raw["model"]), raw["config"]["model"]["backbone"]
-        return load_parts(model, state, source=str(path), arch=arch, strict=("backbone.",))
+        model_cfg = raw["config"].get("model") if isinstance(raw["config"], dict) else None
+        arch = model_cfg.get("backbone") if isinstance(model_cfg, dict) else None
+        return load_parts(model, strip_prefixes(raw["model"]), source=str(path), arch=arch,
+                          strict=("backbone.",))
+    if _is_plain_state_dict(raw):
+        return load_parts(model, _from_plain(model, raw), source=str(path),
+                          strict=("backbone.",))
     ckpt = authors_checkpoint_from(raw, str(path))
     return load_parts(model, ckpt.state, source=ckpt.source, arch=ckpt.arch,
                       strict=("backbone.",), dropped=ckpt.dropped)
@@ -111,25 +133,24 @@ def eval_transform(cfg: Config) -> Callable:
 
     Named eval_ so that pytest never collects it when a test imports it.
     """
-    d = cfg["data"]
-    return build_transform(d["test_transform"], image_size=d["image_size"], mean=d["mean"],
-                           std=d["std"])
+    d = cfg.data
+    return build_transform(d.test_transform, image_size=d.image_size, mean=d.mean, std=d.std)
 
 
 def _input_spec(cfg: Config) -> str:
-    d = cfg["data"]
-    norm = "default" if d["mean"] is None and d["std"] is None else f"{d['mean']}/{d['std']}"
-    return f"{d['test_transform']} at {d['image_size']} px, mean/std {norm}"
+    d = cfg.data
+    norm = "default" if d.mean is None and d.std is None else f"{d.mean}/{d.std}"
+    return f"{d.test_transform} at {d.image_size} px, mean/std {norm}"
 
 
-def ensemble_from_files(paths: Sequence[str | Path],
-                        overrides: Sequence[str] = ()) -> LoadedModel:
+def ensemble_from_files(paths: Sequence[str | Path], overrides: Sequence[str] = (),
+                        recipe: Config | None = None) -> LoadedModel:
     """A `LogitEnsemble` of the files' models (the papers' plain logit sum).
 
     The members must agree on the class count, on the class names where known and on the
     test-time input (one transform feeds them all, as in the authors' ensemble script).
     """
-    members = [load_model(p, overrides) for p in paths]
+    members = [load_model(p, overrides, recipe) for p in paths]
     ensemble = LogitEnsemble([m.model for m in members], [m.classes for m in members])
     first = members[0]
     for i, m in enumerate(members[1:], 1):
@@ -144,12 +165,12 @@ def ensemble_from_files(paths: Sequence[str | Path],
 
 
 def export_file(source: str | Path, destination: str | Path, *, with_classifier: bool = True,
-                overrides: Sequence[str] = ()) -> str:
+                overrides: Sequence[str] = (), recipe: Config | None = None) -> str:
     """Write the plain torchvision/timm state dict of a checkpoint's model; returns one line."""
-    loaded = load_model(source, overrides)
+    loaded = load_model(source, overrides, recipe)
     state = export_state_dict(loaded.model, with_classifier=with_classifier)
     atomic_save(state, destination)
     backbone = loaded.model.backbone
     head = f", classifier as {classifier_name(backbone)}.*" if with_classifier else ""
     return (f"wrote {len(state)} tensors of {type(backbone).__name__} "
-            f"({loaded.config['model']['backbone']}{head}) to {destination}")
+            f"({loaded.config.model.backbone}{head}) to {destination}")

@@ -297,7 +297,7 @@ def build_model_from_authors(source: str | Path | AuthorsCheckpoint, *,
     Args:
         source: the file, or what `read_authors_checkpoint` made of it.
         backbone: gpaco backbone name; default: the one the file's arch names.
-        method: gpaco method (a key of `gpaco.models.MODELS`); default: the file's
+        method: gpaco method (a key of `gpaco.methods.METHODS`); default: the file's
             ("paco" with a momentum encoder, "gpaco" with a projection head, else "ce").
         **backbone_kwargs: for `create_backbone`, over the file's own (ViT pooling and size,
             which also apply to a backbone given by name).
@@ -305,8 +305,8 @@ def build_model_from_authors(source: str | Path | AuthorsCheckpoint, *,
     Raises:
         UserError: the file's arch has no gpaco backbone and none is given, or load errors.
     """
-    # build_model lives in gpaco/models/__init__.py, which may import this module.
-    from gpaco.models import build_model
+    # gpaco.methods imports gpaco.models, which may import this module: import it late.
+    from gpaco.methods import build_model
 
     ckpt = source if isinstance(source, AuthorsCheckpoint) else read_authors_checkpoint(source)
     name = backbone or ckpt.backbone
