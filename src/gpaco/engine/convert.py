@@ -54,8 +54,15 @@ def config_layer(ckpt: AuthorsCheckpoint, method: str, backbone: str,
     return layer
 
 
-def _check_recipe_classes(ckpt: AuthorsCheckpoint, recipe: Config | None) -> None:
-    expected = recipe.data.num_classes if recipe is not None else None
+def _check_recipe(ckpt: AuthorsCheckpoint, recipe: Config | None) -> None:
+    """Name both sides when the file is not the recipe's architecture or class count."""
+    if recipe is None:
+        return
+    theirs, ours = ckpt.backbone, recipe.model.backbone
+    if theirs is not None and theirs != ours:
+        raise UserError(f"{ckpt.source} holds a {ckpt.arch or theirs} backbone ({theirs}) but "
+                        f"the recipe {recipe.name!r} builds {ours}")
+    expected = recipe.data.num_classes
     if expected is not None and expected != ckpt.num_classes:
         raise UserError(f"{ckpt.source} has a {ckpt.num_classes}-class classifier but the recipe "
                         f"{recipe.name!r} has {expected} classes")
@@ -92,7 +99,7 @@ def convert_authors(source: str | Path | AuthorsCheckpoint, *, backbone: str | N
         UserError: as `build_model_from_authors`, or names/counts of the wrong length.
     """
     ckpt = source if isinstance(source, AuthorsCheckpoint) else read_authors_checkpoint(source)
-    _check_recipe_classes(ckpt, recipe)
+    _check_recipe(ckpt, recipe)
     if recipe is not None:  # the recipe names the architecture, explicit arguments win
         backbone, method = backbone or recipe.model.backbone, method or recipe.method
         backbone_kwargs = {**(recipe.model.backbone_kwargs or {}), **(backbone_kwargs or {})}

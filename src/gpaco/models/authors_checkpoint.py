@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import pickle
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,7 +123,9 @@ def safe_load(path: str | Path) -> Any:
     if not path.is_file():
         raise UserError(f"checkpoint not found: {path}")
     try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
+        # torch warns (on stderr) about odd pickle protocols before failing: the error says it.
+        with torch.serialization.safe_globals([argparse.Namespace]), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         raise UserError(f"refusing to read {path}: it is not a plain weights file "
