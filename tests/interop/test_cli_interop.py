@@ -165,6 +165,7 @@ def test_bad_files_are_one_line_errors(tmp_path: Path, images, capsys) -> None:
                            "data.dataset=split_file", "data.num_classes=100", "data.root=x",
                            "data.test_split=y"])
     assert "3-class" in line and "100" in line
+    assert "--recipe" in _error(capsys, ["eval", "--checkpoint", str(src), *overrides])
     assert not (tmp_path / "o.pt").exists()
 
 
