@@ -1,4 +1,4 @@
-"""The `gpaco` command: train, eval, config, recipes, report."""
+"""The `gpaco` command: train, eval, convert, export, predict, config, recipes, report."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from gpaco import distributed as gdist
 from gpaco.engine import config as C
 from gpaco.engine import run_dir as rd
 from gpaco.engine.checkpoint_eval import evaluate_checkpoint
+from gpaco.engine.convert import write_converted
+from gpaco.engine.evaluate_files import evaluate_files
+from gpaco.engine.restore import export_file
 from gpaco.engine.report import write_report
 from gpaco.engine.trainer import train
 from gpaco.errors import UserError
@@ -29,10 +32,37 @@ def _parser() -> argparse.ArgumentParser:
                    help="continue the run in RUN_DIR (or the config's output.dir)")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     t.add_argument("overrides", nargs="*", metavar="key=value")
-    e = sub.add_parser("eval", help="evaluate a checkpoint", epilog=EPILOG)
-    e.add_argument("--checkpoint", required=True)
+    e = sub.add_parser("eval", help="evaluate a checkpoint, an authors' file or an ensemble",
+                       epilog=EPILOG)
+    e.add_argument("--checkpoint", required=True, action="append",
+                   help="a gpaco checkpoint or an authors' file; repeat for an ensemble "
+                        "(the plain sum of the members' logits)")
+    e.add_argument("--recipe", help="architecture and data of authors' files (no gpaco config)")
     e.add_argument("--split", choices=("test", "val"), default="test")
+    e.add_argument("--save-logits", metavar="FILE.npy",
+                   help="save the raw logits (N, C); the labels go to FILE.labels.npy")
     e.add_argument("overrides", nargs="*", metavar="key=value")
+    v = sub.add_parser("convert", help="write an authors' file as a gpaco checkpoint",
+                       epilog=EPILOG)
+    v.add_argument("file")
+    v.add_argument("--recipe", help="the recipe that gives the architecture (default: the "
+                                    "one the file names)")
+    v.add_argument("--out", required=True, metavar="gpaco.pt")
+    v.add_argument("overrides", nargs="*", metavar="key=value")
+    x = sub.add_parser("export", help="write a model's backbone (+ classifier) as a plain "
+                                      "torchvision / timm state dict")
+    x.add_argument("checkpoint")
+    x.add_argument("--out", required=True, metavar="backbone.pth")
+    x.add_argument("--recipe", help="architecture of an authors' file")
+    x.add_argument("--no-classifier", action="store_true", help="the backbone only")
+    d = sub.add_parser("predict", help="top-k classes of images (files or folders) as CSV")
+    d.add_argument("--checkpoint", required=True, action="append",
+                   help="a gpaco checkpoint or an authors' file; repeat for an ensemble")
+    d.add_argument("--recipe", help="architecture and test input of authors' files")
+    d.add_argument("paths", nargs="+", metavar="PATH")
+    d.add_argument("--out", default="predictions.csv", metavar="preds.csv")
+    d.add_argument("--topk", type=int, default=5)
+    d.add_argument("--device", default="auto")
     c = sub.add_parser("config", help="print the resolved config of a recipe or file (YAML)",
                        epilog=EPILOG)
     csrc = c.add_mutually_exclusive_group()
@@ -74,10 +104,40 @@ def _train(args: argparse.Namespace) -> None:
         print(f"run directory: {folder}")
 
 
+def _recipe(name: str | None, overrides: list[str] = ()) -> C.Config | None:
+    return C.load_config(name, overrides=overrides) if name else None
+
+
 def _eval(args: argparse.Namespace) -> None:
-    result, f = evaluate_checkpoint(args.checkpoint, args.split, args.overrides), format_pct
+    paths = args.checkpoint
+    if len(paths) == 1 and args.recipe is None and args.save_logits is None:
+        result = evaluate_checkpoint(paths[0], args.split, args.overrides)  # a run's own file
+    else:
+        result = evaluate_files(paths, args.split, args.overrides, logits_npy=args.save_logits,
+                                recipe=_recipe(args.recipe, args.overrides))
+    f = format_pct
     print(f"{args.split}: top1 {f(result.top1)} top5 {f(result.top5)} | many {f(result.many)} "
           f"| medium {f(result.medium)} | few {f(result.few)} ({result.num_samples} images)")
+
+
+def _convert(args: argparse.Namespace) -> None:
+    print(write_converted(args.file, args.out, overrides=args.overrides,
+                          recipe=_recipe(args.recipe, args.overrides)))
+    print(f"wrote {args.out}")
+
+
+def _export(args: argparse.Namespace) -> None:
+    print(export_file(args.checkpoint, args.out, with_classifier=not args.no_classifier,
+                      recipe=_recipe(args.recipe)))
+
+
+def _predict(args: argparse.Namespace) -> None:
+    # Imported here: predict pulls in PIL image reading, which training never needs.
+    from gpaco.predict import predict_files
+
+    count = predict_files(args.checkpoint, args.paths, args.out, k=args.topk,
+                          device=args.device, recipe=_recipe(args.recipe))
+    print(f"wrote top-{args.topk} predictions of {count} images to {args.out}")
 
 
 def _recipes(_: argparse.Namespace) -> None:
@@ -94,8 +154,8 @@ def _report(args: argparse.Namespace) -> None:
     print(write_report(Path(args.run_dir)), end="")
 
 
-COMMANDS = {"train": _train, "eval": _eval, "config": _config, "recipes": _recipes,
-            "report": _report}
+COMMANDS = {"train": _train, "eval": _eval, "convert": _convert, "export": _export,
+            "predict": _predict, "config": _config, "recipes": _recipes, "report": _report}
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:

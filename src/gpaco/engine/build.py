@@ -157,9 +157,15 @@ def build_data(cfg: Config, device: torch.device, *, with_train: bool = True,
 def build_model(cfg: Config, num_classes: int) -> nn.Module:
     """The method's wrapper around the backbone, with the recipe's batch norm and freezing."""
     m, method = cfg.model, methods.get_method(cfg.method)
-    backbone = create_backbone(m.backbone, pretrained=m.pretrained)
+    from_file = isinstance(m.pretrained, str)
+    backbone = create_backbone(m.backbone, pretrained=m.pretrained is True,
+                               **(m.backbone_kwargs or {}))
     options = {k: getattr(m, k) for k in method.model_options}
     model = methods.build_model(cfg.method, backbone, num_classes, **options)
+    if from_file:
+        # restore imports this module (it rebuilds checkpoints' models): import it late.
+        from .restore import load_pretrained
+        print(f"model.pretrained: {load_pretrained(model, m.pretrained)}", flush=True)
     model = parallel.convert_norms(model, m.ghost_bn, m.sync_bn,
                                    parallel.local_batch(cfg.train.batch_size))
     if m.freeze:

@@ -42,7 +42,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     except Exception as err:  # a truncated or foreign file
         raise UserError(f"cannot read checkpoint {path}: {type(err).__name__}: {err}") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt:
-        raise UserError(f"{path} is not a gpaco checkpoint (no 'model' entry)")
+        raise UserError(f"{path} is not a gpaco checkpoint (no 'model' entry); for one of the "
+                        "authors' files give --recipe NAME")
     return ckpt
 
 

@@ -15,7 +15,8 @@ def evaluate_checkpoint(path: str, split: str = "test", overrides: list[str] = (
     """Metrics of the checkpoint's weights on `split` of its run's data (`overrides` apply)."""
     ckpt = load_checkpoint(path)
     if not isinstance(ckpt.get("config"), dict):
-        raise UserError(f"{path} holds no run config (not a checkpoint written by gpaco train)")
+        raise UserError(f"{path} holds no run config (not a checkpoint written by gpaco "
+                        "train); for one of the authors' files add --recipe NAME")
     cfg = from_dict(ckpt["config"], f"the config of {path}", overrides)
     cfg.model.pretrained = False  # the checkpoint brings every weight
     device = resolve_device(cfg.train.device)

@@ -61,14 +61,17 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     backbone: str = "resnet32"
-    pretrained: bool = False
+    # false; true: the backbone's default weights; or a file (torchvision-style .pth, an
+    # authors' checkpoint, a gpaco checkpoint) loaded by gpaco.engine.restore.load_pretrained
+    pretrained: bool | str = False
+    backbone_kwargs: dict[str, Any] | None = None  # create_backbone options (a ViT's pooling)
     freeze: Literal["convs_but_last_block"] | None = None
     ghost_bn: int | None = None  # batch-norm statistics over groups of this many samples
     sync_bn: bool = False
     # The method's model options (gpaco.methods.METHODS; None: the method's default).
     dim: int | None = None
     queue_size: int | None = None
-    head: Literal["bn", "nobn"] | None = None
+    head: Literal["bn", "nobn", "gelu"] | None = None  # gelu: the authors' MAE-ViT head
     momentum: float | None = None
     shuffle_bn: bool | None = None
     joint_forward: bool | None = None
@@ -377,8 +380,19 @@ def coerce(value: Any, kind: Any, where: str) -> Any:
     if origin in (Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return coerce(value, inner, where)
+        inner = [a for a in args if a is not type(None)]
+        if bool in inner and isinstance(value, bool):
+            return value  # `bool | str`: true/false stay booleans, anything else is the str
+        if len(inner) > 1:
+            inner = [a for a in inner if a is not bool]
+        (one,) = inner
+        return coerce(value, one, where)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise UserError(f"{where} must be a mapping, not {value!r}")
+        return {str(k): coerce(v, args[1], f"{where}.{k}") for k, v in value.items()}
+    if kind is Any:
+        return value
     if origin is Literal:
         if value not in args:
             raise UserError(f"{where} must be one of {', '.join(map(str, args))}, not {value!r}")

@@ -76,6 +76,11 @@ class Run:
                 "class_counts": self.data.class_counts, "classes": _classes(self.data)}
 
     def load(self, ckpt: dict[str, Any]) -> None:
+        if "optimizer" not in ckpt or "scaler" not in ckpt:
+            # A converted or exported file holds weights only: it starts a run, not resumes one.
+            raise UserError("this checkpoint has no optimiser state (a `gpaco convert` output?) "
+                            "and cannot be resumed; start a new run from it with "
+                            "model.pretrained=<file>")
         load_weights(self.model, ckpt)
         try:
             self.optimizer.load_state_dict(ckpt["optimizer"])

@@ -1,0 +1,176 @@
+"""Models from checkpoint files, gpaco's or the authors', for eval / predict / export / ensembles.
+
+`load_model(path)` accepts a gpaco checkpoint (`Run.state`, or `gpaco convert` output) or one
+of the authors' released files, which it converts in memory (`convert.convert_authors`).
+`load_pretrained(model, path)` starts a configured model from either kind of file (what
+`model.pretrained=<file>` should do).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor, nn
+
+from gpaco.data.transforms import build_transform
+from gpaco.errors import UserError
+from gpaco.models.authors_checkpoint import authors_checkpoint_from, safe_load
+from gpaco.models.ensemble import LogitEnsemble
+from gpaco.models.export import classifier_name, export_state_dict
+from gpaco.models.part_loading import ImportReport, load_parts
+
+from .build import build_model
+from .checkpoint import atomic_save, load_weights, strip_prefixes
+from .config import Config, from_dict
+from .convert import convert_authors
+
+
+@dataclass
+class LoadedModel:
+    """A model in eval mode with what its file says about classes and test-time input.
+
+    Attributes:
+        classes: class names in label order, None where the file knows only indices.
+        note: the one-line import report for an authors' file, else None.
+    """
+
+    model: nn.Module
+    config: Config
+    num_classes: int
+    classes: list[str] | None
+    class_counts: list[int] | None
+    source: str
+    note: str | None = None
+
+
+def is_gpaco_checkpoint(raw: Any) -> bool:
+    return isinstance(raw, dict) and "config" in raw and "model" in raw
+
+
+def _known_names(classes: Any, num_classes: int) -> list[str] | None:
+    # Run.state writes "0", "1", ... when the dataset has no names: those say nothing.
+    if not isinstance(classes, list) or classes == [str(c) for c in range(num_classes)]:
+        return None
+    return [str(c) for c in classes]
+
+
+def model_from_checkpoint(ckpt: dict[str, Any], overrides: Sequence[str] = (),
+                          source: str = "checkpoint") -> LoadedModel:
+    """Rebuild a gpaco checkpoint's model from its config and load its weights.
+
+    Raises:
+        UserError: weights that do not fit, or backbone options the config cannot express.
+    """
+    if not isinstance(ckpt.get("config"), dict):
+        raise UserError(f"{source} holds no run config (not a checkpoint written by gpaco)")
+    cfg = from_dict(ckpt["config"], f"the config of {source}", overrides)
+    cfg.model.pretrained = False  # the checkpoint brings every weight
+    num_classes = ckpt.get("num_classes") or cfg.data.num_classes
+    if not isinstance(num_classes, int) or num_classes <= 0:
+        raise UserError(f"{source} records no number of classes; set data.num_classes")
+    model = build_model(cfg, num_classes)
+    load_weights(model, ckpt)
+    return LoadedModel(model.eval(), cfg, num_classes,
+                       _known_names(ckpt.get("classes"), num_classes),
+                       ckpt.get("class_counts"), source)
+
+
+def load_model(path: str | Path, overrides: Sequence[str] = (),
+               recipe: Config | None = None) -> LoadedModel:
+    """The model of a gpaco checkpoint or of an authors' file, in eval mode on the CPU.
+
+    `recipe` gives an authors' file its architecture and data (see `convert_authors`); a gpaco
+    checkpoint brings its own config, so there it is ignored.
+    """
+    raw = safe_load(path)
+    if is_gpaco_checkpoint(raw):
+        return model_from_checkpoint(raw, overrides, str(path))
+    converted = convert_authors(authors_checkpoint_from(raw, str(path)), overrides=overrides,
+                                recipe=recipe)
+    ckpt = converted.checkpoint
+    cfg = from_dict(ckpt["config"], f"the config converted from {path}")
+    return LoadedModel(converted.model.eval(), cfg, ckpt["num_classes"], None, None,
+                       str(path), str(converted.report))
+
+
+def _is_plain_state_dict(raw: Any) -> bool:
+    return isinstance(raw, dict) and bool(raw) and all(
+        isinstance(k, str) and isinstance(v, Tensor) for k, v in raw.items())
+
+
+def _from_plain(model: nn.Module, state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """A torchvision/timm state dict (what `gpaco export` writes) under gpaco's names."""
+    head = f"{classifier_name(model.backbone)}."
+    return {(f"classifier.{k[len(head):]}" if k.startswith(head) else f"backbone.{k}"): v
+            for k, v in strip_prefixes(state).items()}
+
+
+def load_pretrained(model: nn.Module, path: str | Path) -> ImportReport:
+    """Start a model (e.g. for fine-tuning) from a gpaco checkpoint's or an authors' weights.
+
+    The backbone must match; the classifier, projection head and key encoder are taken where
+    their shapes fit (a new class count keeps the fresh classifier), the queue never.
+    """
+    raw = safe_load(path)
+    if is_gpaco_checkpoint(raw):
+        model_cfg = raw["config"].get("model") if isinstance(raw["config"], dict) else None
+        arch = model_cfg.get("backbone") if isinstance(model_cfg, dict) else None
+        return load_parts(model, strip_prefixes(raw["model"]), source=str(path), arch=arch,
+                          strict=("backbone.",))
+    if _is_plain_state_dict(raw):
+        return load_parts(model, _from_plain(model, raw), source=str(path),
+                          strict=("backbone.",))
+    ckpt = authors_checkpoint_from(raw, str(path))
+    return load_parts(model, ckpt.state, source=ckpt.source, arch=ckpt.arch,
+                      strict=("backbone.",), dropped=ckpt.dropped)
+
+
+def eval_transform(cfg: Config) -> Callable:
+    """The config's test-time pipeline, data.test_transform (PIL image -> normalised tensor).
+
+    Named eval_ so that pytest never collects it when a test imports it.
+    """
+    d = cfg.data
+    return build_transform(d.test_transform, image_size=d.image_size, mean=d.mean, std=d.std)
+
+
+def _input_spec(cfg: Config) -> str:
+    d = cfg.data
+    norm = "default" if d.mean is None and d.std is None else f"{d.mean}/{d.std}"
+    return f"{d.test_transform} at {d.image_size} px, mean/std {norm}"
+
+
+def ensemble_from_files(paths: Sequence[str | Path], overrides: Sequence[str] = (),
+                        recipe: Config | None = None) -> LoadedModel:
+    """A `LogitEnsemble` of the files' models (the papers' plain logit sum).
+
+    The members must agree on the class count, on the class names where known and on the
+    test-time input (one transform feeds them all, as in the authors' ensemble script).
+    """
+    members = [load_model(p, overrides, recipe) for p in paths]
+    ensemble = LogitEnsemble([m.model for m in members], [m.classes for m in members])
+    first = members[0]
+    for i, m in enumerate(members[1:], 1):
+        if _input_spec(m.config) != _input_spec(first.config):
+            raise UserError(f"ensemble member {i} ({m.source}) expects "
+                            f"{_input_spec(m.config)}, member 0 {_input_spec(first.config)}; "
+                            "one test transform must fit all")
+    classes = next((m.classes for m in members if m.classes is not None), None)
+    notes = "; ".join(m.note for m in members if m.note) or None
+    return LoadedModel(ensemble.eval(), first.config, first.num_classes, classes,
+                       first.class_counts, " + ".join(m.source for m in members), notes)
+
+
+def export_file(source: str | Path, destination: str | Path, *, with_classifier: bool = True,
+                overrides: Sequence[str] = (), recipe: Config | None = None) -> str:
+    """Write the plain torchvision/timm state dict of a checkpoint's model; returns one line."""
+    loaded = load_model(source, overrides, recipe)
+    state = export_state_dict(loaded.model, with_classifier=with_classifier)
+    atomic_save(state, destination)
+    backbone = loaded.model.backbone
+    head = f", classifier as {classifier_name(backbone)}.*" if with_classifier else ""
+    return (f"wrote {len(state)} tensors of {type(backbone).__name__} "
+            f"({loaded.config.model.backbone}{head}) to {destination}")
