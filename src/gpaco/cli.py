@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
+from gpaco import __version__
 from gpaco import distributed as gdist
 from gpaco.engine import config as C
 from gpaco.engine import run_dir as rd
@@ -23,6 +27,7 @@ EPILOG = "Overrides are key=value pairs: a dotted path (optim.lr=0.1) or a uniqu
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gpaco", description="PaCo / GPaCo training and evaluation.")
+    p.add_argument("--version", action="version", version=f"gpaco {__version__}")
     sub = p.add_subparsers(dest="command")
     t = sub.add_parser("train", help="train a model from a recipe or config", epilog=EPILOG)
     src = t.add_mutually_exclusive_group()
@@ -172,9 +177,36 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what a cluster sends on preemption), handled exactly like Ctrl-C."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def _is_rank_0() -> bool:
+    # Under torchrun only rank 0 prints a user error; the others exit with the same status.
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] not in COMMANDS and argv[0] not in ("-h", "--help"):
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `gpaco recipes | head -1`: the reader left; say nothing more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str]) -> int:
+    if argv and argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version"):
         argv = ["train", *argv]  # `gpaco lr=0.1` and `gpaco --recipe X` train, like bare `gpaco`
     args = _parse(argv)
     command = args.command or "train"
@@ -183,11 +215,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         COMMANDS[command](args)
     except UserError as err:
-        print(f"gpaco: error: {err}", file=sys.stderr)
+        if _is_rank_0():
+            print(f"gpaco: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("gpaco: interrupted; the last completed epoch's checkpoint is kept", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        what = "terminated (SIGTERM)" if isinstance(stop, Terminated) else "interrupted"
+        if _is_rank_0():
+            print(f"gpaco: {what}; the last completed epoch's checkpoint is kept",
+                  file=sys.stderr)
+        return 143 if isinstance(stop, Terminated) else 130
     return 0
 
 

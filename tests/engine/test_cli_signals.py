@@ -1,0 +1,44 @@
+"""--version, SIGTERM like Ctrl-C, a closed pipe: what a shell user runs into."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import gpaco
+from gpaco.cli import main
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"gpaco {gpaco.__version__}"
+
+
+def test_a_closed_pipe_is_not_a_traceback():
+    proc = subprocess.run(f"{sys.executable} -m gpaco recipes | head -1", shell=True,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.stdout.startswith("cifar") and proc.stderr == ""
+
+
+@pytest.mark.slow
+def test_sigterm_stops_like_ctrl_c_and_keeps_the_checkpoint(tmp_path, tiny_args):
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "gpaco", "train", *tiny_args, "epochs=500", "warmup_epochs=0",
+           f"output.dir={run}", "output.plots=false"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, OMP_NUM_THREADS="1"))
+    deadline = time.monotonic() + 240
+    while not (run / "last.pt").exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert (run / "last.pt").exists(), proc.communicate()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143
+    assert err.strip().splitlines() == [
+        "gpaco: terminated (SIGTERM); the last completed epoch's checkpoint is kept"]
+    # and it resumes from there
+    assert main(["train", "--resume", str(run), "epochs=2"]) == 0
