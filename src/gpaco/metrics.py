@@ -68,17 +68,21 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def summarize(counter: ConfusionCounter, train_class_counts: list[int]) -> EvalResult:
-    """Percentages from accumulated counts; classes absent from the labels are None."""
+def summarize(counter: ConfusionCounter, train_class_counts: list[int] | None) -> EvalResult:
+    """Percentages from accumulated counts; classes absent from the labels are None.
+
+    Without the training class counts the many / medium / few groups are unknown: None (never
+    guessed from the evaluated split's own counts)."""
     correct = counter.correct.cpu().tolist()
     total = counter.total.cpu().tolist()
     n = sum(total)
     per_class = [100.0 * c / t if t else None for c, t in zip(correct, total)]
-    groups = shot_groups(train_class_counts)
+    groups = shot_groups(train_class_counts) if train_class_counts is not None else {}
     group_acc = {
         g: _mean([per_class[c] for c in idx if per_class[c] is not None])
         for g, idx in groups.items()
     }
+    group_acc = {g: group_acc.get(g) for g in ("many", "medium", "few")}
     return EvalResult(
         top1=100.0 * sum(correct) / max(n, 1),
         top5=100.0 * int(counter.topk_hits) / max(n, 1),
@@ -88,7 +92,7 @@ def summarize(counter: ConfusionCounter, train_class_counts: list[int]) -> EvalR
 
 
 def evaluate_logits(logits: torch.Tensor, labels: torch.Tensor,
-                    train_class_counts: list[int]) -> EvalResult:
+                    train_class_counts: list[int] | None) -> EvalResult:
     """Metrics of a whole set of logits at once (convenience for users and tests)."""
     counter = ConfusionCounter(logits.shape[1], logits.device)
     counter.update(logits, labels)

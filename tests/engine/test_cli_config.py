@@ -52,3 +52,49 @@ def test_image_folder_without_a_recipe_trains_on_the_cpu_loader(tmp_path, capsys
     assert "training paco on image_folder (21 images, 3 classes)" in out
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert saved["name"] == "run" and saved["data"]["batched_augment"] is False
+
+
+@pytest.fixture
+def trained(tmp_path, tiny_args):
+    """A tiny finished run on the embedded data (its last.pt)."""
+    run = tmp_path / "trained"
+    assert main(["train", *tiny_args, "epochs=1", "warmup_epochs=0", "output.plots=false",
+                 f"output.dir={run}"]) == 0
+    return run / "last.pt"
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("gpaco: error: "), err
+    return err[0]
+
+
+def test_eval_refuses_data_with_other_classes(trained, tmp_path, capsys):
+    _folder(tmp_path / "data")  # 3 classes where the checkpoint knows 10
+    assert main(["eval", "--checkpoint", str(trained), "data.dataset=image_folder",
+                 f"data.root={tmp_path / 'data'}", "data.batched_augment=false"]) == 2
+    assert "trained on 10 classes but the evaluation data has 3" in _one_error_line(capsys)
+
+
+def test_eval_refuses_the_same_count_of_other_classes(trained, tmp_path, capsys):
+    import torch
+
+    from gpaco.data.cifar import CIFAR10_CLASSES
+
+    ckpt = torch.load(trained, weights_only=True)
+    ckpt["classes"] = CIFAR10_CLASSES  # a CIFAR-10 model evaluated on Fashion-MNIST
+    torch.save(ckpt, tmp_path / "cifar.pt")
+    assert main(["eval", "--checkpoint", str(tmp_path / "cifar.pt")]) == 2
+    assert "class 0 is 'airplane' but the evaluation data's is 'T-shirt/top'" in \
+        _one_error_line(capsys)
+
+
+def test_eval_without_training_counts_leaves_the_groups_unknown(trained, tmp_path, capsys):
+    import torch
+
+    ckpt = torch.load(trained, weights_only=True)
+    del ckpt["class_counts"]
+    torch.save(ckpt, tmp_path / "nocounts.pt")
+    assert main(["eval", "--checkpoint", str(tmp_path / "nocounts.pt")]) == 0
+    out = capsys.readouterr().out
+    assert "many – | medium – | few –" in out or "many - | medium - | few -" in out, out

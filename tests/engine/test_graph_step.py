@@ -97,7 +97,8 @@ def _compare_with_eager(method: str, device: str, graphed_step) -> None:
         losses = [float(step(list(v), y)) for v, y in data]
         results.append((losses, [p.detach().clone() for p in model.parameters()]))
     (l_eager, p_eager), (l_graph, p_graph) = results
-    assert l_graph == pytest.approx(l_eager, rel=1e-5)
+    # 2e-5 seen with one intra-op thread (another reduction order): the ReLU chaos above
+    assert l_graph == pytest.approx(l_eager, rel=5e-5)
     for a, b in zip(p_graph, p_eager):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=5e-5)
 

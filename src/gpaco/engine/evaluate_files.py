@@ -93,5 +93,9 @@ def evaluate_files(paths: Sequence[str | Path], split: str = "test",
     if logits_npy is not None:
         save_logits(logits_npy, logits)
         save_logits(labels_path(logits_npy), labels)
-    # An authors' file records no training counts: the groups then use the dataset's own.
-    return evaluate_logits(logits, labels, loaded.class_counts or data.class_counts)
+    if logits.shape[1] != data.num_classes:
+        raise UserError(f"the model predicts {logits.shape[1]} classes but the evaluation data "
+                        f"has {data.num_classes}; point data.* at the data it was trained on")
+    # An authors' file records no training counts: many/medium/few are then unknown (None),
+    # never computed from the evaluated split's own counts.
+    return evaluate_logits(logits, labels, loaded.class_counts)
