@@ -98,3 +98,18 @@ def test_eval_without_training_counts_leaves_the_groups_unknown(trained, tmp_pat
     assert main(["eval", "--checkpoint", str(tmp_path / "nocounts.pt")]) == 0
     out = capsys.readouterr().out
     assert "many – | medium – | few –" in out or "many - | medium - | few -" in out, out
+
+
+def test_load_model_predicts_in_three_lines(trained):
+    import torch
+    from PIL import Image
+
+    import gpaco
+    from gpaco.data.embedded import EmbeddedFashionMNISTLT
+
+    m = gpaco.load_model(str(trained))
+    image = Image.fromarray(EmbeddedFashionMNISTLT(train=False).data[0])
+    with torch.no_grad():
+        logits = m.model(m.transform(image).unsqueeze(0))
+    assert not m.model.training and logits.shape == (1, 10)
+    assert m.classes[int(logits.argmax())] in EmbeddedFashionMNISTLT(train=False).classes

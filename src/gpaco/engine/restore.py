@@ -45,6 +45,11 @@ class LoadedModel:
     source: str
     note: str | None = None
 
+    @property
+    def transform(self) -> Callable:
+        """The test-time pipeline the model was evaluated with (PIL image -> tensor)."""
+        return eval_transform(self.config)
+
 
 def is_gpaco_checkpoint(raw: Any) -> bool:
     return isinstance(raw, dict) and "config" in raw and "model" in raw
