@@ -14,7 +14,10 @@ import argparse
 from pathlib import Path
 
 import torch
+from PIL import Image
 from torch import Tensor, nn
+
+from gpaco.data.transforms import build_transform
 
 
 def randomize(module: nn.Module, seed: int) -> nn.Module:
@@ -113,3 +116,18 @@ def pooled_logits(encoder: nn.Module, linear: nn.Linear, x: Tensor) -> Tensor:
     finally:
         handle.remove()
     return linear(captured[0].flatten(1))
+
+
+def val_folder(root: Path) -> tuple[list[Path], torch.Tensor]:
+    """root/val/<class>/<image>, 3 classes x 2 PNGs of distinct colours; the files and their
+    cifar_test tensors."""
+    files = []
+    for label, v in (("a", 20), ("b", 120), ("c", 220)):
+        for j in range(2):
+            path = root / "val" / label / f"{j}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (32, 32), (v, 255 - v, 40 * j)).save(path)
+            files.append(path)
+    transform = build_transform("cifar_test", image_size=32)
+    return files, torch.stack([transform(Image.open(f).convert("RGB")) for f in files])
+

@@ -11,11 +11,9 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-from PIL import Image
 
-from _authors_layouts import pooled_logits, r32_file
+from _authors_layouts import pooled_logits, r32_file, val_folder
 from gpaco.cli import main
-from gpaco.data.transforms import build_transform
 from gpaco.engine.build import build_model
 from gpaco.engine.config import load_config, to_dict
 from gpaco.engine.restore import load_model
@@ -26,15 +24,7 @@ C = 3
 @pytest.fixture
 def images(tmp_path: Path) -> tuple[list[str], list[Path], torch.Tensor]:
     """An image folder (root/val/<class>/<image>, 3 classes x 2); overrides, files, inputs."""
-    files = []
-    for label, v in (("a", 20), ("b", 120), ("c", 220)):
-        for j in range(2):
-            path = tmp_path / "data" / "val" / label / f"{j}.png"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            Image.new("RGB", (32, 32), (v, 255 - v, 40 * j)).save(path)
-            files.append(path)
-    transform = build_transform("cifar_test", image_size=32)
-    x = torch.stack([transform(Image.open(f).convert("RGB")) for f in files])
+    files, x = val_folder(tmp_path / "data")
     overrides = ["data.dataset=image_folder", f"data.root={tmp_path / 'data'}",
                  "train.device=cpu", "output.progress=none", "data.workers=0"]
     return overrides, files, x

@@ -7,10 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
-from _authors_layouts import pooled_logits, r32_file
-from gpaco.data.transforms import build_transform
+from _authors_layouts import pooled_logits, r32_file, val_folder
 from gpaco.engine.evaluate_files import evaluate_files, labels_path
 from gpaco.errors import UserError
 from gpaco.metrics import evaluate_logits
@@ -19,15 +17,7 @@ from gpaco.metrics import evaluate_logits
 @pytest.fixture
 def image_folder(tmp_path: Path) -> tuple[list[str], torch.Tensor, torch.Tensor]:
     """root/val/<class>/<image>: 3 classes x 2 images; returns overrides, images, labels."""
-    files = []
-    for label, v in (("a", 20), ("b", 120), ("c", 220)):
-        for j in range(2):
-            path = tmp_path / "data" / "val" / label / f"{j}.png"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            Image.new("RGB", (32, 32), (v, 255 - v, 40 * j)).save(path)
-            files.append(path)
-    transform = build_transform("cifar_test", image_size=32)
-    x = torch.stack([transform(Image.open(f).convert("RGB")) for f in files])
+    files, x = val_folder(tmp_path / "data")
     overrides = ["data.dataset=image_folder", f"data.root={tmp_path / 'data'}"]
     return overrides, x, torch.tensor([0, 0, 1, 1, 2, 2])
 
