@@ -31,7 +31,7 @@ def test_a_run_that_died_before_its_first_checkpoint_is_simply_rerun(tmp_path):
     (run / rd.CONFIG).write_text("name: x\n")
     with pytest.raises(UserError, match="run it again without --resume"):
         rd.prepare(run, resume=True, overwrite=False)
-    assert rd.prepare(run, resume=False, overwrite=False) == run
+    assert rd.prepare(run, resume=False, overwrite=False) is None  # nothing set aside
     assert not (run / rd.CONFIG).exists()
     (run / rd.CONFIG).write_text("name: x\n")
     (run / rd.CHECKPOINT).write_bytes(b"x")  # a run with a checkpoint is never replaced silently
@@ -55,3 +55,25 @@ def test_folders_that_cannot_be_made_are_one_line(tmp_path, where):
     target = Path(where) if where.startswith("/") else tmp_path / where
     with pytest.raises(UserError, match="cannot prepare run directory"):
         rd.prepare(target, resume=False, overwrite=False)
+
+
+def test_overwrite_keeps_the_old_run_until_the_new_one_has_a_checkpoint(tiny_cfg, monkeypatch):
+    from gpaco.engine import trainer as T
+
+    cfg = tiny_cfg("epochs=1", "output.plots=false")
+    folder = Path(cfg.output.dir)
+    T.train(cfg, folder)
+    old = (folder / rd.CHECKPOINT).read_bytes()
+
+    def broken(run, epoch):
+        raise UserError("cannot read image x.jpg")  # what a bad JPEG in epoch 1 does
+
+    monkeypatch.setattr(T, "_run_epoch", broken)
+    with pytest.raises(UserError, match="x.jpg"):
+        T.train(cfg, folder, overwrite=True)
+    assert (folder / rd.CHECKPOINT).read_bytes() == old  # the old run is back, whole
+    assert not (folder.parent / f".{folder.name}.previous").exists()
+    monkeypatch.undo()
+    T.train(cfg, folder, overwrite=True)  # a new run that succeeds replaces it for good
+    assert not (folder.parent / f".{folder.name}.previous").exists()
+    assert rd.read_metrics(folder)[-1]["epoch"] == 0

@@ -30,10 +30,12 @@ def _looks_like_run(path: Path) -> bool:
     return any((path / name).exists() for name in (CONFIG, CHECKPOINT, METRICS))
 
 
-def prepare(path: Path, *, resume: bool, overwrite: bool) -> Path:
+def prepare(path: Path, *, resume: bool, overwrite: bool) -> Path | None:
     """Create the run folder; refuse to reuse one unless resuming or explicitly overwriting.
 
-    `overwrite` only ever deletes a folder that holds a gpaco run, never an arbitrary one. A run
+    `overwrite` only ever replaces a folder that holds a gpaco run, never an arbitrary one, and
+    does not delete it yet: the old run is set aside and its place returned, for the trainer to
+    `discard` once the new run has its first checkpoint or `restore` if it fails before. A run
     folder without a checkpoint (a run that died before its first epoch ended) holds nothing to
     keep: a plain re-run replaces it. OS errors (no permission, read-only, a file in the way)
     are one-line user errors naming the folder.
@@ -46,14 +48,15 @@ def prepare(path: Path, *, resume: bool, overwrite: bool) -> Path:
         raise UserError(f"cannot prepare run directory {path}: {err.strerror or err}") from None
 
 
-def _prepare(path: Path, *, resume: bool, overwrite: bool) -> Path:
+def _prepare(path: Path, *, resume: bool, overwrite: bool) -> Path | None:
     if path.exists() and not path.is_dir():
         raise UserError(f"run directory {path} is a file")
     if resume:
         if not (path / CHECKPOINT).is_file():
             raise UserError(f"nothing to resume: {path / CHECKPOINT} does not exist (a run that "
                             "stopped before its first checkpoint: run it again without --resume)")
-        return path
+        return None
+    previous = None
     if path.exists() and any(path.iterdir()):
         unfinished = _looks_like_run(path) and not (path / CHECKPOINT).exists()
         if not overwrite and not unfinished:
@@ -61,9 +64,32 @@ def _prepare(path: Path, *, resume: bool, overwrite: bool) -> Path:
                             "--overwrite to replace it, or output.dir=... for a new one")
         if not _looks_like_run(path):
             raise UserError(f"refusing to --overwrite {path}: it is not a gpaco run directory")
-        shutil.rmtree(path)
+        if unfinished:
+            shutil.rmtree(path)
+        else:
+            previous = _set_aside(path)
     path.mkdir(parents=True, exist_ok=True)
-    return path
+    return previous
+
+
+def _set_aside(path: Path) -> Path:
+    previous = path.parent / f".{path.name}.previous"
+    if previous.exists():
+        raise UserError(f"{previous} holds a run an earlier --overwrite set aside (that process "
+                        "was killed); move or delete it first")
+    path.rename(previous)
+    return previous
+
+
+def discard(previous: Path) -> None:
+    """The new run has its first checkpoint: the replaced run can go."""
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def restore(path: Path, previous: Path) -> None:
+    """The new run failed before its first checkpoint: put the replaced run back."""
+    shutil.rmtree(path, ignore_errors=True)
+    previous.rename(path)
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -157,15 +157,27 @@ def train(cfg: Config, folder: Path, resume: bool = False,
     Everything is built (and so checked) before the run folder is created or replaced.
     """
     run = Run(cfg, folder)
-    problem = None
+    problem, previous = None, None
     if gdist.is_main():
         try:
-            rd.prepare(folder, resume=resume, overwrite=overwrite)
+            previous = rd.prepare(folder, resume=resume, overwrite=overwrite)
         except UserError as err:
             problem = str(err)
     problem = gdist.broadcast_from_main(problem)  # every rank stops, none waits on a barrier
     if problem:
         raise UserError(problem)
+    try:
+        return _train_in(run, folder, resume, previous)
+    except BaseException:
+        if previous is not None and previous.exists():  # no checkpoint yet: keep the old run
+            rd.restore(folder, previous)
+            say(f"the new run stopped before its first checkpoint; the previous run is back in "
+                f"{folder}")
+        raise
+
+
+def _train_in(run: Run, folder: Path, resume: bool, previous: Path | None) -> dict[str, Any]:
+    cfg = run.cfg
     if resume:
         run.load(load_checkpoint(folder / rd.CHECKPOINT, map_location=run.device))
         if gdist.is_main():
@@ -193,6 +205,8 @@ def train(cfg: Config, folder: Path, resume: bool = False,
             if gdist.is_main():
                 log.write(record, epoch + 1)
                 atomic_save(run.state(epoch + 1), folder / rd.CHECKPOINT)
+                if previous is not None:
+                    rd.discard(previous)
     finally:
         if log is not None:
             log.close()
