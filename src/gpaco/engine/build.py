@@ -165,7 +165,9 @@ def build_model(cfg: Config, num_classes: int) -> nn.Module:
     if from_file:
         # restore imports this module (it rebuilds checkpoints' models): import it late.
         from .restore import load_pretrained
-        print(f"model.pretrained: {load_pretrained(model, m.pretrained)}", flush=True)
+        report = load_pretrained(model, m.pretrained)
+        if gdist.is_main():
+            print(f"model.pretrained: {report}", flush=True)
     model = parallel.convert_norms(model, m.ghost_bn, m.sync_bn,
                                    parallel.local_batch(cfg.train.batch_size))
     if m.freeze:

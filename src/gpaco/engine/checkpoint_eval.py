@@ -31,7 +31,8 @@ def evaluate_checkpoint(path: str, split: str = "test", overrides: list[str] = (
     loader = data.test_loader if split == "test" else data.val_loader
     if loader is None:
         raise UserError("this run has no validation split (data.val_split)")
-    check_classes(ckpt, data.val if split == "val" else data.test, path)
+    check_classes(ckpt.get("num_classes"), ckpt.get("classes"),
+                  data.val if split == "val" else data.test, path)
     counts = ckpt.get("class_counts")  # None: many/medium/few unknown, never the test's own
     return evaluate(model, loader, num_classes, counts, device, amp=cfg.train.amp,
                     channels_last=cfg.train.channels_last)
@@ -43,14 +44,14 @@ def _named(classes: Any) -> list[str] | None:
     return None if names is None or names == [str(i) for i in range(len(names))] else names
 
 
-def check_classes(ckpt: dict[str, Any], dataset: Dataset, path: str) -> None:
-    """Refuse data whose classes are not the checkpoint's: the numbers would be meaningless."""
-    trained = ckpt.get("num_classes")
+def check_classes(trained: int | None, classes: Any, dataset: Dataset, path: str) -> None:
+    """Refuse data whose classes are not the model's (`trained` classes named `classes`, as far
+    as the file knows them): the numbers would be meaningless."""
     have = getattr(dataset, "num_classes", None)
     if trained is not None and have is not None and trained != have:
         raise UserError(f"{path} was trained on {trained} classes but the evaluation data has "
                         f"{have}; point data.* at the data it was trained on")
-    ours, theirs = _named(ckpt.get("classes")), _named(getattr(dataset, "classes", None))
+    ours, theirs = _named(classes), _named(getattr(dataset, "classes", None))
     if ours is not None and theirs is not None and ours != theirs:
         first = next(i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b)
         raise UserError(f"{path}'s class {first} is {ours[first]!r} but the evaluation data's is "

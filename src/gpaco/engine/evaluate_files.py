@@ -19,6 +19,7 @@ from gpaco.metrics import EvalResult, evaluate_logits
 
 from .build import Data, build_data, resolve_device
 from .checkpoint import atomic_write
+from .checkpoint_eval import check_classes
 from .config import Config
 from .restore import LoadedModel, ensemble_from_files, load_model
 
@@ -89,13 +90,12 @@ def evaluate_files(paths: Sequence[str | Path], split: str = "test",
     cfg = loaded.config
     torch_device = resolve_device(device or cfg.train.device)
     loader, data = split_loader(cfg, split, torch_device)
+    check_classes(loaded.num_classes, loaded.classes, data.val if split == "val" else data.test,
+                  ", ".join(map(str, paths)))
     logits, labels = collect_logits(loaded.model.to(torch_device), loader, torch_device)
     if logits_npy is not None:
         save_logits(logits_npy, logits)
         save_logits(labels_path(logits_npy), labels)
-    if logits.shape[1] != data.num_classes:
-        raise UserError(f"the model predicts {logits.shape[1]} classes but the evaluation data "
-                        f"has {data.num_classes}; point data.* at the data it was trained on")
     # An authors' file records no training counts: many/medium/few are then unknown (None),
     # never computed from the evaluated split's own counts.
     return evaluate_logits(logits, labels, loaded.class_counts)
