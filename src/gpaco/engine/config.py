@@ -427,9 +427,10 @@ def _scalar(value: Any, kind: type, where: str) -> Any:
 # -- checks ---------------------------------------------------------------------------------
 _POSITIVE = ("train.batch_size", "schedule.epochs", "train.eval_every", "train.eval_batch_size",
              "train.log_every", "optim.lr", "loss.temperature", "data.image_size", "model.dim",
-             "model.queue_size", "train.max_steps_per_epoch")
-_NON_NEGATIVE = ("schedule.warmup_epochs", "optim.weight_decay", "optim.momentum",
-                 "data.workers", "loss.alpha", "loss.beta", "loss.gamma", "loss.label_smoothing")
+             "train.max_steps_per_epoch")
+# A queue of 0 is a valid choice (the in-batch contrast set only).
+_NON_NEGATIVE = ("model.queue_size", "schedule.warmup_epochs", "optim.weight_decay",
+                 "optim.momentum", "data.workers", "loss.alpha", "loss.beta", "loss.gamma", "loss.label_smoothing")
 
 
 def validate(cfg: Config) -> None:
