@@ -19,15 +19,52 @@ from typing import Any
 from torch import nn
 
 from gpaco.errors import UserError
+from gpaco.methods import build_model, get_method
+from gpaco.models import create_backbone
 from gpaco.models.authors_checkpoint import (
-    AuthorsCheckpoint, ImportReport, build_model_from_authors, model_params,
-    read_authors_checkpoint,
+    AuthorsCheckpoint, ImportReport, load_authors_checkpoint, read_authors_checkpoint,
 )
 
 from .checkpoint import atomic_save
 from .config import Config, parse_overrides, resolve, to_dict
 
-TWO_VIEW_METHODS = ("paco", "gpaco", "multitask")
+def build_model_from_authors(source: str | Path | AuthorsCheckpoint, *,
+                             backbone: str | None = None, method: str | None = None,
+                             **backbone_kwargs: Any) -> tuple[nn.Module, ImportReport]:
+    """Build the gpaco model that fits an authors' file and load it.
+
+    Args:
+        source: the file, or what `read_authors_checkpoint` made of it.
+        backbone: gpaco backbone name; default: the one the file's arch names.
+        method: gpaco method (a key of `gpaco.methods.METHODS`); default: the file's
+            ("paco" with a momentum encoder, "gpaco" with a projection head, else "ce").
+        **backbone_kwargs: for `create_backbone`, over the file's own (ViT pooling and size,
+            which also apply to a backbone given by name).
+
+    Raises:
+        UserError: the file's arch has no gpaco backbone and none is given, or load errors.
+    """
+    ckpt = source if isinstance(source, AuthorsCheckpoint) else read_authors_checkpoint(source)
+    name = backbone or ckpt.backbone
+    if name is None:
+        raise UserError(f"{ckpt.source}: arch {ckpt.arch!r} has no gpaco backbone; pass one "
+                        "(e.g. backbone='resnet50' or 'timm:<name>')")
+    kwargs = {**ckpt.backbone_kwargs, **backbone_kwargs}
+    method = method or ckpt.method
+    model = build_model(method, create_backbone(name, **kwargs), ckpt.num_classes,
+                        **model_params(ckpt, method))
+    return model, load_authors_checkpoint(model, ckpt)
+
+
+def model_params(ckpt: AuthorsCheckpoint, method: str) -> dict[str, Any]:
+    """The wrapper options (`build_model`) that match the file: projection width, head, queue."""
+    takes = get_method(method).model_options
+    params: dict[str, Any] = {}
+    if ckpt.dim is not None and "dim" in takes:
+        params["dim"], params["head"] = ckpt.dim, ckpt.head
+    if ckpt.queue_size is not None and "queue_size" in takes:
+        params["queue_size"] = ckpt.queue_size
+    return params
 
 
 @dataclass

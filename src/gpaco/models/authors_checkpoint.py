@@ -35,7 +35,6 @@ import torch
 from torch import Tensor, nn
 
 from gpaco.errors import UserError
-from gpaco.models.backbones import create_backbone
 from gpaco.models.part_loading import ImportReport, load_parts
 
 # (authors' prefix, gpaco prefix), first match wins: the projection lives inside the encoder.
@@ -290,46 +289,3 @@ def load_authors_checkpoint(model: nn.Module,
     ckpt = source if isinstance(source, AuthorsCheckpoint) else read_authors_checkpoint(source)
     return load_parts(model, ckpt.state, source=ckpt.source, arch=ckpt.arch,
                       dropped=ckpt.dropped)
-
-
-def build_model_from_authors(source: str | Path | AuthorsCheckpoint, *,
-                             backbone: str | None = None, method: str | None = None,
-                             **backbone_kwargs: Any) -> tuple[nn.Module, ImportReport]:
-    """Build the gpaco model that fits an authors' file and load it.
-
-    Args:
-        source: the file, or what `read_authors_checkpoint` made of it.
-        backbone: gpaco backbone name; default: the one the file's arch names.
-        method: gpaco method (a key of `gpaco.methods.METHODS`); default: the file's
-            ("paco" with a momentum encoder, "gpaco" with a projection head, else "ce").
-        **backbone_kwargs: for `create_backbone`, over the file's own (ViT pooling and size,
-            which also apply to a backbone given by name).
-
-    Raises:
-        UserError: the file's arch has no gpaco backbone and none is given, or load errors.
-    """
-    # gpaco.methods imports gpaco.models, which may import this module: import it late.
-    from gpaco.methods import build_model
-
-    ckpt = source if isinstance(source, AuthorsCheckpoint) else read_authors_checkpoint(source)
-    name = backbone or ckpt.backbone
-    if name is None:
-        raise UserError(f"{ckpt.source}: arch {ckpt.arch!r} has no gpaco backbone; pass one "
-                        "(e.g. backbone='resnet50' or 'timm:<name>')")
-    kwargs = {**ckpt.backbone_kwargs, **backbone_kwargs}
-    method = method or ckpt.method
-    model = build_model(method, create_backbone(name, **kwargs), ckpt.num_classes,
-                        **model_params(ckpt, method))
-    return model, load_authors_checkpoint(model, ckpt)
-
-
-def model_params(ckpt: AuthorsCheckpoint, method: str) -> dict[str, Any]:
-    """The wrapper options (`build_model`) that match the file: projection width, head, queue."""
-    if method not in ("paco", "gpaco", "multitask"):
-        return {}
-    params: dict[str, Any] = {}
-    if ckpt.dim is not None:
-        params["dim"], params["head"] = ckpt.dim, ckpt.head
-    if ckpt.queue_size is not None:
-        params["queue_size"] = ckpt.queue_size
-    return params
