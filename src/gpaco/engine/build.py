@@ -23,6 +23,7 @@ from gpaco.models import create_backbone, freeze
 
 from . import parallel
 from .config import Config, DataConfig
+from .pretrained import load_pretrained
 
 
 @dataclass
@@ -163,8 +164,6 @@ def build_model(cfg: Config, num_classes: int) -> nn.Module:
     options = {k: getattr(m, k) for k in method.model_options}
     model = methods.build_model(cfg.method, backbone, num_classes, **options)
     if from_file:
-        # restore imports this module (it rebuilds checkpoints' models): import it late.
-        from .restore import load_pretrained
         report = load_pretrained(model, m.pretrained)
         if gdist.is_main():
             print(f"model.pretrained: {report}", flush=True)

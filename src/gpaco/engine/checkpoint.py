@@ -66,3 +66,11 @@ def load_weights(model: torch.nn.Module, ckpt: dict[str, Any]) -> None:
         first = str(err).splitlines()[1:2] or [str(err)]
         raise UserError("the checkpoint does not fit the configured model (different backbone, "
                         f"dim or classes?): {first[0].strip()}") from None
+
+
+def known_class_names(classes: Any) -> list[str] | None:
+    """A checkpoint's class names, or None where they are only the indices "0", "1", ... that
+    Run.state writes for a dataset without names: those say nothing."""
+    names = [str(c) for c in classes] if isinstance(classes, (list, tuple)) and classes else None
+    return None if names is None or names == [str(i) for i in range(len(names))] else names
+

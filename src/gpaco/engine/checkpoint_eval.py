@@ -10,7 +10,7 @@ from gpaco.errors import UserError
 from gpaco.metrics import EvalResult
 
 from .build import build_data, build_model, resolve_device
-from .checkpoint import load_checkpoint, load_weights
+from .checkpoint import known_class_names, load_checkpoint, load_weights
 from .config import from_dict
 from .loop import evaluate
 
@@ -38,12 +38,6 @@ def evaluate_checkpoint(path: str, split: str = "test", overrides: list[str] = (
                     channels_last=cfg.train.channels_last)
 
 
-def _named(classes: Any) -> list[str] | None:
-    """Real class names, or None where a list is only the indices gpaco fills in."""
-    names = [str(c) for c in classes] if classes else None
-    return None if names is None or names == [str(i) for i in range(len(names))] else names
-
-
 def check_classes(trained: int | None, classes: Any, dataset: Dataset, path: str) -> None:
     """Refuse data whose classes are not the model's (`trained` classes named `classes`, as far
     as the file knows them): the numbers would be meaningless."""
@@ -51,7 +45,8 @@ def check_classes(trained: int | None, classes: Any, dataset: Dataset, path: str
     if trained is not None and have is not None and trained != have:
         raise UserError(f"{path} was trained on {trained} classes but the evaluation data has "
                         f"{have}; point data.* at the data it was trained on")
-    ours, theirs = _named(classes), _named(getattr(dataset, "classes", None))
+    ours = known_class_names(classes)
+    theirs = known_class_names(getattr(dataset, "classes", None))
     if ours is not None and theirs is not None and ours != theirs:
         first = next(i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b)
         raise UserError(f"{path}'s class {first} is {ours[first]!r} but the evaluation data's is "

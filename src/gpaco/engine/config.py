@@ -62,7 +62,7 @@ class DataConfig:
 class ModelConfig:
     backbone: str = "resnet32"
     # false; true: the backbone's default weights; or a file (torchvision-style .pth, an
-    # authors' checkpoint, a gpaco checkpoint) loaded by gpaco.engine.restore.load_pretrained
+    # authors' checkpoint, a gpaco checkpoint) loaded by gpaco.engine.pretrained.load_pretrained
     pretrained: bool | str = False
     backbone_kwargs: dict[str, Any] | None = None  # create_backbone options (a ViT's pooling)
     freeze: Literal["convs_but_last_block"] | None = None

@@ -2,8 +2,7 @@
 
 `load_model(path)` accepts a gpaco checkpoint (`Run.state`, or `gpaco convert` output) or one
 of the authors' released files, which it converts in memory (`convert.convert_authors`).
-`load_pretrained(model, path)` starts a configured model from either kind of file (what
-`model.pretrained=<file>` should do).
+Starting a configured model from a file (`model.pretrained=<file>`) is engine/pretrained.py.
 """
 
 from __future__ import annotations
@@ -13,17 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from torch import Tensor, nn
+from torch import nn
 
 from gpaco.data.transforms import build_transform
 from gpaco.errors import UserError
 from gpaco.models.authors_checkpoint import authors_checkpoint_from, safe_load
 from gpaco.models.ensemble import LogitEnsemble
 from gpaco.models.export import classifier_name, export_state_dict
-from gpaco.models.part_loading import ImportReport, load_parts
 
 from .build import build_model
-from .checkpoint import atomic_save, load_weights, strip_prefixes
+from .pretrained import is_gpaco_checkpoint
+from .checkpoint import atomic_save, known_class_names, load_weights
 from .config import Config, from_dict
 from .convert import convert_authors
 
@@ -51,17 +50,6 @@ class LoadedModel:
         return eval_transform(self.config)
 
 
-def is_gpaco_checkpoint(raw: Any) -> bool:
-    return isinstance(raw, dict) and "config" in raw and "model" in raw
-
-
-def _known_names(classes: Any, num_classes: int) -> list[str] | None:
-    # Run.state writes "0", "1", ... when the dataset has no names: those say nothing.
-    if not isinstance(classes, list) or classes == [str(c) for c in range(num_classes)]:
-        return None
-    return [str(c) for c in classes]
-
-
 def model_from_checkpoint(ckpt: dict[str, Any], overrides: Sequence[str] = (),
                           source: str = "checkpoint") -> LoadedModel:
     """Rebuild a gpaco checkpoint's model from its config and load its weights.
@@ -79,7 +67,7 @@ def model_from_checkpoint(ckpt: dict[str, Any], overrides: Sequence[str] = (),
     model = build_model(cfg, num_classes)
     load_weights(model, ckpt)
     return LoadedModel(model.eval(), cfg, num_classes,
-                       _known_names(ckpt.get("classes"), num_classes),
+                       known_class_names(ckpt.get("classes")),
                        ckpt.get("class_counts"), source)
 
 
@@ -99,38 +87,6 @@ def load_model(path: str | Path, overrides: Sequence[str] = (),
     cfg = from_dict(ckpt["config"], f"the config converted from {path}")
     return LoadedModel(converted.model.eval(), cfg, ckpt["num_classes"], None, None,
                        str(path), str(converted.report))
-
-
-def _is_plain_state_dict(raw: Any) -> bool:
-    return isinstance(raw, dict) and bool(raw) and all(
-        isinstance(k, str) and isinstance(v, Tensor) for k, v in raw.items())
-
-
-def _from_plain(model: nn.Module, state: dict[str, Tensor]) -> dict[str, Tensor]:
-    """A torchvision/timm state dict (what `gpaco export` writes) under gpaco's names."""
-    head = f"{classifier_name(model.backbone)}."
-    return {(f"classifier.{k[len(head):]}" if k.startswith(head) else f"backbone.{k}"): v
-            for k, v in strip_prefixes(state).items()}
-
-
-def load_pretrained(model: nn.Module, path: str | Path) -> ImportReport:
-    """Start a model (e.g. for fine-tuning) from a gpaco checkpoint's or an authors' weights.
-
-    The backbone must match; the classifier, projection head and key encoder are taken where
-    their shapes fit (a new class count keeps the fresh classifier), the queue never.
-    """
-    raw = safe_load(path)
-    if is_gpaco_checkpoint(raw):
-        model_cfg = raw["config"].get("model") if isinstance(raw["config"], dict) else None
-        arch = model_cfg.get("backbone") if isinstance(model_cfg, dict) else None
-        return load_parts(model, strip_prefixes(raw["model"]), source=str(path), arch=arch,
-                          strict=("backbone.",))
-    if _is_plain_state_dict(raw):
-        return load_parts(model, _from_plain(model, raw), source=str(path),
-                          strict=("backbone.",))
-    ckpt = authors_checkpoint_from(raw, str(path))
-    return load_parts(model, ckpt.state, source=ckpt.source, arch=ckpt.arch,
-                      strict=("backbone.",), dropped=ckpt.dropped)
 
 
 def eval_transform(cfg: Config) -> Callable:
