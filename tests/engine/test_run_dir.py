@@ -11,12 +11,17 @@ from gpaco.errors import UserError
 
 
 def test_a_broken_last_metrics_line_is_left_out(tmp_path):
-    good = [{"epoch": 0, "train_loss": 1.0}, {"epoch": 1, "train_loss": 0.5}]
-    text = "".join(json.dumps(r) + "\n" for r in good) + '{"epoch": 2, "train_lo'
+    good = [{"epoch": 1, "train_loss": 1.0}, {"epoch": 2, "train_loss": 0.5}]
+    text = "".join(json.dumps(r) + "\n" for r in good) + '{"epoch": 3, "train_lo'
     (tmp_path / rd.METRICS).write_text(text)
     assert rd.read_metrics(tmp_path) == good
     rd.truncate_metrics(tmp_path, 2)  # what --resume does: the broken line is gone for good
     assert (tmp_path / rd.METRICS).read_text().count("\n") == 2
+
+
+def test_metrics_of_older_runs_counted_from_0_read_from_1(tmp_path):
+    (tmp_path / rd.METRICS).write_text('{"epoch": 0}\n{"epoch": 1}\n')
+    assert [r["epoch"] for r in rd.read_metrics(tmp_path)] == [1, 2]
 
 
 def test_a_broken_line_before_the_last_is_an_error(tmp_path):
@@ -76,4 +81,4 @@ def test_overwrite_keeps_the_old_run_until_the_new_one_has_a_checkpoint(tiny_cfg
     monkeypatch.undo()
     T.train(cfg, folder, overwrite=True)  # a new run that succeeds replaces it for good
     assert not (folder.parent / f".{folder.name}.previous").exists()
-    assert rd.read_metrics(folder)[-1]["epoch"] == 0
+    assert rd.read_metrics(folder)[-1]["epoch"] == 1

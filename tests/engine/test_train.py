@@ -24,7 +24,7 @@ def test_every_method_trains_and_writes_its_run_dir(tiny_cfg, method):
                  "per_class_accuracy.csv", "per_class_accuracy.png", "curves.png"):
         assert (folder / name).is_file(), name
     records = rd.read_metrics(folder)
-    assert [r["epoch"] for r in records] == [0, 1] and "test" in records[-1]
+    assert [r["epoch"] for r in records] == [1, 2] and "test" in records[-1]
     assert 0.0 <= summary["last"]["top1"] <= 100.0
     assert summary["last"]["many"] is not None and summary["last"]["few"] is not None
     assert load_checkpoint(folder / "last.pt")["epoch"] == 2
@@ -60,7 +60,7 @@ def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(tiny_cfg, tmp_p
     for key in a:
         assert torch.equal(a[key], b[key]), key
     epochs = [r["epoch"] for r in rd.read_metrics(tmp_path / "cut")]
-    assert epochs == [0, 1, 2]
+    assert epochs == [1, 2, 3]
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_cfg, monkeypatch):
@@ -101,7 +101,7 @@ def test_validation_split_selects_best_epoch_without_touching_test(tmp_path, tin
                    "method=ce")
     summary = _train(cfg)
     best = summary["best_on_val"]
-    assert best is not None and best["epoch"] in (0, 1)
+    assert best is not None and best["epoch"] in (1, 2)
     assert set(best) == {"epoch", "val", "test"}
     assert (Path(cfg.output.dir) / "best.pt").is_file()
 

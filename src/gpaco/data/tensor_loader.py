@@ -42,6 +42,8 @@ class TensorLoader:
             draws use a generator seeded per rank, so shards are not augmented alike.
 
     The epoch advances by one after each complete pass; `set_epoch` sets it explicitly.
+    `generator_state()` after batch k and `start_at(k, that state)` make the next pass continue
+    with batch k + 1 exactly (resuming from a checkpoint inside an epoch).
     """
 
     def __init__(
@@ -80,6 +82,8 @@ class TensorLoader:
         self.drop_last = drop_last
         self.seed = seed
         self.epoch = 0
+        self._generator_now: torch.Generator | None = None  # the running pass's augmentation draws
+        self._start: tuple[int, Tensor] | None = None
         if not 0 <= rank < world_size:
             raise UserError(f"rank {rank} is not in [0, {world_size})")
         self.rank, self.world_size = rank, world_size
@@ -105,6 +109,16 @@ class TensorLoader:
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
+    def generator_state(self) -> Tensor:
+        """The augmentation generator's state after the batch last yielded."""
+        if self._generator_now is None:
+            raise RuntimeError("generator_state() is only defined during a pass")
+        return self._generator_now.get_state()
+
+    def start_at(self, step: int, generator_state: Tensor) -> None:
+        """The next pass skips its first `step` batches and draws on from `generator_state`."""
+        self._start = (int(step), generator_state)
+
     def _generator(self) -> torch.Generator:
         g = torch.Generator(device=self.device)
         g.manual_seed(epoch_seed(self.seed, self.epoch))
@@ -129,7 +143,12 @@ class TensorLoader:
         if self.world_size > 1:  # same permutation everywhere, different augmentation draws
             g = torch.Generator(device=self.device)
             g.manual_seed(epoch_seed(self.seed, self.epoch, self.rank))
-        for k in range(len(self)):  # slicing with Python ints: no host sync
+        first = 0
+        if self._start is not None:
+            (first, state), self._start = self._start, None
+            g.set_state(state)
+        self._generator_now = g
+        for k in range(first, len(self)):  # slicing with Python ints: no host sync
             idx = order[k * self.batch_size : (k + 1) * self.batch_size]
             batch = self.images.index_select(0, idx)
             labels = self.targets.index_select(0, idx)

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from gpaco import distributed as gdist
 from gpaco import methods
 from gpaco.data.batched_views import build_batched_transform
 from gpaco.data.registry import build_dataset, dataset_options
 from gpaco.data.samplers import ShardedBatchSampler, StridedSampler
+from gpaco.data.seeded_samples import PositionSeededSampler, SeededSamples
 from gpaco.data.tensor_loader import TensorLoader
 from gpaco.data.transforms import build_transform, build_views
 from gpaco.errors import UserError
@@ -23,6 +22,7 @@ from gpaco.models import create_backbone, freeze
 
 from . import parallel
 from .config import Config, DataConfig
+from .cpu import choose_workers
 from .pretrained import load_pretrained
 
 
@@ -76,22 +76,21 @@ def _dataset(d: DataConfig, split: str, transform: Callable | None) -> Dataset:
                          **options)
 
 
-def _seed_worker(worker_id: int) -> None:
-    seed = torch.initial_seed() % 2**32
-    np.random.seed(seed)
-    random.seed(seed)
-
-
 def _cpu_loader(ds: Dataset, batch: int, train: bool, workers: int, pin: bool,
                 seed: int) -> DataLoader:
     # Training: this rank's slice of each global batch of one seeded permutation (the same on
-    # every process count, see data/samplers.py); evaluation: a strided shard under DDP.
+    # every process count, see data/samplers.py), each sample augmented under a seed of its
+    # position (data/seeded_samples.py: any worker count, resumable inside an epoch);
+    # evaluation: a strided shard under DDP.
     rank, world = gdist.rank(), gdist.world_size()
-    sampler = (ShardedBatchSampler(len(ds), batch, rank=rank, world=world, seed=seed) if train
-               else StridedSampler(len(ds), rank=rank, world=world) if world > 1 else None)
+    sampler: Sampler | None = None
+    if train:
+        order = ShardedBatchSampler(len(ds), batch, rank=rank, world=world, seed=seed)
+        sampler, ds = PositionSeededSampler(order, seed=seed, rank=rank), SeededSamples(ds)
+    elif world > 1:
+        sampler = StridedSampler(len(ds), rank=rank, world=world)
     return DataLoader(ds, batch_size=batch, shuffle=False, sampler=sampler,
-                      num_workers=workers, pin_memory=pin, drop_last=train,
-                      worker_init_fn=_seed_worker)  # not persistent: reseeded every epoch
+                      num_workers=workers, pin_memory=pin, drop_last=train)
 
 
 def _loader(ds: Dataset | None, cfg: Config, device: torch.device, train: bool,
@@ -104,7 +103,8 @@ def _loader(ds: Dataset | None, cfg: Config, device: torch.device, train: bool,
         return TensorLoader.from_dataset(ds, batch_size=batch, views=views, shuffle=train,
                                          drop_last=train, device=device, seed=cfg.seed,
                                          rank=gdist.rank(), world_size=gdist.world_size())
-    return _cpu_loader(ds, batch, train, cfg.data.workers, device.type == "cuda", cfg.seed)
+    workers = choose_workers(cfg.data.workers, on_gpu=device.type == "cuda")
+    return _cpu_loader(ds, batch, train, workers, device.type == "cuda", cfg.seed)
 
 
 def _check_labels(ds: Dataset | None, num_classes: int, split: str) -> None:

@@ -11,6 +11,22 @@ import torch
 
 from gpaco.errors import UserError
 
+# The layout of the files gpaco writes (Run.state, `gpaco convert`): bump it when a reader of
+# the old layout would misread the new one. Files without the entry are format 1 (before it).
+# 2: the entry itself; metrics and `best` count epochs from 1; `step` marks a mid-epoch file.
+FORMAT_VERSION = 2
+FORMAT_KEY = "format_version"
+
+
+def check_format(ckpt: dict[str, Any], source: str | Path) -> None:
+    """Refuse, in one line, a checkpoint written by a newer gpaco than this one."""
+    version = ckpt.get(FORMAT_KEY, 1)
+    if not isinstance(version, int) or version < 1:
+        raise UserError(f"{source} has a malformed {FORMAT_KEY} ({version!r})")
+    if version > FORMAT_VERSION:
+        raise UserError(f"{source} is checkpoint format {version}, written by a newer gpaco; this "
+                        f"one reads formats up to {FORMAT_VERSION}: upgrade gpaco")
+
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any]) -> None:
     """`write(file)` to a temporary file in the same folder, fsync, then rename over `path`."""
@@ -44,6 +60,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise UserError(f"{path} is not a gpaco checkpoint (no 'model' entry); for one of the "
                         "authors' files give --recipe NAME")
+    check_format(ckpt, path)
     return ckpt
 
 

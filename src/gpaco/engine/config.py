@@ -52,7 +52,8 @@ class DataConfig:
     std: list[float] | None = None
     randaug_n: int = 2
     randaug_m: int = 10
-    workers: int = 0
+    # DataLoader worker processes; auto: from the usable cores (gpaco.engine.cpu)
+    workers: int | Literal["auto"] = "auto"
     # Keep an in-memory dataset as uint8 on the training device (CPU or GPU) and augment whole
     # batches there instead of image by image in loader workers.
     batched_augment: bool = False
@@ -119,6 +120,9 @@ class TrainConfig:
     eval_batch_size: int = 512
     log_every: int = 20
     max_steps_per_epoch: int | None = None  # cap steps per epoch (smoke tests, benchmarks)
+    # Also write last.pt every N steps inside an epoch; --resume continues there exactly.
+    checkpoint_every_steps: int | None = None
+    threads: int | Literal["auto"] = "auto"  # CPU intra-op threads; auto: gpaco.engine.cpu
 
 
 @dataclass
@@ -385,8 +389,7 @@ def coerce(value: Any, kind: Any, where: str) -> Any:
             return value  # `bool | str`: true/false stay booleans, anything else is the str
         if len(inner) > 1:
             inner = [a for a in inner if a is not bool]
-        (one,) = inner
-        return coerce(value, one, where)
+        return _first_fit(value, inner, where)
     if origin is dict:
         if not isinstance(value, dict):
             raise UserError(f"{where} must be a mapping, not {value!r}")
@@ -402,6 +405,19 @@ def coerce(value: Any, kind: Any, where: str) -> Any:
             raise UserError(f"{where} must be list, not {value!r}")
         return [coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)]
     return _scalar(value, kind, where)
+
+
+def _first_fit(value: Any, kinds: list[Any], where: str) -> Any:
+    """`value` as the first of `kinds` it fits (`int | Literal["auto"]`: 4 or auto)."""
+    for kind in kinds:
+        try:
+            return coerce(value, kind, where)
+        except UserError:
+            if len(kinds) == 1:
+                raise
+    names = " or ".join(", ".join(map(str, typing.get_args(k))) if typing.get_origin(k) is Literal
+                        else _type_name(k) for k in kinds)
+    raise UserError(f"{where} must be {names}, not {value!r}")
 
 
 def _scalar(value: Any, kind: type, where: str) -> Any:
@@ -427,20 +443,24 @@ def _scalar(value: Any, kind: type, where: str) -> Any:
 # -- checks ---------------------------------------------------------------------------------
 _POSITIVE = ("train.batch_size", "schedule.epochs", "train.eval_every", "train.eval_batch_size",
              "train.log_every", "optim.lr", "loss.temperature", "data.image_size", "model.dim",
-             "train.max_steps_per_epoch")
+             "train.max_steps_per_epoch", "train.checkpoint_every_steps", "train.threads")
 # A queue of 0 is a valid choice (the in-batch contrast set only).
 _NON_NEGATIVE = ("model.queue_size", "schedule.warmup_epochs", "optim.weight_decay",
                  "optim.momentum", "data.workers", "loss.alpha", "loss.beta", "loss.gamma", "loss.label_smoothing")
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def validate(cfg: Config) -> None:
     """Reject values no run could use, naming the key (types are checked on building)."""
     flat = as_flat(cfg)
-    for path in _POSITIVE:
-        if flat[path] is not None and flat[path] <= 0:
+    for path in _POSITIVE:  # "auto" and None are choices, not numbers
+        if _is_number(flat[path]) and flat[path] <= 0:
             raise UserError(f"{path} must be positive, not {flat[path]!r}")
     for path in _NON_NEGATIVE:
-        if flat[path] is not None and flat[path] < 0:
+        if _is_number(flat[path]) and flat[path] < 0:
             raise UserError(f"{path} must not be negative, not {flat[path]!r}")
     data, sched = cfg.data, cfg.schedule
     if not data.views or len(data.views) > 2:

@@ -25,7 +25,7 @@ from gpaco.models.authors_checkpoint import (
     AuthorsCheckpoint, ImportReport, load_authors_checkpoint, read_authors_checkpoint,
 )
 
-from .checkpoint import atomic_save
+from .checkpoint import FORMAT_KEY, FORMAT_VERSION, atomic_save
 from .config import Config, parse_overrides, resolve, to_dict
 
 def build_model_from_authors(source: str | Path | AuthorsCheckpoint, *,
@@ -155,7 +155,7 @@ def convert_authors(source: str | Path | AuthorsCheckpoint, *, backbone: str | N
     names = _names(classes, ckpt.num_classes, "class names")
     epoch = ckpt.meta.get("epoch")
     checkpoint = {
-        "model": model.state_dict(), "epoch": epoch if isinstance(epoch, int) else 0,
+        FORMAT_KEY: FORMAT_VERSION, "model": model.state_dict(), "epoch": epoch if isinstance(epoch, int) else 0,
         "config": to_dict(cfg), "best": None, "num_classes": ckpt.num_classes,
         "class_counts": _names(class_counts, ckpt.num_classes, "class counts"),
         "classes": names or [str(c) for c in range(ckpt.num_classes)],

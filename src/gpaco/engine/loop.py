@@ -16,6 +16,7 @@ from gpaco.metrics import ConfusionCounter, EvalResult, summarize
 
 from .amp import autocast
 from .step import Step
+from .step_checkpoint import EpochPosition, restore_rng
 
 class TrainingDiverged(UserError):
     """The loss became NaN or infinite; the last good checkpoint is left as it was."""
@@ -82,12 +83,20 @@ def _check_finite(total: torch.Tensor, where: str) -> float:
 
 def train_epoch(step: Step, model: nn.Module, loader: Iterable, device: torch.device, *,
                 channels_last: bool, max_steps: int | None, log_every: int,
-                progress: Progress, epoch: int) -> EpochStats:
+                progress: Progress, epoch: int, resume_at: EpochPosition | None = None,
+                after_step: Callable[[int, int, torch.Tensor], None] | None = None) -> EpochStats:
+    """One pass over `loader`; `resume_at`: continue an epoch a mid-epoch checkpoint stopped in
+    (the loader already positioned); `after_step(steps, images, loss_sum)` runs after each step."""
     model.train()
     start = time.perf_counter()
     loss_sum = torch.zeros((), device=device)
     steps = images = 0
-    for views, labels in loader:
+    batches = iter(loader)  # creating the iterator draws from the RNG: restore after it
+    if resume_at is not None:
+        steps, images, loss_sum = resume_at.steps, resume_at.images, resume_at.loss_sum.clone()
+        if resume_at.process is not None:
+            restore_rng(resume_at.process["rng"])
+    for views, labels in batches:
         if max_steps is not None and steps >= max_steps:
             break
         views = [to_device(v, device, channels_last) for v in as_views(views)]
@@ -98,6 +107,8 @@ def train_epoch(step: Step, model: nn.Module, loader: Iterable, device: torch.de
         if steps % log_every == 0:
             mean = _check_finite(loss_sum, f"in epoch {epoch} by step {steps}") / steps
             progress.update(steps, mean)
+        if after_step is not None:
+            after_step(steps, images, loss_sum)
     progress.close()
     mean = _check_finite(loss_sum, f"in epoch {epoch}") / max(steps, 1)
     return EpochStats(mean, steps, images, time.perf_counter() - start)

@@ -12,7 +12,7 @@ from gpaco.models.authors_checkpoint import authors_checkpoint_from, safe_load
 from gpaco.models.export import classifier_name
 from gpaco.models.part_loading import ImportReport, load_parts
 
-from .checkpoint import strip_prefixes
+from .checkpoint import check_format, strip_prefixes
 
 
 def is_gpaco_checkpoint(raw: Any) -> bool:
@@ -39,6 +39,7 @@ def load_pretrained(model: nn.Module, path: str | Path) -> ImportReport:
     """
     raw = safe_load(path)
     if is_gpaco_checkpoint(raw):
+        check_format(raw, path)
         model_cfg = raw["config"].get("model") if isinstance(raw["config"], dict) else None
         arch = model_cfg.get("backbone") if isinstance(model_cfg, dict) else None
         return load_parts(model, strip_prefixes(raw["model"]), source=str(path), arch=arch,

@@ -81,14 +81,14 @@ def write_plots(folder: Path, counts: list[int], per_class: list[float | None],
     plt.close(fig)
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
-    a1.plot([r["epoch"] + 1 for r in records], [r["train_loss"] for r in records])
+    a1.plot([r["epoch"] for r in records], [r["train_loss"] for r in records])
     a1.set_xlabel("epoch")
     a1.set_ylabel("training loss")
     for axis in (a1, a2):
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     evals = [r for r in records if "test" in r]
     for key in ("top1", "many", "medium", "few"):
-        pts = [(r["epoch"] + 1, r["test"][key]) for r in evals if r["test"].get(key) is not None]
+        pts = [(r["epoch"], r["test"][key]) for r in evals if r["test"].get(key) is not None]
         if pts:
             a2.plot(*zip(*pts), marker=".", label=key)
     a2.set_xlabel("epoch")
@@ -115,7 +115,7 @@ def render(folder: Path) -> str:
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else None
     env_path = folder / "environment.json"
     env = json.loads(env_path.read_text()) if env_path.is_file() else {}
-    done = records[-1]["epoch"] + 1 if records else 0
+    done = records[-1]["epoch"] if records else 0
     lines = [f"# {cfg['name']}", "",
              f"- method **{cfg['method']}**, dataset `{cfg['data']['dataset']}`, backbone "
              f"`{cfg['model']['backbone']}`",
@@ -131,12 +131,12 @@ def render(folder: Path) -> str:
         lines.append(_row(f"test, last epoch ({summary['epochs']})", summary["last"]))
         best = summary.get("best_on_val")
         if best:
-            lines.append(_row(f"val, best epoch ({best['epoch'] + 1})", best["val"]))
+            lines.append(_row(f"val, best epoch ({best['epoch']})", best["val"]))
             lines.append(_row("test at that epoch", best["test"]))
     else:
         evals = [r for r in records if "test" in r]
         if evals:
-            lines.append(_row(f"test, epoch {evals[-1]['epoch'] + 1} (unfinished)", evals[-1]["test"]))
+            lines.append(_row(f"test, epoch {evals[-1]['epoch']} (unfinished)", evals[-1]["test"]))
     for png in (CURVES_PNG, PER_CLASS_PNG):
         if (folder / png).is_file():
             lines += ["", f"![{png}]({png})"]

@@ -22,7 +22,7 @@ from gpaco.models.export import classifier_name, export_state_dict
 
 from .build import build_model
 from .pretrained import is_gpaco_checkpoint
-from .checkpoint import atomic_save, known_class_names, load_weights
+from .checkpoint import atomic_save, check_format, known_class_names, load_weights
 from .config import Config, from_dict
 from .convert import convert_authors
 
@@ -59,6 +59,7 @@ def model_from_checkpoint(ckpt: dict[str, Any], overrides: Sequence[str] = (),
     """
     if not isinstance(ckpt.get("config"), dict):
         raise UserError(f"{source} holds no run config (not a checkpoint written by gpaco)")
+    check_format(ckpt, source)
     cfg = from_dict(ckpt["config"], f"the config of {source}", overrides)
     cfg.model.pretrained = False  # the checkpoint brings every weight
     num_classes = ckpt.get("num_classes") or cfg.data.num_classes

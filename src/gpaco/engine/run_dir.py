@@ -155,8 +155,9 @@ def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def read_metrics(folder: Path) -> list[dict[str, Any]]:
-    """The records of metrics.jsonl. A broken last line (what a kill during the append leaves)
-    is left out; a broken line before it means the file was edited: a user error."""
+    """The records of metrics.jsonl, epochs counted from 1. A broken last line (what a kill
+    during the append leaves) is left out; a broken line before it means the file was edited:
+    a user error. Files of gpaco before checkpoint format 2 counted from 0: shifted here."""
     path = folder / METRICS
     if not path.is_file():
         return []
@@ -169,10 +170,13 @@ def read_metrics(folder: Path) -> list[dict[str, Any]]:
             if number == len(lines):
                 break
             raise UserError(f"{path} line {number} is not a JSON record") from None
+    if records and records[0].get("epoch") == 0:
+        for record in records:
+            record["epoch"] += 1
     return records
 
 
 def truncate_metrics(folder: Path, after_epoch: int) -> None:
     """On resume, drop records of epochs the checkpoint does not contain (a killed epoch)."""
-    records = [r for r in read_metrics(folder) if r.get("epoch", -1) < after_epoch]
+    records = [r for r in read_metrics(folder) if r.get("epoch", after_epoch + 1) <= after_epoch]
     write_text_atomic(folder / METRICS, "".join(json.dumps(r) + "\n" for r in records))

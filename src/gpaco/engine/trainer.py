@@ -19,13 +19,16 @@ from gpaco.seeding import seed_all, seed_epoch
 from . import parallel
 from . import run_dir as rd
 from .build import Data, build_criterion, build_data, build_model, build_optimizer, resolve_device
-from .checkpoint import atomic_save, load_checkpoint, load_weights
+from .checkpoint import FORMAT_KEY, FORMAT_VERSION, atomic_save, load_checkpoint, load_weights
 from .config import Config, dump, to_dict
+from .cpu import apply_threads, choose_workers
 from .forward import TrainForward
 from .loop import Progress, evaluate, train_epoch
 from .report import write_per_class_csv, write_plots
+from .resume_policy import check_resume
 from .schedule import lr_at, set_lr
 from .step import Step, augments_in_step, build_step
+from .step_checkpoint import EpochPosition, StepCheckpoints, position_from, start_loader_at
 
 
 def say(msg: str) -> None:
@@ -48,6 +51,8 @@ class Run:
         self.device = resolve_device(t.device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input shapes: autotune once
+        self.threads = apply_threads(t.threads, choose_workers(
+            cfg.data.workers, on_gpu=self.device.type == "cuda", loader=not cfg.data.batched_augment))
         seed_all(cfg.seed)
         self.data: Data = build_data(cfg, self.device, augment_in_step=augments_in_step(t))
         if len(self.data.train_loader) == 0:
@@ -67,10 +72,13 @@ class Run:
         self.step: Step = build_step(t, self.train_module, self.criterion, self.optimizer,
                                      self.scaler, self.device, self.data.augment)
         self.start_epoch = 0
+        self.resume_at: EpochPosition | None = None  # set by a mid-epoch checkpoint
         self.best: dict[str, Any] | None = None
+        self.previous: Path | None = None  # the run --overwrite set aside, until a checkpoint
 
     def state(self, epoch: int) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+        """What a checkpoint holds after `epoch` complete epochs."""
+        return {FORMAT_KEY: FORMAT_VERSION, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scaler": self.scaler.state_dict(), "epoch": epoch, "config": to_dict(self.cfg),
                 "best": self.best, "num_classes": self.data.num_classes,
                 "class_counts": self.data.class_counts, "classes": _classes(self.data)}
@@ -88,7 +96,21 @@ class Run:
             raise UserError(f"the checkpoint's optimiser state does not fit this model ({err})")
         self.scaler.load_state_dict(ckpt["scaler"])
         self.start_epoch = ckpt["epoch"]
+        self.resume_at = position_from(ckpt, self.device)
         self.best = ckpt.get("best")
+
+    def save_last(self, epoch: int, position: dict[str, Any] | None = None) -> None:
+        """Write last.pt after `epoch` complete epochs (+ `position` inside the next one);
+        from then on the run --overwrite replaced is no longer needed."""
+        if not gdist.is_main():
+            return
+        state = self.state(epoch)
+        if position is not None:
+            state["position"] = position
+        atomic_save(state, self.folder / rd.CHECKPOINT)
+        if self.previous is not None:
+            rd.discard(self.previous)
+            self.previous = None
 
 
 def _classes(data: Data) -> list[str]:
@@ -116,18 +138,26 @@ def _run_epoch(run: Run, epoch: int) -> dict[str, Any]:
         loader.set_epoch(epoch)
     elif hasattr(getattr(loader, "sampler", None), "set_epoch"):
         loader.sampler.set_epoch(epoch)
+    resume_at, run.resume_at = run.resume_at, None
+    if resume_at is not None:
+        start_loader_at(loader, resume_at)
     lr = lr_at(epoch, cfg.optim.lr, cfg.schedule)
     set_lr(run.optimizer, lr)
     epochs = cfg.schedule.epochs
     progress = Progress(cfg.output.progress, len(loader), f"epoch {epoch + 1}/{epochs}",
                         enabled=gdist.is_main())
     t = cfg.train
+    every = t.checkpoint_every_steps
+    after_step = (StepCheckpoints(every, loader, lambda pos: run.save_last(epoch, pos))
+                  if every else None)
     stats = train_epoch(run.step, run.model, loader, run.device,
                         channels_last=t.channels_last and not run.step.lays_out_inputs,
                         max_steps=t.max_steps_per_epoch, log_every=t.log_every,
-                        progress=progress, epoch=epoch + 1)
+                        progress=progress, epoch=epoch + 1, resume_at=resume_at,
+                        after_step=after_step)
     stats = parallel.end_epoch(run.model, stats)  # DDP: average BN stats, global loss
-    return {"epoch": epoch, "lr": lr, "train_loss": stats.loss, "steps": stats.steps,
+    # Epochs are counted from 1 everywhere a user reads them (console, metrics, summary, plots).
+    return {"epoch": epoch + 1, "lr": lr, "train_loss": stats.loss, "steps": stats.steps,
             "epoch_seconds": stats.seconds, "images_per_second": stats.images / stats.seconds}
 
 
@@ -142,7 +172,7 @@ def _evaluate_epoch(run: Run, epoch: int, record: dict[str, Any]) -> EvalResult:
         record["val"] = val.summary()
         line = _format_eval("val", val) + " || " + line
         if run.best is None or val.top1 > run.best["val"]["top1"]:
-            run.best = {"epoch": epoch, "val": val.summary(), "test": test.summary()}
+            run.best = {"epoch": epoch + 1, "val": val.summary(), "test": test.summary()}
             if gdist.is_main():
                 atomic_save(run.state(epoch + 1), run.folder / rd.BEST_CHECKPOINT)
     say(f"  {line}")
@@ -157,18 +187,19 @@ def train(cfg: Config, folder: Path, resume: bool = False,
     Everything is built (and so checked) before the run folder is created or replaced.
     """
     run = Run(cfg, folder)
-    problem, previous = None, None
+    problem = None
     if gdist.is_main():
         try:
-            previous = rd.prepare(folder, resume=resume, overwrite=overwrite)
+            run.previous = rd.prepare(folder, resume=resume, overwrite=overwrite)
         except UserError as err:
             problem = str(err)
     problem = gdist.broadcast_from_main(problem)  # every rank stops, none waits on a barrier
     if problem:
         raise UserError(problem)
     try:
-        return _train_in(run, folder, resume, previous)
+        return _train_in(run, folder, resume)
     except BaseException:
+        previous = run.previous
         if previous is not None and previous.exists():  # no checkpoint yet: keep the old run
             rd.restore(folder, previous)
             say(f"the new run stopped before its first checkpoint; the previous run is back in "
@@ -176,13 +207,16 @@ def train(cfg: Config, folder: Path, resume: bool = False,
         raise
 
 
-def _train_in(run: Run, folder: Path, resume: bool, previous: Path | None) -> dict[str, Any]:
+def _train_in(run: Run, folder: Path, resume: bool) -> dict[str, Any]:
     cfg = run.cfg
     if resume:
-        run.load(load_checkpoint(folder / rd.CHECKPOINT, map_location=run.device))
+        ckpt = load_checkpoint(folder / rd.CHECKPOINT, map_location=run.device)
+        check_resume(ckpt.get("config"), cfg, str(folder / rd.CHECKPOINT))
+        run.load(ckpt)
         if gdist.is_main():
             rd.truncate_metrics(folder, run.start_epoch)
-        say(f"resuming {folder} at epoch {run.start_epoch + 1}")
+        inside = f" step {run.resume_at.steps + 1}" if run.resume_at is not None else ""
+        say(f"resuming {folder} at epoch {run.start_epoch + 1}{inside}")
     if gdist.is_main():  # on resume too: overrides given then (data.root=, epochs=) are kept
         rd.write_text_atomic(folder / rd.CONFIG, dump(cfg))
         if not resume:
@@ -190,7 +224,8 @@ def _train_in(run: Run, folder: Path, resume: bool, previous: Path | None) -> di
     log = rd.MetricsLog(folder, cfg.output.tensorboard) if gdist.is_main() else None
     epochs = cfg.schedule.epochs
     say(f"training {cfg.method} on {cfg.data.dataset} ({len(run.data.train)} images, "
-        f"{run.data.num_classes} classes) for {epochs} epochs on {run.device}")
+        f"{run.data.num_classes} classes) for {epochs} epochs on {run.device} "
+        f"({run.threads} CPU thread{'s' if run.threads > 1 else ''})")
     if isinstance(run.criterion, PaCoLoss):
         say(_center_weight_line(cfg, run.data.class_counts))
     test: EvalResult | None = None
@@ -204,9 +239,7 @@ def _train_in(run: Run, folder: Path, resume: bool, previous: Path | None) -> di
                 test = _evaluate_epoch(run, epoch, record)
             if gdist.is_main():
                 log.write(record, epoch + 1)
-                atomic_save(run.state(epoch + 1), folder / rd.CHECKPOINT)
-                if previous is not None:
-                    rd.discard(previous)
+            run.save_last(epoch + 1)
     finally:
         if log is not None:
             log.close()

@@ -1,0 +1,84 @@
+"""CPU threads and loader workers: the user's numbers, or ones chosen from the machine (`auto`).
+
+Why `auto` does not simply take every core: PyTorch's intra-op threads spin while they wait for
+each other, so when another busy process holds one of the cores, a 2-thread run on 2 cores
+waits for the descheduled thread at every small op. Measured on 2 cores with one other busy
+process (benchmarks/cpu_speed.py): the default run's epoch took about 8x longer with 2 threads
+than with 1. So `auto` counts the cores this process may use (affinity, cgroup CPU quota) and
+leaves out the ones other processes keep busy (the load average, pro rata to those cores).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import torch
+
+MAX_AUTO_WORKERS = 8  # beyond this, loader processes mostly cost memory
+
+
+def _cgroup_cpus(path: Path = Path("/sys/fs/cgroup/cpu.max")) -> float | None:
+    """The cgroup v2 CPU quota in cores (`max` or no file: None)."""
+    try:
+        quota, period = path.read_text().split()[:2]
+    except (OSError, ValueError):
+        return None
+    return None if quota == "max" else int(quota) / int(period)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its affinity, capped by the cgroup quota."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cores = os.cpu_count() or 1
+    quota = _cgroup_cpus()
+    if quota is not None:
+        cores = min(cores, max(1, math.floor(quota)))
+    return max(1, cores)
+
+
+def busy_cores(cores: int) -> int:
+    """How many of our `cores` other processes keep busy: the 1-minute load average scaled to
+    our share of the machine, rounded to whole cores (half a core busy counts as free)."""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0
+    share = load * cores / (os.cpu_count() or cores)
+    return min(cores, int(share + 0.5))
+
+
+def free_cores() -> int:
+    """The usable cores no other process keeps busy (at least 1)."""
+    cores = usable_cores()
+    return max(1, cores - busy_cores(cores))
+
+
+def choose_workers(setting: int | str, *, on_gpu: bool, loader: bool = True) -> int:
+    """`data.workers`: a number as given; `auto`: 0 without a DataLoader (batched augmentation);
+    feeding a GPU, every free core but the main process's (at most 8); training on the CPU, the
+    workers share the free cores with the training threads: none on 2 cores or fewer (a worker
+    would take the core of the second thread), else half of them (at most 8)."""
+    if setting != "auto":
+        return int(setting)
+    free = free_cores()
+    if not loader:
+        return 0
+    if on_gpu:
+        return min(MAX_AUTO_WORKERS, max(0, free - 1))
+    return 0 if free <= 2 else min(MAX_AUTO_WORKERS, free // 2)
+
+
+def choose_threads(setting: int | str, workers: int = 0) -> int:
+    """`train.threads`: a number as given; `auto`: the free cores the loader workers leave."""
+    return int(setting) if setting != "auto" else max(1, free_cores() - workers)
+
+
+def apply_threads(setting: int | str, workers: int = 0) -> int:
+    """Set torch's intra-op threads from `train.threads`; returns the number."""
+    threads = choose_threads(setting, workers)
+    torch.set_num_threads(threads)
+    return threads
