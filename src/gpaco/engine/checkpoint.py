@@ -29,18 +29,39 @@ def check_format(ckpt: dict[str, Any], source: str | Path) -> None:
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any]) -> None:
-    """`write(file)` to a temporary file in the same folder, fsync, then rename over `path`."""
+    """`write(file)` to a temporary file in the same folder, fsync, then rename over `path`.
+
+    A failed write (disk full, quota, I/O error) is a one-line UserError; `path` keeps its
+    previous content and no temporary file is left.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)  # atomic on POSIX: readers see the old or the new file, never half
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as err:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) or _is_torch_write_error(err):
+            kept = "its previous content is kept" if path.exists() else "nothing was written"
+            raise UserError(f"cannot write {path}: {_reason(err)} ({kept})") from None
         raise
+
+
+def _is_torch_write_error(err: BaseException) -> bool:
+    # torch.save reports a failed write of its zip container as a RuntimeError
+    # ("[enforce fail at inline_container.cc] unexpected pos ..." on a full disk)
+    return isinstance(err, RuntimeError) and "inline_container" in str(err)
+
+
+def _reason(err: BaseException) -> str:
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    return "the write failed (disk full?)"
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:

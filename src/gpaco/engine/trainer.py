@@ -198,12 +198,16 @@ def train(cfg: Config, folder: Path, resume: bool = False,
         raise UserError(problem)
     try:
         return _train_in(run, folder, resume)
-    except BaseException:
+    except BaseException as err:
         previous = run.previous
         if previous is not None and previous.exists():  # no checkpoint yet: keep the old run
             rd.restore(folder, previous)
             say(f"the new run stopped before its first checkpoint; the previous run is back in "
                 f"{folder}")
+        if isinstance(err, OSError):  # writing the run folder (metrics, plots, summary) failed
+            raise UserError(f"cannot write the run directory {folder}: {err.strerror or err}"
+                            f"{f' ({err.filename})' if err.filename else ''}; the last "
+                            "checkpoint is kept") from None
         raise
 
 
