@@ -14,6 +14,12 @@ def tiny_args():
     return list(TINY)
 
 
+@pytest.fixture(scope="module")
+def tiny_args_for_module():
+    """TINY for module-scoped fixtures (one run shared by a module's tests)."""
+    return tuple(TINY)
+
+
 def tiny_config_file(folder, recipe: str = "default"):
     """A config file `base: recipe` + TINY: a layer below the command line, so that an override
     `method=ce` drops TINY's queue size as it would a recipe's."""

@@ -1,0 +1,109 @@
+"""What a checkpoint file must say before gpaco uses it, and what --resume may change."""
+
+import errno
+import os
+
+import pytest
+import torch
+
+from gpaco.cli import main
+from gpaco.engine import config as C
+from gpaco.engine import run_dir as rd
+from gpaco.engine.checkpoint import FORMAT_KEY, FORMAT_VERSION, load_checkpoint
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, tiny_args_for_module):
+    """A two-epoch tiny run (copied by the tests that change it)."""
+    folder = tmp_path_factory.mktemp("runs") / "run"
+    assert main(["train", *tiny_args_for_module, "epochs=2", f"output.dir={folder}"]) == 0
+    return folder
+
+
+def _one_line_error(capsys, *argv: str) -> str:
+    assert main(list(argv)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("gpaco: error: "), err
+    return err[0]
+
+
+def _copy(run, tmp_path):
+    import shutil
+
+    shutil.copytree(run, tmp_path / "run")
+    return tmp_path / "run"
+
+
+def test_checkpoints_carry_the_format_version(finished_run):
+    assert load_checkpoint(finished_run / rd.CHECKPOINT)[FORMAT_KEY] == FORMAT_VERSION
+
+
+def test_a_newer_format_is_refused_and_an_older_file_without_one_loads(finished_run, tmp_path,
+                                                                        capsys):
+    ckpt = load_checkpoint(finished_run / rd.CHECKPOINT)
+    ckpt[FORMAT_KEY] = FORMAT_VERSION + 1
+    torch.save(ckpt, tmp_path / "newer.pt")
+    line = _one_line_error(capsys, "eval", "--checkpoint", str(tmp_path / "newer.pt"))
+    assert f"format {FORMAT_VERSION + 1}" in line and "upgrade gpaco" in line
+    del ckpt[FORMAT_KEY]  # what gpaco wrote before the entry existed
+    torch.save(ckpt, tmp_path / "older.pt")
+    assert main(["eval", "--checkpoint", str(tmp_path / "older.pt")]) == 0
+
+
+def test_a_checkpoint_without_config_is_one_line(finished_run, tmp_path, capsys):
+    run = _copy(finished_run, tmp_path)
+    ckpt = load_checkpoint(run / rd.CHECKPOINT)
+    del ckpt["config"]
+    torch.save(ckpt, run / rd.CHECKPOINT)
+    assert "holds no run config" in _one_line_error(capsys, "eval", "--checkpoint",
+                                                    str(run / rd.CHECKPOINT))
+    assert "holds no run config" in _one_line_error(capsys, "train", "--resume", str(run))
+
+
+@pytest.mark.parametrize("change", ["epochs=3", "schedule.warmup_epochs=0", "optim.lr=0.2",
+                                    "schedule.name=step"])
+def test_resume_refuses_a_changed_schedule(finished_run, tmp_path, capsys, change):
+    run = _copy(finished_run, tmp_path)
+    before = (run / rd.CHECKPOINT).read_bytes()
+    line = _one_line_error(capsys, "train", "--resume", str(run), change)
+    assert "--resume continues the run's own schedule" in line
+    assert change.split("=")[0].split(".")[-1] in line and "model.pretrained=" in line
+    assert (run / rd.CHECKPOINT).read_bytes() == before
+
+
+def test_resume_accepts_what_does_not_change_the_schedule(finished_run, tmp_path):
+    run = _copy(finished_run, tmp_path)
+    assert main(["train", "--resume", str(run), "train.eval_every=1"]) == 0
+    assert C.load_saved(run / rd.CONFIG).train.eval_every == 1
+
+
+def test_disk_full_while_saving_is_one_line_and_keeps_the_checkpoint(tmp_path, capsys,
+                                                                      monkeypatch, tiny_args):
+    real_fsync, saves = os.fsync, []
+
+    def full_at_the_second_checkpoint(fd):
+        if rd.CHECKPOINT in os.readlink(f"/proc/self/fd/{fd}"):
+            saves.append(fd)
+            if len(saves) == 2:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", full_at_the_second_checkpoint)
+    folder = tmp_path / "new"
+    line = _one_line_error(capsys, "train", *tiny_args, "epochs=2", f"output.dir={folder}")
+    assert "No space left on device" in line and "last.pt" in line and "is kept" in line
+    assert load_checkpoint(folder / rd.CHECKPOINT)["epoch"] == 1
+    assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_torch_write_failure_is_one_line(tmp_path, monkeypatch):
+    from gpaco.engine.checkpoint import atomic_save
+    from gpaco.errors import UserError
+
+    def failing(obj, f):  # what torch.save raises on a full disk
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
+
+    monkeypatch.setattr(torch, "save", failing)
+    with pytest.raises(UserError, match="disk full"):
+        atomic_save({"model": {}}, tmp_path / "x.pt")
+    assert list(tmp_path.iterdir()) == []
