@@ -47,7 +47,7 @@ def test_user_errors(tmp_path, folder):
     with pytest.raises(UserError, match="dog holds no images"):
         LongTailImageFolder(folder)
     with pytest.raises(UserError, match="no class sub-folders"):
-        LongTailImageFolder(folder, train_dir="train/dog")
+        LongTailImageFolder(folder, train_split="train/dog")
     with pytest.raises(UserError, match="not a directory"):
         LongTailImageFolder(tmp_path / "missing")
 

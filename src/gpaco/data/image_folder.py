@@ -44,15 +44,41 @@ def _images_under(folder: Path) -> list[str]:
     return found
 
 
+def implied_splits(root: str | Path | None, val_split: str | None,
+                   test_split: str | None) -> tuple[str | None, str]:
+    """The (validation, test) folders of a root, as split files give them.
+
+    With `train/ val/ test/`, val/ selects (the best epoch) and test/ reports; with only
+    `train/ val/` (ImageNet's layout), val/ is the test split and there is no validation
+    split. Folders given (data.val_split, data.test_split) win; val and test never coincide.
+    """
+    base = Path(root).expanduser() if root is not None else Path(".")
+    has_test = (base / "test").is_dir()
+    if test_split is None:
+        test_split = "test" if has_test else "val"
+    if val_split is None and has_test and test_split == "test" and (base / "val").is_dir():
+        val_split = "val"
+    if val_split is not None and Path(val_split) == Path(test_split):
+        raise UserError(f"data.val_split and data.test_split both name {base / test_split}: "
+                        "selecting on it would select on the test set; give a separate "
+                        "validation folder (root/val/ beside root/test/)")
+    return val_split, test_split
+
+
 class LongTailImageFolder(FileDataset):
     """root/<split folder>/<class>/<image> (torchvision ImageFolder inside each split folder).
 
-    The training split is `root/train_dir`, the test split `root/test_dir`. With imb_factor,
+    The training split is `root/train_split`, the test split `root/test_split` (default test/
+    where it exists, else val/; `implied_splits` says which folder plays which part). With
+    imb_factor,
     the training split is the Cao et al. long-tail subset: class c (in sorted folder order)
     keeps int(n_max * imb_factor ** (c / (C - 1))) images, n_max being the largest class (fewer
     if the folder has fewer), chosen by the generator of longtail.py seeded with subset_seed.
     imb_factor=None keeps every image; the test split is never subsampled.
     """
+
+    # The registry asks a dataset which folders play validation and test (registry.implied_splits).
+    implied_splits = staticmethod(implied_splits)
 
     def __init__(
         self,
@@ -64,12 +90,13 @@ class LongTailImageFolder(FileDataset):
         imb_type: str = "exp",
         subset_seed: int = 0,
         on_bad_image: str = "error",
-        train_dir: str = "train",
-        test_dir: str = "val",
+        train_split: str = "train",
+        test_split: str | None = None,
     ) -> None:
         self.root = Path(root).expanduser()
         self.train = train
-        self.folder = self.root / (train_dir if train else test_dir)
+        self.folder = self.root / (train_split if train else implied_splits(root, None,
+                                                                            test_split)[1])
         classes, paths, labels = scan_folder(self.folder)
         if imb_factor is not None and train:
             check_imbalance(imb_factor, imb_type)

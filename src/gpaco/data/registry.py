@@ -35,6 +35,8 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
 }
 # Config keys read under another name by the dataset.
 ALIASES = {"val_split": "test_split"}
+# Datasets whose split options name folders under the data root; the others' name list files.
+SPLITS_UNDER_ROOT = {"image_folder"}
 
 
 def _parameters(name: str) -> list[inspect.Parameter]:
@@ -58,6 +60,14 @@ def datasets_using(key: str) -> list[str]:
     """The datasets that take option `key` (a `data.*` config key name)."""
     key = ALIASES.get(key, key)
     return [name for name in DATASETS if key in dataset_options(name)]
+
+
+def implied_splits(name: str, root: str | Path | None, val_split: str | None,
+                   test_split: str | None) -> tuple[str | None, str | None]:
+    """The (validation, test) splits dataset `name` reads under `root`: the ones given, or
+    for a dataset that finds its own (image folders: val/ and test/) the ones it finds."""
+    find = getattr(DATASETS[name], "implied_splits", None)
+    return find(root, val_split, test_split) if find is not None else (val_split, test_split)
 
 
 def _needs_root(name: str) -> bool:

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from gpaco import distributed as gdist
 from gpaco import methods
 from gpaco.data.batched_views import build_batched_transform
-from gpaco.data.registry import build_dataset, dataset_options
+from gpaco.data.registry import build_dataset, dataset_options, implied_splits
 from gpaco.data.samplers import ShardedBatchSampler, StridedSampler
 from gpaco.data.seeded_samples import PositionSeededSampler, SeededSamples
 from gpaco.data.tensor_loader import TensorLoader
@@ -67,11 +67,12 @@ def view_names(cfg: Config) -> list[str]:
     return (names * count)[:count] if len(names) < count else names[:count]
 
 
-def _dataset(d: DataConfig, split: str, transform: Callable | None) -> Dataset:
-    """The dataset's `split`; val is the dataset's test side read from `data.val_split`."""
+def _dataset(d: DataConfig, split: str, transform: Callable | None,
+             side: str | None = None) -> Dataset:
+    """The dataset's `split`; test and val are its test side read from `side`."""
     options = {k: getattr(d, k) for k in dataset_options(d.dataset) if hasattr(d, k)}
-    if split == "val":
-        options["test_split"] = d.val_split
+    if split != "train":
+        options["test_split"] = side
     return build_dataset(d.dataset, root=d.root, train=(split == "train"), transform=transform,
                          **options)
 
@@ -131,8 +132,9 @@ def build_data(cfg: Config, device: torch.device, *, with_train: bool = True,
     train_tf = None if batched else build_views(view_names(cfg), **kw)
     train = _dataset(d, "train", train_tf) if with_train else None
     test_tf = None if batched else build_transform(d.test_transform, **kw)
-    test = _dataset(d, "test", test_tf)
-    val = _dataset(d, "val", test_tf) if d.val_split is not None else None
+    val_split, test_split = implied_splits(d.dataset, d.root, d.val_split, d.test_split)
+    test = _dataset(d, "test", test_tf, test_split)
+    val = _dataset(d, "val", test_tf, val_split) if val_split is not None else None
     views: list[Callable] = []
     test_views: list[Callable] = []
     augment = None
@@ -144,9 +146,11 @@ def build_data(cfg: Config, device: torch.device, *, with_train: bool = True,
             augment, views = views, [_raw]
     source = train if train is not None else test
     num_classes = source.num_classes
-    if train is not None and d.dataset == "image_folder" and train.classes != test.classes:
-        raise UserError(f"the train and test folders under {d.root} hold different class "
-                        "folders; labels would not match")
+    if d.dataset == "image_folder":
+        for name, other in (("test", test), ("val", val)):
+            if train is not None and other is not None and train.classes != other.classes:
+                raise UserError(f"the train and {name} folders under {d.root} hold different "
+                                "class folders; labels would not match")
     _check_labels(test, num_classes, "test")
     _check_labels(val, num_classes, "val")
     return Data(train, test, val, _loader(train, cfg, device, True, views),

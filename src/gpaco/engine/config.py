@@ -25,7 +25,7 @@ from typing import Any, Literal, Union
 
 import yaml
 
-from gpaco.data.registry import DATASETS, dataset_defaults, datasets_using
+from gpaco.data.registry import SPLITS_UNDER_ROOT, DATASETS, dataset_defaults, datasets_using
 from gpaco.errors import UserError
 from gpaco.methods import METHODS, methods_using
 
@@ -482,10 +482,13 @@ _PATHS = ("data.root", "data.train_split", "data.val_split", "data.test_split", 
 
 
 def absolute_paths(cfg: Config) -> None:
-    """Make the config's paths absolute, so a saved run resumes from any working directory."""
+    """Make the config's paths absolute, so a saved run resumes from any working directory.
+    Split folders of an image folder stay relative to data.root (`val` means root/val)."""
     for path in _PATHS:
         section, key = path.split(".")
         value = getattr(getattr(cfg, section), key)
+        if key.endswith("_split") and cfg.data.dataset in SPLITS_UNDER_ROOT:
+            continue
         if value is not None:
             setattr(getattr(cfg, section), key, str(Path(value).expanduser().resolve()))
 
