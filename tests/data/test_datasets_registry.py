@@ -20,7 +20,7 @@ def test_embedded_ignores_root_and_none_kwargs():
     ds = build_dataset("embedded", root="/anything", train=False, transform=None)
     assert len(ds) == 2000
     assert len(build_dataset("embedded", imb_factor=None)) == 2478
-    with pytest.raises(UserError, match="does not take imb_factor"):
+    with pytest.raises(UserError, match="does not take data.imb_factor"):
         build_dataset("embedded", imb_factor=0.1)
 
 
@@ -56,7 +56,7 @@ def test_image_folder_train_and_val(tmp_path):
 def test_user_errors():
     with pytest.raises(UserError, match="unknown dataset 'cifar10'"):
         build_dataset("cifar10")
-    with pytest.raises(UserError, match="does not take imbalance"):
+    with pytest.raises(UserError, match="does not take data.imbalance"):
         build_dataset("cifar10_lt", "/tmp", imbalance=0.1)
     with pytest.raises(UserError, match="needs a data root"):
         build_dataset("cifar100_lt")

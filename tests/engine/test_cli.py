@@ -82,3 +82,30 @@ def test_overwrite_with_a_broken_config_keeps_the_old_run(tmp_path, tiny_args, c
 def test_overrides_without_a_subcommand_train(tmp_path, tiny_args, capsys):
     assert main([*tiny_args, "epochs=1", f"output.dir={tmp_path / 'r'}"]) == 0
     assert "final (last epoch) accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("mistake,message", [
+    (["data.dataset=cifar10_lt", "data.root={tmp}"], "data.download=true"),
+    (["data.dataset=cifar10_lt", "data.root={tmp}", "data.imb_factor=2"], "data.imb_factor must"),
+    (["data.dataset=split_file", "data.root={tmp}", "data.train_split={tmp}/t.txt"],
+     "data.test_split is needed"),
+    (["data.dataset=cifar10_lt"], "data.root="),
+    (["data.dataset=image_folder", "data.root={tmp}", "data.on_bad_image=skip",
+      "data.imb_type=none"], "data.imb_type must"),
+])
+def test_hints_name_the_real_config_keys(mistake, message, tmp_path, capsys, tiny_args):
+    """Every `key=` an error tells the user to set is a full dotted key (`data.root=`)."""
+    import re
+
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "x.png")
+    (tmp_path / "t.txt").write_text("x.png 0\n")
+    argv = ["train", *tiny_args, *(m.format(tmp=tmp_path) for m in mistake),
+            f"output.dir={tmp_path / 'run'}"]
+    assert main(argv) == 2
+    line = capsys.readouterr().err.strip()
+    assert message in line, line
+    for key in re.findall(r"([A-Za-z_][\w.]*)=", line.split("gpaco: error: ", 1)[1]):
+        if not line.split(key + "=")[0].endswith("/"):  # paths in the message are not hints
+            assert "." in key, f"{key}= is not a config key in: {line}"

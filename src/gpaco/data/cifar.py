@@ -124,7 +124,7 @@ class _CIFARLT(ArrayDataset):
             return self.root / self.base_folder
         missing = [n for n, _ in files if not (self.root / self.base_folder / n).exists()]
         raise UserError(f"missing CIFAR file {self.root / self.base_folder / missing[0]} "
-                        f"(pass download=True, or root= the folder holding {self.base_folder}/)")
+                        f"(set data.download=true, or data.root= the folder holding {self.base_folder}/)")
 
     def _download(self) -> None:
         import torchvision.datasets as tvd

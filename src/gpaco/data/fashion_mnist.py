@@ -67,8 +67,8 @@ def load_fashion_mnist(root: str | Path | None, train: bool, download: bool = Fa
         img_path, lbl_path = find_idx(dirs, img_name), find_idx(dirs, lbl_name)
     if img_path is None or lbl_path is None:
         name = img_name if img_path is None else lbl_name
-        hint = ("install it (apt-get install dataset-fashion-mnist) or pass root="
-                if root is None else "pass download=True")
+        hint = ("install it (apt-get install dataset-fashion-mnist) or set data.root="
+                if root is None else "set data.download=true")
         raise UserError(f"missing Fashion-MNIST file {name}[.gz] in {' or '.join(map(str, dirs))}"
                         f" ({hint})")
     x, y = read_idx(img_path, 3), read_idx(lbl_path, 1).astype(np.int64)

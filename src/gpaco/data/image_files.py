@@ -42,7 +42,7 @@ class FileDataset(Dataset):
         on_bad_image: str = "error",
     ) -> None:
         if on_bad_image not in ON_BAD_IMAGE:
-            raise UserError(f"on_bad_image must be one of {ON_BAD_IMAGE}, got {on_bad_image!r}")
+            raise UserError(f"data.on_bad_image must be one of {ON_BAD_IMAGE}, got {on_bad_image!r}")
         self.data = list(paths)
         self.targets = [int(t) for t in targets]
         self.classes = list(classes)

@@ -18,10 +18,10 @@ IMB_TYPES = ("exp", "step")
 def check_imbalance(imb_factor: float, imb_type: str) -> None:
     """Raise UserError unless 0 < imb_factor <= 1 and imb_type is "exp" or "step"."""
     if imb_type not in IMB_TYPES:
-        raise UserError(f"imb_type must be one of {IMB_TYPES}, got {imb_type!r}")
+        raise UserError(f"data.imb_type must be one of {IMB_TYPES}, got {imb_type!r}")
     if not isinstance(imb_factor, Real) or not 0 < imb_factor <= 1:
         raise UserError(
-            f"imb_factor must be in (0, 1] (0.01 = imbalance ratio 100), got {imb_factor!r}"
+            f"data.imb_factor must be in (0, 1] (0.01 = imbalance ratio 100), got {imb_factor!r}"
         )
 
 
@@ -42,17 +42,17 @@ def longtail_counts(
         # class goes to the tail here.
         head = num_classes // 2
         if int(n_max * imb_factor) == 0:
-            raise UserError(f"imb_factor={imb_factor} leaves the tail classes with 0 of {n_max} "
-                            "training images; use a larger imb_factor or more images per class")
+            raise UserError(f"data.imb_factor={imb_factor} leaves the tail classes with 0 of {n_max} "
+                            "training images; use a larger data.imb_factor or more images per class")
         return [int(n_max)] * head + [int(n_max * imb_factor)] * (num_classes - head)
     if num_classes == 1:
         return [int(n_max)]
     counts = [int(n_max * imb_factor ** (c / (num_classes - 1.0))) for c in range(num_classes)]
     if not all(counts):
         # A class with no training image cannot be learnt, and its prior would be log(0).
-        raise UserError(f"imb_factor={imb_factor} leaves class {counts.index(0)} with 0 of "
+        raise UserError(f"data.imb_factor={imb_factor} leaves class {counts.index(0)} with 0 of "
                         f"{n_max} training images (n_c = int(n_max * imb_factor^(c/(C-1)))); "
-                        "use a larger imb_factor or more images per class")
+                        "use a larger data.imb_factor or more images per class")
     return counts
 
 

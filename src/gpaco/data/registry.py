@@ -84,8 +84,8 @@ def build_dataset(name: str, root: str | Path | None = None, train: bool = True,
     allowed = dataset_options(name)
     unknown = sorted(set(options) - set(allowed))
     if unknown:
-        raise UserError(f"dataset {name!r} does not take {', '.join(unknown)}; it takes "
-                        f"{', '.join(allowed) or 'no options'}")
+        raise UserError(f"dataset {name!r} does not take {', '.join('data.' + k for k in unknown)}"
+                        f"; it takes {', '.join('data.' + k for k in allowed) or 'no options'}")
     if root is None and _needs_root(name):
         raise UserError(f"dataset {name!r} needs a data root (data.root=...)")
     return DATASETS[name](root, train, transform, **options)

@@ -100,7 +100,7 @@ class SplitFileDataset(FileDataset):
     ) -> None:
         split, key = (train_split, "train_split") if train else (test_split, "test_split")
         if split is None:
-            raise UserError(f"{key} is needed: the path of the 'relative/path label' list of the "
+            raise UserError(f"data.{key} is needed: the path of the 'relative/path label' list of the "
                             f"{'training' if train else 'test'} split")
         self.root = Path(root).expanduser()
         self.train = train

@@ -32,7 +32,7 @@ def _scratch_only(name: str, build: Callable[[], nn.Module]) -> BackboneBuilder:
 
     def builder(pretrained: bool = False, **kwargs: Any) -> nn.Module:
         if pretrained:
-            raise UserError(f"backbone {name!r} has no pretrained weights; use pretrained=False")
+            raise UserError(f"backbone {name!r} has no pretrained weights; set model.pretrained=false")
         if kwargs:
             raise UserError(f"backbone {name!r} takes no options, got {sorted(kwargs)}")
         return build()
