@@ -113,3 +113,25 @@ def test_load_model_predicts_in_three_lines(trained):
         logits = m.model(m.transform(image).unsqueeze(0))
     assert not m.model.training and logits.shape == (1, 10)
     assert m.classes[int(logits.argmax())] in EmbeddedFashionMNISTLT(train=False).classes
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["data.randaug_n=5"], "data.randaug_n=5 (set by the command line) has no effect here"),
+    (["data.randaug_m=3", "data.batched_augment=false"], "acts only with RandAugment views"),
+    (["data.workers=4"], "data.workers=4 (set by the command line) has no effect here"),
+    (["data.dataset=image_folder", "data.root=/x", "data.subset_seed=3"],
+     "acts only with a long-tailed subset (data.imb_factor)"),
+    (["data.dataset=image_folder", "data.root=/x", "data.imb_type=step"],
+     "acts only with a long-tailed subset"),
+])
+def test_keys_that_would_be_ignored_are_refused(overrides, message, capsys):
+    assert main(["config", *overrides]) == 2
+    assert message in _one_error_line(capsys)
+
+
+def test_ignored_keys_set_for_another_setting_are_dropped_and_defaults_pass(capsys):
+    # the CIFAR recipe's loader workers belong to its DataLoader: batched augmentation drops them
+    assert main(["config", "--recipe", "cifar100-lt-paco", "data.batched_augment=true"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["data"]["workers"] == "auto"
+    # what `gpaco config` prints (defaults written out) trains as it is
+    assert main(["config", "data.randaug_n=2", "data.workers=0"]) == 0

@@ -21,7 +21,7 @@ import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Callable, Literal, Union
 
 import yaml
 
@@ -196,6 +196,41 @@ def _dependents() -> dict[str, tuple[str, Any]]:
 
 DEPENDENTS = _dependents()
 
+RANDAUGMENT_VIEWS = ("randcls", "randclsstack")
+
+
+def _randaugment_on_cpu(flat: dict[str, Any]) -> bool:
+    names = [*(flat["data.views"] or []), flat["data.test_transform"]]
+    return not flat["data.batched_augment"] and any(n in RANDAUGMENT_VIEWS for n in names)
+
+
+def _loader_workers(flat: dict[str, Any]) -> bool:
+    workers = flat["data.workers"]
+    return not flat["data.batched_augment"] or workers == "auto" or workers == 0
+
+
+def _subsampled(flat: dict[str, Any]) -> bool:
+    return flat["data.imb_factor"] is not None
+
+
+# Keys that act only under some setting of other keys: key -> (those keys, whether the key
+# acts, where it acts). Set where it cannot act, it is an error, or dropped when a layer before
+# the one that made the setting set it (as for DEPENDENTS).
+CONDITIONAL: dict[str, tuple[tuple[str, ...], Callable[[dict[str, Any]], bool], str]] = {
+    "data.randaug_n": (("data.views", "data.test_transform", "data.batched_augment"),
+                       _randaugment_on_cpu, "RandAugment views (randcls, randclsstack) on the "
+                       "CPU loader"),
+    "data.randaug_m": (("data.views", "data.test_transform", "data.batched_augment"),
+                       _randaugment_on_cpu, "RandAugment views (randcls, randclsstack) on the "
+                       "CPU loader"),
+    "data.workers": (("data.batched_augment",), _loader_workers,
+                     "the DataLoader (data.batched_augment=false); batched augmentation has no "
+                     "workers"),
+    "data.subset_seed": (("data.imb_factor",), _subsampled, "a long-tailed subset "
+                         "(data.imb_factor)"),
+    "data.imb_type": (("data.imb_factor",), _subsampled, "a long-tailed subset (data.imb_factor)"),
+}
+
 
 # -- recipes and files ------------------------------------------------------------------------
 def list_recipes() -> list[str]:
@@ -328,8 +363,30 @@ def resolve(layers: list[tuple[str, Layer]], saved: int = -1) -> Config:
                         f"{chosen[choice]}; it is used by {choice}={'|'.join(users)}")
     merged = {**defaults, **values, **_choice_defaults(chosen, values)}
     cfg = _build(Config, merged, "")
-    validate(cfg)
+    validate(cfg)  # types and ranges first: a negative count is that, not an ignored key
+    if _check_conditional(merged, values, {**defaults, **_choice_defaults(chosen, {})}, setter,
+                          layers, saved):
+        cfg = _build(Config, merged, "")
     return cfg
+
+
+def _check_conditional(merged: dict[str, Any], values: dict[str, Any],
+                       defaults: dict[str, Any], setter: dict[str, int],
+                       layers: list[tuple[str, Layer]], saved: int) -> bool:
+    """Refuse (or drop, see CONDITIONAL) the keys set to other than their default where they
+    cannot act (the default is what an unset key has anyway: `gpaco config` output reads).
+    Returns whether a key was dropped (reset to its default in `merged`)."""
+    dropped = False
+    for path, (on, acts, where) in CONDITIONAL.items():
+        if values.get(path) is None or values[path] == defaults.get(path) or acts(merged):
+            continue
+        if setter[path] < max(setter.get(k, -1) for k in on) or setter[path] <= saved:
+            merged[path], dropped = defaults.get(path), True  # belonged to an earlier setting
+            continue
+        shown = ", ".join(f"{k}={merged[k]}" for k in on)
+        raise UserError(f"{path}={values[path]} (set by {layers[setter[path]][0]}) has no "
+                        f"effect here ({shown}); it acts only with {where}")
+    return dropped
 
 
 def _check_choice(chosen: dict[str, Any], path: str, table: Any) -> None:

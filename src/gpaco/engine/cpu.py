@@ -17,12 +17,13 @@ from pathlib import Path
 import torch
 
 MAX_AUTO_WORKERS = 8  # beyond this, loader processes mostly cost memory
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")  # cgroup v2: "<quota> <period>" or "max ..."
 
 
-def _cgroup_cpus(path: Path = Path("/sys/fs/cgroup/cpu.max")) -> float | None:
+def _cgroup_cpus() -> float | None:
     """The cgroup v2 CPU quota in cores (`max` or no file: None)."""
     try:
-        quota, period = path.read_text().split()[:2]
+        quota, period = CGROUP_CPU_MAX.read_text().split()[:2]
     except (OSError, ValueError):
         return None
     return None if quota == "max" else int(quota) / int(period)

@@ -58,6 +58,8 @@ class Run:
         if len(self.data.train_loader) == 0:
             raise UserError(f"the training set ({len(self.data.train)} images) is smaller than one "
                             f"batch (train.batch_size={t.batch_size})")
+        _check_step_checkpoints(t.checkpoint_every_steps, len(self.data.train_loader),
+                                t.max_steps_per_epoch)
         self.model = build_model(cfg, self.data.num_classes).to(self.device)
         if t.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -111,6 +113,15 @@ class Run:
         if self.previous is not None:
             rd.discard(self.previous)
             self.previous = None
+
+
+def _check_step_checkpoints(every: int | None, loader_steps: int, cap: int | None) -> None:
+    """A step interval no epoch reaches would write nothing: refuse it rather than ignore it."""
+    steps = min(loader_steps, cap) if cap is not None else loader_steps
+    if every is not None and every >= steps:
+        raise UserError(f"train.checkpoint_every_steps={every} but an epoch has {steps} steps: "
+                        "no checkpoint inside an epoch would be written (last.pt is written "
+                        "after every epoch anyway); give fewer steps or leave it unset")
 
 
 def _classes(data: Data) -> list[str]:

@@ -1,0 +1,68 @@
+"""CPU threads and loader workers chosen from the machine, or as the user says."""
+
+import os
+
+import pytest
+import torch
+
+from gpaco.cli import main
+from gpaco.engine import cpu
+
+
+@pytest.fixture
+def machine(monkeypatch, tmp_path):
+    """A fake machine: `set(cores, load, quota=None, machine_cores=None)`."""
+    def set_(cores: int, load: float, quota: str | None = None, machine_cores: int | None = None):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
+        monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+        monkeypatch.setattr(os, "cpu_count", lambda: machine_cores or cores)
+        (tmp_path / "cpu.max").write_text(quota or "max 100000")
+        monkeypatch.setattr(cpu, "CGROUP_CPU_MAX", tmp_path / "cpu.max")
+    return set_
+
+
+@pytest.fixture(autouse=True)
+def keep_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_auto_threads_leave_out_the_cores_others_keep_busy(machine):
+    machine(2, 0.1)
+    assert cpu.choose_threads("auto") == 2  # 2 idle cores
+    machine(2, 1.0)
+    assert cpu.choose_threads("auto") == 1  # one other busy process: 1 thread, never 2
+    machine(2, 5.0)
+    assert cpu.choose_threads("auto") == 1
+    machine(4, 2.0, quota="200000 100000")  # a cgroup quota of 2 cores on 4 visible ones
+    assert cpu.usable_cores() == 2
+    machine(2, 3.0, machine_cores=16)  # load spread over a big machine: our share is 0.4
+    assert cpu.choose_threads("auto") == 2
+    assert cpu.choose_threads(3) == 3  # the user's number stands
+
+
+def test_auto_workers_from_the_free_cores(machine):
+    machine(2, 0.0)
+    assert cpu.choose_workers("auto", on_gpu=False) == 0  # a worker would take a thread's core
+    assert cpu.choose_workers("auto", on_gpu=False, loader=False) == 0
+    machine(16, 0.0)
+    assert cpu.choose_workers("auto", on_gpu=True) == 8
+    assert cpu.choose_workers("auto", on_gpu=False) == 8
+    assert cpu.choose_threads("auto", workers=8) == 8
+    assert cpu.choose_workers(5, on_gpu=False) == 5
+
+
+def test_train_threads_sets_torch_and_is_printed(tmp_path, tiny_args, capsys):
+    assert main(["train", *tiny_args, "epochs=1", "train.threads=1",
+                 f"output.dir={tmp_path / 'run'}"]) == 0
+    assert "on cpu (1 CPU thread)" in capsys.readouterr().out
+    assert torch.get_num_threads() == 1
+
+
+def test_a_step_interval_no_epoch_reaches_is_refused(tmp_path, tiny_args, capsys):
+    assert main(["train", *tiny_args, "train.checkpoint_every_steps=3",
+                 f"output.dir={tmp_path / 'run'}"]) == 2
+    err = capsys.readouterr().err
+    assert "train.checkpoint_every_steps=3 but an epoch has 3 steps" in err
+    assert not (tmp_path / "run").exists()
