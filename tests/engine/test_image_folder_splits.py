@@ -32,13 +32,32 @@ def _eval_images(capsys, *argv: str) -> int:
 def test_train_val_test_folders_select_on_val_and_report_test(tmp_path, capsys):
     _folders(tmp_path / "data", {"train": 8, "val": 2, "test": 5})
     run = tmp_path / "run"
-    assert main(["train", *ARGS, f"data.root={tmp_path / 'data'}", f"output.dir={run}"]) == 0
+    assert main(["train", *ARGS, f"data.root={tmp_path / 'data'}", f"output.dir={run}",
+                 "output.tensorboard=true"]) == 0
     out = capsys.readouterr().out
     assert "val top1" in out  # the validation folder is evaluated
     summary = json.loads((run / "summary.json").read_text())
     assert summary["best_on_val"]["epoch"] in (1, 2) and (run / "best.pt").is_file()
+    _assert_one_epoch_numbering(run, out, summary, capsys)
     assert _eval_images(capsys, "--checkpoint", str(run / "last.pt")) == 15  # test/: 3 x 5
     assert _eval_images(capsys, "--checkpoint", str(run / "last.pt"), "--split", "val") == 6
+
+
+def _assert_one_epoch_numbering(run, out, summary, capsys) -> None:
+    """Console, metrics.jsonl, summary.json, report.md and TensorBoard all count epochs from 1."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert "epoch 1/2 loss" in out and "epoch 2/2 loss" in out
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]
+    best = summary["best_on_val"]
+    assert next(r for r in records if r["epoch"] == best["epoch"])["val"] == best["val"]
+    assert main(["report", str(run)]) == 0
+    report = capsys.readouterr().out
+    assert f"val, best epoch ({best['epoch']})" in report and "last epoch (2)" in report
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train_loss")] == [1, 2]
 
 
 def test_train_and_val_folders_keep_val_as_the_test_split(tmp_path, capsys):
