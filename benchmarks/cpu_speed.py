@@ -1,17 +1,20 @@
 """The CPU speed of gpaco under real conditions: the main job, threads x workers, the blur.
 
-Three measurements, each in fresh `gpaco` processes (so torch starts with the settings given):
+Four measurements, each in fresh `gpaco` processes (so torch starts with the settings given),
+with no competing process of ours and beside one other busy process (a pure-Python loop, what
+another job on the same cores looks like):
 1. the main job (`gpaco`, the default recipe: 20 epochs of PaCo on the embedded data, batched
-   augmentation) with train.threads = 1, 2 and auto, on an idle machine and beside one other
-   busy process (a pure-Python loop, what another job on the same cores looks like);
-2. the CPU DataLoader path (PIL views, the CIFAR recipes' path) for a grid of threads x
-   workers, two epochs each, seconds per epoch;
-3. a 13-tap Gaussian blur (the CIFAR "sim" view) on one 32 x 32 image, with 1 and 2 threads.
+   augmentation), whole, with train.threads = 1 and auto (wall seconds, final top-1);
+2. the same job's first 2 epochs with threads 1 and 2 (seconds per epoch): two threads can be
+   so slow beside other work that a whole run would take most of an hour;
+3. the CPU DataLoader path (PIL views, the CIFAR recipes' path), threads x workers, 2 epochs of
+   `--grid-steps` steps each (seconds per step of the second epoch);
+4. a 13-tap Gaussian blur (the CIFAR "sim" view) on one 32 x 32 image, with 1 and 2 threads.
 Every row records the 1-minute load average before it ran: on a shared machine, "idle" means
 "no competing process of ours", not an idle machine.
 
   python benchmarks/cpu_speed.py --out benchmarks/results-cpu-speed.json
-  python benchmarks/cpu_speed.py --quick          # threads 1 and auto only, a smaller grid
+  python benchmarks/cpu_speed.py --quick          # workers 0 and 1 only
 """
 
 from __future__ import annotations
@@ -72,28 +75,34 @@ def epoch_seconds(folder: Path) -> list[float]:
     return [round(json.loads(line)["epoch_seconds"], 2) for line in lines]
 
 
-def main_job(threads: list[str], tmp: Path) -> list[dict]:
+def main_job(threads: list[str], tmp: Path, epochs: int | None = None) -> list[dict]:
+    """The default run (or its first `epochs` epochs) per threads setting, idle and busy."""
     rows = []
+    more = [f"epochs={epochs}"] if epochs else []
     for busy in (False, True):
         for t in threads:
+            folder = tmp / f"main-{t}-{busy}-{epochs}"
             with busy_process(busy):
-                row = run_gpaco([f"train.threads={t}"], tmp / f"main-{t}-{busy}")
-            rows.append({"competing_process": busy, "threads": t, **row})
+                row = run_gpaco([f"train.threads={t}", *more], folder)
+            rows.append({"competing_process": busy, "threads": t, "epochs": epochs or 20,
+                         "epoch_s": epoch_seconds(folder), **row})
             print(json.dumps(rows[-1]), flush=True)
     return rows
 
 
-def loader_grid(threads: list[str], workers: list[str], tmp: Path) -> list[dict]:
+def loader_grid(threads: list[str], workers: list[str], steps: int, tmp: Path) -> list[dict]:
     rows = []
-    pil = ["data.batched_augment=false", "epochs=2", "schedule.warmup_epochs=0"]
+    pil = ["data.batched_augment=false", "epochs=2", "schedule.warmup_epochs=0",
+           f"train.max_steps_per_epoch={steps}"]
     for busy in (False, True):
         for t in threads:
             for w in workers:
                 folder = tmp / f"grid-{t}-{w}-{busy}"
                 with busy_process(busy):
                     row = run_gpaco([*pil, f"train.threads={t}", f"data.workers={w}"], folder)
+                per_step = round(epoch_seconds(folder)[-1] / steps, 3)
                 rows.append({"competing_process": busy, "threads": t, "workers": w,
-                             "epoch_s": epoch_seconds(folder), **row})
+                             "s_per_step": per_step, **row})
                 print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -129,10 +138,10 @@ def blur_check() -> list[dict]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("benchmarks/results-cpu-speed.json"))
-    p.add_argument("--quick", action="store_true", help="threads 1 and auto, workers 0 and 1")
-    p.add_argument("--skip", nargs="*", default=[], choices=["main", "grid", "blur"])
+    p.add_argument("--quick", action="store_true", help="workers 0 and 1 only")
+    p.add_argument("--grid-steps", type=int, default=8)
+    p.add_argument("--skip", nargs="*", default=[], choices=["main", "probe", "grid", "blur"])
     args = p.parse_args()
-    threads = ["1", "auto"] if args.quick else ["1", "2", "auto"]
     workers = ["0", "1"] if args.quick else ["0", "1", "2"]
     import torch
 
@@ -144,10 +153,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         if "blur" not in args.skip:
             result["blur_13_tap"] = blur_check()
+        if "probe" not in args.skip:
+            result["main_job_2_epochs"] = main_job(["1", "2"], Path(tmp), epochs=2)
         if "main" not in args.skip:
-            result["main_job"] = main_job(threads, Path(tmp))
+            result["main_job"] = main_job(["1", "auto"], Path(tmp))
         if "grid" not in args.skip:
-            result["loader_grid"] = loader_grid(threads, workers, Path(tmp))
+            result["loader_grid"] = loader_grid(["1", "2"], workers, args.grid_steps, Path(tmp))
     result["uptime_after"] = subprocess.run(["uptime"], capture_output=True,
                                             text=True).stdout.strip()
     args.out.write_text(json.dumps(result, indent=2) + "\n")
