@@ -80,3 +80,23 @@ def test_gpu_loader_on_one_process_is_unchanged():
     a = [labels.tolist() for _, labels in _loader(batch=8)]
     b = [labels.tolist() for _, labels in _loader(0, 1, batch=8)]
     assert a == b and len(a) == 3
+
+
+def test_sample_seeds_follow_the_global_position_on_any_process_count():
+    from gpaco.data.samplers import ShardedBatchSampler
+    from gpaco.data.seeded_samples import PositionSeededSampler
+
+    def seeds(world):
+        out = {}
+        for rank in range(world):
+            sampler = PositionSeededSampler(
+                ShardedBatchSampler(40, 8 // world, rank=rank, world=world, seed=3), seed=3)
+            sampler.set_epoch(2)
+            out.update({index: seed for seed, index in sampler})
+        return out
+
+    assert seeds(1) == seeds(2) == seeds(4)  # each sample: one seed, whoever reads it
+    one = PositionSeededSampler(ShardedBatchSampler(40, 8, seed=3), seed=3)
+    full = list(one)
+    one.start_at(16)
+    assert list(one) == full[16:] and list(one) == full  # start_at holds for one pass only

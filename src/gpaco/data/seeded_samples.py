@@ -2,9 +2,9 @@
 
 A DataLoader's workers each draw from their own random stream, so which augmentation a sample
 gets depends on which worker loaded it and on what that worker loaded before; none of it can be
-saved from the main process. Seeding every sample from (epoch seed, position in this rank's
-epoch order) instead makes sample k of epoch e get the same augmentation whatever the number of
-workers, and lets an epoch start at any position (`start_at`) exactly as if the earlier
+saved from the main process. Seeding every sample from (epoch seed, its position in the epoch's
+global order) instead makes it get the same augmentation whatever the number of workers or
+processes, and lets an epoch start at any position (`start_at`) exactly as if the earlier
 positions had been read: what resuming from a checkpoint inside an epoch needs.
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 from torch.utils.data import Dataset, Sampler
 
+from gpaco.data.samplers import ShardedBatchSampler
 from gpaco.seeding import epoch_seed, seed_all
 
 
@@ -23,15 +24,14 @@ def sample_seed(epoch_seed_value: int, position: int) -> int:
 
 
 class PositionSeededSampler(Sampler[tuple[int, int]]):
-    """Yields `(sample seed, index)` for the indices of `inner` (a sampler with `set_epoch`).
+    """Yields `(sample seed, index)` for the indices of this rank's `ShardedBatchSampler`.
 
-    Args:
-        inner: the order of this rank's samples (e.g. `ShardedBatchSampler`).
-        seed, rank: the run's seed and this process; epoch e seeds from epoch_seed(seed, e, rank).
+    The seed of a sample is `sample_seed(epoch_seed(seed, epoch), g)`, g its position in the
+    epoch's global order (global batch after global batch), the same on every process count.
     """
 
-    def __init__(self, inner: Sampler[int], *, seed: int, rank: int = 0) -> None:
-        self.inner, self.seed, self.rank = inner, seed, rank
+    def __init__(self, inner: ShardedBatchSampler, *, seed: int) -> None:
+        self.inner, self.seed = inner, seed
         self.epoch, self.start = 0, 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -45,12 +45,18 @@ class PositionSeededSampler(Sampler[tuple[int, int]]):
     def __len__(self) -> int:
         return len(self.inner)
 
+    def global_position(self, position: int) -> int:
+        """Where this rank's `position` is in the epoch's global order."""
+        local, world = self.inner.local_batch, self.inner.world
+        batch, offset = divmod(position, local)
+        return (batch * world + self.inner.rank) * local + offset
+
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        base = epoch_seed(self.seed, self.epoch, self.rank)
+        base = epoch_seed(self.seed, self.epoch)
         start, self.start = self.start, 0
         for position, index in enumerate(self.inner):
             if position >= start:
-                yield sample_seed(base, position), index
+                yield sample_seed(base, self.global_position(position)), index
 
 
 class SeededSamples(Dataset):

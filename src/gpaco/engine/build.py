@@ -87,7 +87,7 @@ def _cpu_loader(ds: Dataset, batch: int, train: bool, workers: int, pin: bool,
     sampler: Sampler | None = None
     if train:
         order = ShardedBatchSampler(len(ds), batch, rank=rank, world=world, seed=seed)
-        sampler, ds = PositionSeededSampler(order, seed=seed, rank=rank), SeededSamples(ds)
+        sampler, ds = PositionSeededSampler(order, seed=seed), SeededSamples(ds)
     elif world > 1:
         sampler = StridedSampler(len(ds), rank=rank, world=world)
     return DataLoader(ds, batch_size=batch, shuffle=False, sampler=sampler,
