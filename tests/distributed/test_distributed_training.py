@@ -1,8 +1,9 @@
 """torchrun on the CPU (gloo, loopback): N processes train exactly like one process.
 
-Exactness needs identical inputs, so these runs use a deterministic view (views=[cifar_test]
-for both views): augmentation draws are seeded per rank and therefore depend on the process
-layout (see docs/distributed.md). Every other ingredient is layout-independent: the shared data
+These runs use a deterministic view (views=[cifar_test] for both views), so that the test does
+not depend on augmentation at all (each sample's augmentation is seeded by its global position
+in the epoch, gpaco.data.seeded_samples, the same on any layout). Every other ingredient is
+layout-independent: the shared data
 permutation, ghost batch norm of the per-process batch, the global contrast set, the queue
 gathered in rank order and the averaged batch-norm buffers.
 """
@@ -118,6 +119,9 @@ def two_process_runs(image_root, tmp_path_factory):
     runs.append({"folder": str(base / "paco_e1"),
                  "overrides": _tiny(image_root, base / "paco_e1", *METHODS["paco"],
                                     "schedule.epochs=1")})
+    runs.append({"folder": str(base / "paco_steps"),  # step checkpoints gather every rank's state
+                 "overrides": _tiny(image_root, base / "paco_steps", *METHODS["paco"],
+                                    "train.checkpoint_every_steps=2")})
     spec = base / "spec.json"
     spec.write_text(json.dumps(runs))
     proc = subprocess.run([*_single_node(2), str(WORKER), str(spec)], env=_env(),
@@ -147,11 +151,17 @@ def test_two_processes_equal_one_process_with_the_same_global_batch(
                                    rtol=1e-4, atol=2e-5)
 
 
+def test_step_checkpoints_under_two_processes_change_nothing(two_process_runs):
+    base, _ = two_process_runs
+    _assert_same_weights(load_checkpoint(base / "paco" / "last.pt")["model"],
+                         load_checkpoint(base / "paco_steps" / "last.pt")["model"])
+
+
 def test_only_rank_0_writes_and_logs(two_process_runs):
     base, proc = two_process_runs
-    assert proc.stdout.count("training paco on image_folder") == 2  # paco and paco_e1, once each
+    assert proc.stdout.count("training paco on image_folder") == 3  # paco, _e1, _steps: once each
     records = rd.read_metrics(base / "gpaco")
-    assert [r["epoch"] for r in records] == [0, 1]
+    assert [r["epoch"] for r in records] == [1, 2]
     leftovers = [p.name for p in (base / "gpaco").iterdir() if p.name.startswith(".")]
     assert leftovers == []
 
@@ -160,7 +170,12 @@ def test_a_two_process_checkpoint_resumes_in_one_process(two_process_runs, image
                                                           tmp_path):
     base, _ = two_process_runs
     folder = base / "paco_e1"
-    assert load_checkpoint(folder / "last.pt")["epoch"] == 1
+    ckpt = load_checkpoint(folder / "last.pt")
+    assert ckpt["epoch"] == 1
+    # After its warm-up epoch a 2-epoch run is in this state: make the file say so, since
+    # --resume refuses a changed schedule (engine/resume_policy.py).
+    ckpt["config"]["schedule"]["epochs"] = 2
+    torch.save(ckpt, folder / "last.pt")
     cfg = C.load_config(config_file=str(folder / rd.CONFIG), overrides=["schedule.epochs=2"])
     T.train(cfg, folder, resume=True)
     reference = tmp_path / "ref"

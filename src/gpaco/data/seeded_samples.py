@@ -9,13 +9,16 @@ positions had been read: what resuming from a checkpoint inside an epoch needs.
 """
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from typing import Any
 
-from torch.utils.data import Dataset, Sampler
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler, get_worker_info
 
 from gpaco.data.samplers import ShardedBatchSampler
-from gpaco.seeding import epoch_seed, seed_all
+from gpaco.seeding import epoch_seed
 
 
 def sample_seed(epoch_seed_value: int, position: int) -> int:
@@ -59,12 +62,19 @@ class PositionSeededSampler(Sampler[tuple[int, int]]):
                 yield sample_seed(base, self.global_position(position)), index
 
 
+def _seed_cpu(seed: int) -> None:
+    # the CPU sources only: torch.manual_seed would also reseed the GPUs' generators
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.default_generator.manual_seed(seed)
+
+
 class SeededSamples(Dataset):
     """`dataset[index]` under the seed its `PositionSeededSampler` gives: item `(seed, index)`.
 
-    Every random source (random, numpy, torch) is seeded before the sample is read, in the loader
-    worker or, without workers, in the main process, where the training step's own randomness
-    then follows from the batch's last sample seed, as deterministic as the rest.
+    The CPU random sources (random, numpy, torch) are seeded before the sample is read. In the
+    main process (no loader workers) their previous states are put back afterwards, so that the
+    training step's own draws (shuffle-BN's permutation) go on as if no sample had been read.
     """
 
     def __init__(self, dataset: Dataset) -> None:
@@ -75,5 +85,14 @@ class SeededSamples(Dataset):
 
     def __getitem__(self, item: tuple[int, int]) -> Any:
         seed, index = item
-        seed_all(seed)
-        return self.dataset[index]
+        if get_worker_info() is not None:  # a loader worker: its random state is its own
+            _seed_cpu(seed)
+            return self.dataset[index]
+        saved = random.getstate(), np.random.get_state(), torch.get_rng_state()
+        try:
+            _seed_cpu(seed)
+            return self.dataset[index]
+        finally:
+            random.setstate(saved[0])
+            np.random.set_state(saved[1])
+            torch.set_rng_state(saved[2])
