@@ -29,6 +29,8 @@ from gpaco.data.registry import DATASETS, dataset_defaults, datasets_using
 from gpaco.errors import UserError
 from gpaco.methods import METHODS, methods_using
 
+from .pretrained import weights_file
+
 
 @dataclass
 class DataConfig:
@@ -61,8 +63,9 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     backbone: str = "resnet32"
-    # false; true: the backbone's default weights; or a file (torchvision-style .pth, an
-    # authors' checkpoint, a gpaco checkpoint) loaded by gpaco.engine.pretrained.load_pretrained
+    # false, or the exact weights: a name of the backbone's released weights (torchvision's
+    # IMAGENET1K_V1, a timm tag) or a local file (torchvision-style .pth, an authors' or gpaco
+    # checkpoint; gpaco.engine.pretrained). Never `true`: "the best available" changes over time.
     pretrained: bool | str = False
     backbone_kwargs: dict[str, Any] | None = None  # create_backbone options (a ViT's pooling)
     freeze: Literal["convs_but_last_block"] | None = None
@@ -453,6 +456,10 @@ def validate(cfg: Config) -> None:
     if data.val_split is not None and data.val_split == data.test_split:
         raise UserError("data.val_split is the test split: selecting on it would select on "
                         "the test set; give a separate validation list")
+    if cfg.model.pretrained is True:
+        raise UserError("model.pretrained=true does not say which weights; name them (e.g. "
+                        "model.pretrained=IMAGENET1K_V1 for torchvision's first ResNet weights) "
+                        "or give a local file")
     if cfg.train.cuda_graph and not data.batched_augment:
         raise UserError("train.cuda_graph=true needs data.batched_augment=true (the graph "
                         "captures the batched augmentation)")
@@ -468,6 +475,8 @@ def absolute_paths(cfg: Config) -> None:
         value = getattr(getattr(cfg, section), key)
         if value is not None:
             setattr(getattr(cfg, section), key, str(Path(value).expanduser().resolve()))
+    if isinstance(cfg.model.pretrained, str) and weights_file(cfg.model.pretrained):
+        cfg.model.pretrained = str(Path(cfg.model.pretrained).expanduser().resolve())
 
 
 def to_dict(cfg: Config) -> dict[str, Any]:
@@ -478,6 +487,10 @@ def to_dict(cfg: Config) -> dict[str, Any]:
 def from_dict(data: dict[str, Any], origin: str = "a saved config",
               overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """The config saved as `to_dict` (a checkpoint's, a run's config.yaml), with overrides."""
+    model = data.get("model")
+    if isinstance(model, dict) and model.get("pretrained") is True:
+        # Saved before weights had to be named; a saved run's weights come from its checkpoint.
+        data = {**data, "model": {**model, "pretrained": False}}
     return resolve([(origin, data), ("the command line", parse_overrides(list(overrides)))],
                    saved=0)
 
