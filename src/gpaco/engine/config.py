@@ -91,6 +91,9 @@ class LossConfig:
     label_smoothing: float | None = None
     prior: bool | None = None  # log class prior on the center logits
     tau: float | None = None
+    # multitask: weight each SupCon anchor by its class's effective-number weight (beta 0.999 in
+    # the authors' ImageNet-LT loss); None: unweighted, as their CIFAR loss.
+    effective_number_beta: float | None = None
 
 
 @dataclass
@@ -133,9 +136,25 @@ class OutputConfig:
 
 
 @dataclass
+class OriginConfig:
+    """Where a recipe's values come from (`gpaco recipes` shows it); changes nothing in a run.
+
+    values: "authors" (every value from the authors' launcher `source`), "extrapolated" (no
+    launcher: the closest one's values on the authors' code path), "reconstruction" (their
+    launcher exists but its script cannot run), "demo" (gpaco's own small settings).
+    """
+
+    paper: str | None = None  # the number it targets, e.g. "top-1 57.0 (PaCo, ICCV 2021)"
+    source: str | None = None  # the authors' launcher (path in their repository)
+    values: Literal["authors", "extrapolated", "reconstruction", "demo"] | None = None
+    differences: list[str] = field(default_factory=list)  # deliberate, each with its reason
+
+
+@dataclass
 class Config:
     name: str = "run"
     description: str = ""
+    origin: OriginConfig = field(default_factory=OriginConfig)
     method: str = "paco"  # a key of gpaco.methods.METHODS
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
