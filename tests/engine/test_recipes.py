@@ -116,11 +116,16 @@ def test_resnet200_recipe_is_the_authors() -> None:
     assert (c.model.backbone, c.train.amp, c.loss.prior) == ("resnet200", "fp16", False)
 
 
-def test_imagenet_type_recipes_evaluate_every_epoch() -> None:
+def test_imagenet_type_recipes_compare_every_epoch() -> None:
+    """Selection every epoch as the authors' logs: the validation split where there is one
+    (the test set then every 10 epochs and at each new best), else the test set."""
     for name in C.list_recipes():
         c = C.load_config(name)
         if c.data.image_size == 224:
-            assert c.train.eval_every == 1, name
+            if c.data.val_split is not None:
+                assert (c.train.val_every, c.train.eval_every) == (1, 10), name
+            else:
+                assert c.train.eval_every == 1, name
 
 
 def test_recipes_command_shows_the_paper_number_and_the_values_origin(capsys) -> None:

@@ -121,7 +121,8 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False
     cuda_graph: bool = False  # capture the whole step as a CUDA graph (needs batched_augment)
-    eval_every: int = 1
+    eval_every: int = 1  # test-set evaluation (curves); the last epoch always
+    val_every: int = 1  # validation (selects the best epoch), where the data has a val split
     eval_batch_size: int = 512
     log_every: int = 20
     max_steps_per_epoch: int | None = None  # cap steps per epoch (smoke tests, benchmarks)
@@ -447,7 +448,8 @@ def _scalar(value: Any, kind: type, where: str) -> Any:
 
 
 # -- checks ---------------------------------------------------------------------------------
-_POSITIVE = ("train.batch_size", "schedule.epochs", "train.eval_every", "train.eval_batch_size",
+_POSITIVE = ("train.batch_size", "schedule.epochs", "train.eval_every", "train.val_every",
+             "train.eval_batch_size",
              "train.log_every", "optim.lr", "loss.temperature", "data.image_size", "model.dim",
              "train.max_steps_per_epoch")
 # A queue of 0 is a valid choice (the in-batch contrast set only).
