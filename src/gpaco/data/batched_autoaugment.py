@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
-import PIL.Image
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
@@ -24,6 +23,7 @@ from gpaco.data.cifar_autoaugment import (AFFINE_MATRICES, CIFAR10_POLICY, FILL,
 
 BLENDS = ("Brightness", "Color", "Contrast", "Sharpness")  # PIL ImageEnhance: blend with a degenerate
 FLAGS = ("Color", "Contrast", "Sharpness", "AutoContrast", "Equalize")  # row = factor | one flag each
+COLUMN = {name: 1 + k for k, name in enumerate(FLAGS)}
 FIXED_LUT_OPS = {  # ops that are one LUT whatever the image: PIL's own, read off a 0..255 ramp
     "Posterize": lambda img, m: ImageOps.posterize(img, int(m)),
     "Solarize": ImageOps.solarize,
@@ -34,10 +34,10 @@ FIXED_LUT_OPS = {  # ops that are one LUT whatever the image: PIL's own, read of
 class Entries(NamedTuple):
     """Per-entry tables (E entries; N = H * W output pixels).
 
-    taps (E, N, 16) long: the 4 x 4 input pixels (row-major, clamped to the image) around each
-    output pixel's sampling position; frac (E, N, 2) float64: the position's (dx, dy) from the
-    second tap; inside (E, N) bool: False where PIL fills; luts (E, 256); rows (E, 6): blend
-    factor, then one flag per FLAGS.
+    taps (E, N, 4) long: the 4 input pixels (clamped to the image) along the one axis an op
+    resamples, around each output pixel's sampling position; frac (E, N) float64: the position's
+    offset from the second tap (0 for nearest ops); inside (E, N) bool: False where PIL fills;
+    luts (E, 256); rows (E, 6): blend factor, then one flag per FLAGS.
     """
 
     taps: Tensor
@@ -50,42 +50,52 @@ class Entries(NamedTuple):
         return Entries(*(t[entry] for t in self))
 
 
-def _taps(row: np.ndarray, col: np.ndarray, h: int, w: int) -> np.ndarray:
-    """(N, 16) flat indices of rows row-1..row+2 x columns col-1..col+2, clamped to the image."""
-    k = np.arange(-1, 3)
-    r = np.clip(row[:, None] + k, 0, h - 1)
-    c = np.clip(col[:, None] + k, 0, w - 1)
-    return (r[:, :, None] * w + c[:, None, :]).reshape(-1, 16)
+Plan = tuple[np.ndarray, np.ndarray, np.ndarray]  # taps (N, 4), frac (N,), inside (N,)
+_K = np.arange(-1, 3)  # tap offsets from floor(position - 0.5)
 
 
-def _nearest_plan(name: str, m: float, h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _identity_plan(h: int, w: int) -> Plan:
+    src = np.arange(h * w)
+    return src[:, None] + np.zeros_like(_K), np.zeros(h * w), np.ones(h * w, dtype=bool)
+
+
+def _nearest_plan(name: str, m: float, h: int, w: int) -> Plan:
     """Which input pixel PIL's nearest op copies to each output pixel, asked of PIL itself: the op
-    on an image whose pixels hold their own index (fill -1 marks the uncovered pixels)."""
+    on an image whose pixels hold their own index (fill -1 marks the uncovered pixels). All four
+    taps are that pixel, so the cubic returns it whatever the offset."""
     index = Image.fromarray(np.arange(h * w, dtype=np.int32).reshape(h, w))  # mode "I"
     src = np.asarray(geometric_op(index, name, m, fill=-1)).reshape(-1).astype(np.int64)
     inside = src >= 0
-    row, col = np.divmod(np.where(inside, src, 0), w)
-    return _taps(row, col, h, w), np.zeros((h * w, 2)), inside
+    src = np.where(inside, src, 0)
+    return src[:, None] + np.zeros_like(_K), np.zeros(h * w), inside
 
 
-def _bicubic_plan(name: str, m: float, h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """PIL's bicubic affine sampling (Geometry.c), in the same float64 operations: position
-    a0 (x + .5) + a1 (y + .5) + a2, filled where outside the image, else taps from floor(pos - .5) - 1."""
+def _bicubic_plan(name: str, m: float, h: int, w: int) -> Plan:
+    """PIL's bicubic affine sampling (Geometry.c) in its float64 operations: position
+    a0 (x + .5) + a1 (y + .5) + a2 (and likewise y), filled where outside the image, else a 4 x 4
+    cubic from floor(position - .5) - 1. A shear moves along one axis only: the offset along the
+    other is 0, where PIL's cubic returns its second tap exactly, so 4 taps along the moving axis
+    give the same result."""
     a0, a1, a2, a3, a4, a5 = (float(v) for v in AFFINE_MATRICES[name](m, w, h))
     y, x = np.meshgrid(np.arange(h) + 0.5, np.arange(w) + 0.5, indexing="ij")
     xin = (a0 * x + a1 * y + a2).reshape(-1)
     yin = (a3 * x + a4 * y + a5).reshape(-1)
     inside = (xin >= 0) & (xin < w) & (yin >= 0) & (yin < h)
-    xs, ys = xin - 0.5, yin - 0.5
-    col, row = np.floor(xs), np.floor(ys)
-    frac = np.stack([xs - col, ys - row], 1)
-    return _taps(row.astype(np.int64), col.astype(np.int64), h, w), frac, inside
+    col, row = np.floor(xin - 0.5), np.floor(yin - 0.5)
+    dx, dy = (xin - 0.5) - col, (yin - 0.5) - row
+    col, row = col.astype(np.int64), row.astype(np.int64)
+    if not dy[inside].any():  # moves along x
+        taps = np.clip(row, 0, h - 1)[:, None] * w + np.clip(col[:, None] + _K, 0, w - 1)
+        return taps, np.where(inside, dx, 0.0), inside
+    if not dx[inside].any():  # moves along y
+        taps = np.clip(row[:, None] + _K, 0, h - 1) * w + np.clip(col, 0, w - 1)[:, None]
+        return taps, np.where(inside, dy, 0.0), inside
+    raise ValueError(f"{name} resamples along both axes: the batched bicubic handles one")
 
 
-def _plan(name: str, m: float, h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _plan(name: str, m: float, h: int, w: int) -> Plan:
     if name not in RESAMPLE:
-        ident = np.arange(h * w)
-        return _taps(ident // w, ident % w, h, w), np.zeros((h * w, 2)), np.ones(h * w, dtype=bool)
+        return _identity_plan(h, w)
     if RESAMPLE[name] == Image.NEAREST:
         return _nearest_plan(name, m, h, w)
     if RESAMPLE[name] == Image.BICUBIC and name in AFFINE_MATRICES:
@@ -110,7 +120,7 @@ def build_entries(ops: Sequence[tuple[str, float]], h: int, w: int) -> Entries:
     plans = [_plan(name, m, h, w) for name, m in ops]
     return Entries(
         taps=torch.from_numpy(np.stack([p[0] for p in plans])),
-        frac=torch.from_numpy(np.stack([p[1] for p in plans])).double(),
+        frac=torch.from_numpy(np.stack([p[1] for p in plans])),
         inside=torch.from_numpy(np.stack([p[2] for p in plans])),
         luts=torch.from_numpy(np.stack([_lut(name, m) for name, m in ops])).float(),
         # float32 factor: PIL's blend takes its alpha as a C float
@@ -185,7 +195,7 @@ def apply_op(y: Tensor, name: str, m: float) -> Tensor:
 def apply_entries(y: Tensor, e: Entries) -> Tensor:
     """Apply per-sample entries (each table with a leading B) to y (B, C, H, W) of integers 0..255."""
     y = resample(y, e.taps, e.frac, e.inside)
-    y = apply_luts(y, e.luts, e.rows[:, 4] > 0.5, e.rows[:, 5] > 0.5)
+    y = apply_luts(y, e.luts, e.rows[:, COLUMN["AutoContrast"]] > 0.5, e.rows[:, COLUMN["Equalize"]] > 0.5)
     return blend(y, e.rows)
 
 
@@ -199,16 +209,13 @@ def _pil_cubic(v1: Tensor, v2: Tensor, v3: Tensor, v4: Tensor, d: Tensor) -> Ten
 
 
 def resample(y: Tensor, taps: Tensor, frac: Tensor, inside: Tensor) -> Tensor:
-    """Per-sample resampling (B, N, 16) taps / (B, N, 2) offsets / (B, N) inside, as PIL's bicubic
-    filter in float64: cubic along rows then down the column, clipped to 0..255 and truncated;
-    FILL outside. Nearest ops have zero offsets, which return the second tap exactly."""
+    """Per-sample resampling by (B, N, 4) taps, (B, N) offsets and (B, N) inside masks: PIL's
+    bicubic filter in float64, clipped to 0..255 and truncated; FILL outside. Nearest ops (four
+    equal taps) and the identity come out exactly."""
     b, c, h, w = y.shape
     n = h * w
-    v = y.double().reshape(b, c, n).gather(2, taps.reshape(b, 1, n * 16).expand(b, c, n * 16))
-    v = v.view(b, c, n, 4, 4)
-    dx, dy = frac[:, None, :, 0, None], frac[:, None, :, 1]
-    rows = _pil_cubic(*v.unbind(4), dx)  # (B, C, N, 4): one value per tap row
-    out = _pil_cubic(*rows.unbind(3), dy).clamp_(0.0, 255.0).floor_()
+    v = y.double().reshape(b, c, n).gather(2, taps.reshape(b, 1, n * 4).expand(b, c, n * 4))
+    out = _pil_cubic(*v.view(b, c, n, 4).unbind(3), frac[:, None]).clamp_(0.0, 255.0).floor_()
     return torch.where(inside[:, None], out, float(FILL)).to(y.dtype).view(b, c, h, w)
 
 
@@ -249,17 +256,16 @@ def _equalize_lut(flat: Tensor) -> Tensor:
     return torch.where(step != 0, lut, ident).float()  # step 0 (nearly constant): unchanged
 
 
-_SMOOTH: dict[tuple[int, torch.device, torch.dtype], Tensor] = {}
-
-
-def _smooth_kernel(c: int, device: torch.device, dtype: torch.dtype) -> Tensor:
-    """PIL's ImageFilter.SMOOTH: 3x3 ones with 5 in the centre, / 13."""
-    key = (c, device, dtype)
-    if key not in _SMOOTH:
-        k = torch.full((3, 3), 1.0 / 13.0, dtype=dtype)
-        k[1, 1] = 5.0 / 13.0
-        _SMOOTH[key] = k.expand(c, 1, 3, 3).contiguous().to(device)
-    return _SMOOTH[key]
+def _smooth(y: Tensor) -> Tensor:
+    """PIL's ImageFilter.SMOOTH (3x3 ones, 5 in the centre, / 13, rounded) with the border pixels
+    kept. Summed as integers, so exact on any device (a float32 conv may run in TF32 on CUDA)."""
+    h, w = y.shape[2:]
+    total = 4.0 * y[:, :, 1:-1, 1:-1]
+    for dy in range(3):
+        for dx in range(3):
+            total = total + y[:, :, dy:dy + h - 2, dx:dx + w - 2]
+    inner = (total / 13.0).round_()
+    return F.pad(inner - y[:, :, 1:-1, 1:-1], (1, 1, 1, 1)) + y
 
 
 def _pil_gray(y: Tensor) -> Tensor:
@@ -273,13 +279,11 @@ def blend(y: Tensor, rows: Tensor) -> Tensor:
     Image.blend), clipped and truncated. The degenerate is black (brightness), the grey image
     (color), its rounded mean (contrast) or the SMOOTH-filtered image with the border kept
     (sharpness). Factor 1 (every other op) returns y exactly."""
-    b, c, h, w = y.shape
-    factor, is_color, is_contrast, is_sharp = (rows[:, k].view(b, 1, 1, 1) for k in range(4))
+    factor, is_color, is_contrast, is_sharp = (
+        rows[:, k].view(-1, 1, 1, 1) for k in (0, COLUMN["Color"], COLUMN["Contrast"], COLUMN["Sharpness"]))
     gray = _pil_gray(y)
     mean = torch.floor(gray.double().mean((1, 2, 3), keepdim=True) + 0.5).float()  # int(mean + 0.5)
-    smooth = F.conv2d(y, _smooth_kernel(c, y.device, y.dtype), groups=c).round_()
-    smooth = F.pad(smooth - y[:, :, 1:-1, 1:-1], (1, 1, 1, 1)) + y  # border pixels kept
     degenerate = torch.where(is_color > 0.5, gray.expand_as(y), torch.zeros_like(y))
     degenerate = torch.where(is_contrast > 0.5, mean.expand_as(y), degenerate)
-    degenerate = torch.where(is_sharp > 0.5, smooth, degenerate)
+    degenerate = torch.where(is_sharp > 0.5, _smooth(y), degenerate)
     return (degenerate + factor * (y - degenerate)).clamp_(0.0, 255.0).floor_()
