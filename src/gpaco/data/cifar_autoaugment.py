@@ -5,7 +5,8 @@ and its batched twin (`batched_autoaugment`) both read them. The sub-policies ar
 CIFAR10 ones; what the authors do differently from torchvision's AutoAugment:
 
 - geometric ops fill with grey (128, 128, 128), not black;
-- shears resample bicubic (PIL's transform bicubic), translate and rotate nearest;
+- shears resample bicubic (PIL's transform bicubic: a cubic convolution with a = -1, unlike
+  its resize's -0.5 and torch's -0.75), translate and rotate nearest;
 - translations are a fraction of the side (150/331 at bin 9) applied as a float offset, which
   PIL's nearest sampling rounds (14.5 px -> 15 px where torchvision truncates to 14);
 - rotate has no random sign (always counter-clockwise);
@@ -25,7 +26,7 @@ from torchvision.transforms import v2
 SubPolicy = tuple[tuple[str, float, int | None], tuple[str, float, int | None]]
 
 # 25 sub-policies of (op, probability, magnitude bin): torchvision's CIFAR10 policy, which is
-# also the authors' (tests/data/test_transforms.py checks it against torchvision).
+# also the authors' (tests/data/test_cifar_autoaugment.py checks it against torchvision).
 CIFAR10_POLICY: tuple[SubPolicy, ...] = (
     (("Invert", 0.1, None), ("Contrast", 0.2, 6)),
     (("Rotate", 0.7, 2), ("TranslateX", 0.3, 9)),
@@ -120,10 +121,9 @@ def geometric_op(img: PIL.Image.Image, name: str, m: float, fill: Any = None) ->
 
 def _space(name: str) -> tuple[Callable[[int, int, int], torch.Tensor | None], bool]:
     """torchvision's `_AUGMENTATION_SPACE` entry for `name`, read from MAGNITUDES."""
-    spec = MAGNITUDES.get(name)
-    bins = magnitude_bins(name) if name in MAGNITUDES else None
+    bins = magnitude_bins(name)
     values = None if bins is None else torch.from_numpy(bins)  # float64: float() gives them exactly
-    return (lambda num_bins, height, width: values), bool(spec and spec[2])
+    return (lambda num_bins, height, width: values), name in SIGNED_OPS
 
 
 class CifarAutoAugment(v2.AutoAugment):
@@ -135,6 +135,9 @@ class CifarAutoAugment(v2.AutoAugment):
 
     def __init__(self) -> None:
         super().__init__(v2.AutoAugmentPolicy.CIFAR10)
+
+    def extra_repr(self) -> str:  # torchvision's would print its unused interpolation / fill
+        return f"authors' CIFAR10 policy, fill={FILL}, shear=bicubic, translate/rotate=nearest"
 
     def _get_policies(self, policy: v2.AutoAugmentPolicy) -> list[SubPolicy]:
         return list(CIFAR10_POLICY)
