@@ -325,17 +325,20 @@ def test_autoaugment_translate_fills_grey_on_white(name: str) -> None:
         assert lines == math.floor(abs(m) * 32 + 0.5), m
 
 
+def _pil_affine(x: torch.Tensor, matrix: tuple[float, ...], resample: int) -> torch.Tensor:
+    return _tensor([img.transform(img.size, Image.AFFINE, matrix, resample, fillcolor=(128,) * 3)
+                    for img in _pil_images(x)])
+
+
 def test_autoaugment_shear_is_pils_bicubic() -> None:
     x = _aa_inputs()
     for name, matrix in (("ShearX", lambda m: (1, m, 0, 0, 1, 0)), ("ShearY", lambda m: (1, 0, 0, m, 1, 0))):
         for m in (0.3, -0.2667, 0.1):
-            ref = _tensor([img.transform(img.size, Image.AFFINE, matrix(m), Image.BICUBIC, fillcolor=(128,) * 3)
-                           for img in _pil_images(x)])
-            nearest = _tensor([img.transform(img.size, Image.AFFINE, matrix(m), Image.NEAREST, fillcolor=(128,) * 3)
-                               for img in _pil_images(x)])
             out = A.apply_op(x.float(), name, m)
-            assert torch.equal(out, ref), (name, m)
-            assert not torch.equal(out, nearest)
+            assert torch.equal(out, _pil_affine(x, matrix(m), Image.BICUBIC)), (name, m)
+            assert not torch.equal(out, _pil_affine(x, matrix(m), Image.NEAREST))
+    white = A.apply_op(torch.full((1, 3, 32, 32), 255.0), "ShearY", 0.3)
+    assert (white == 128).any() and not (white == 0).any()
 
 
 def test_autoaugment_rotate_is_unsigned_and_solarize_256_based() -> None:
