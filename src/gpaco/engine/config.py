@@ -29,6 +29,8 @@ from gpaco.data.registry import DATASETS, dataset_defaults, datasets_using
 from gpaco.errors import UserError
 from gpaco.methods import METHODS, methods_using
 
+from .pretrained import weights_file
+
 
 @dataclass
 class DataConfig:
@@ -61,8 +63,9 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     backbone: str = "resnet32"
-    # false; true: the backbone's default weights; or a file (torchvision-style .pth, an
-    # authors' checkpoint, a gpaco checkpoint) loaded by gpaco.engine.pretrained.load_pretrained
+    # false, or the exact weights: a name of the backbone's released weights (torchvision's
+    # IMAGENET1K_V1, a timm tag) or a local file (torchvision-style .pth, an authors' or gpaco
+    # checkpoint; gpaco.engine.pretrained). Never `true`: "the best available" changes over time.
     pretrained: bool | str = False
     backbone_kwargs: dict[str, Any] | None = None  # create_backbone options (a ViT's pooling)
     freeze: Literal["convs_but_last_block"] | None = None
@@ -88,6 +91,9 @@ class LossConfig:
     label_smoothing: float | None = None
     prior: bool | None = None  # log class prior on the center logits
     tau: float | None = None
+    # multitask: weight each SupCon anchor by its class's effective-number weight (beta 0.999 in
+    # the authors' ImageNet-LT loss); None: unweighted, as their CIFAR loss.
+    effective_number_beta: float | None = None
 
 
 @dataclass
@@ -130,9 +136,25 @@ class OutputConfig:
 
 
 @dataclass
+class OriginConfig:
+    """Where a recipe's values come from (`gpaco recipes` shows it); changes nothing in a run.
+
+    values: "authors" (every value from the authors' launcher `source`), "extrapolated" (no
+    launcher: the closest one's values on the authors' code path), "reconstruction" (their
+    launcher exists but its script cannot run), "demo" (gpaco's own small settings).
+    """
+
+    paper: str | None = None  # the number it targets, e.g. "top-1 57.0 (PaCo, ICCV 2021)"
+    source: str | None = None  # the authors' launcher (path in their repository)
+    values: Literal["authors", "extrapolated", "reconstruction", "demo"] | None = None
+    differences: list[str] = field(default_factory=list)  # deliberate, each with its reason
+
+
+@dataclass
 class Config:
     name: str = "run"
     description: str = ""
+    origin: OriginConfig = field(default_factory=OriginConfig)
     method: str = "paco"  # a key of gpaco.methods.METHODS
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
@@ -453,6 +475,10 @@ def validate(cfg: Config) -> None:
     if data.val_split is not None and data.val_split == data.test_split:
         raise UserError("data.val_split is the test split: selecting on it would select on "
                         "the test set; give a separate validation list")
+    if cfg.model.pretrained is True:
+        raise UserError("model.pretrained=true does not say which weights; name them (e.g. "
+                        "model.pretrained=IMAGENET1K_V1 for torchvision's first ResNet weights) "
+                        "or give a local file")
     if cfg.train.cuda_graph and not data.batched_augment:
         raise UserError("train.cuda_graph=true needs data.batched_augment=true (the graph "
                         "captures the batched augmentation)")
@@ -468,6 +494,8 @@ def absolute_paths(cfg: Config) -> None:
         value = getattr(getattr(cfg, section), key)
         if value is not None:
             setattr(getattr(cfg, section), key, str(Path(value).expanduser().resolve()))
+    if isinstance(cfg.model.pretrained, str) and weights_file(cfg.model.pretrained):
+        cfg.model.pretrained = str(Path(cfg.model.pretrained).expanduser().resolve())
 
 
 def to_dict(cfg: Config) -> dict[str, Any]:
@@ -478,6 +506,10 @@ def to_dict(cfg: Config) -> dict[str, Any]:
 def from_dict(data: dict[str, Any], origin: str = "a saved config",
               overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """The config saved as `to_dict` (a checkpoint's, a run's config.yaml), with overrides."""
+    model = data.get("model")
+    if isinstance(model, dict) and model.get("pretrained") is True:
+        # Saved before weights had to be named; a saved run's weights come from its checkpoint.
+        data = {**data, "model": {**model, "pretrained": False}}
     return resolve([(origin, data), ("the command line", parse_overrides(list(overrides)))],
                    saved=0)
 
