@@ -200,21 +200,21 @@ def apply_entries(y: Tensor, e: Entries) -> Tensor:
 
 
 def _pil_cubic(v1: Tensor, v2: Tensor, v3: Tensor, v4: Tensor, d: Tensor) -> Tensor:
-    """PIL's BICUBIC macro (cubic convolution with a = -1), operation for operation."""
-    p1 = v2
-    p2 = -v1 + v3
-    p3 = 2 * (v1 - v2) + v3 - v4
-    p4 = -v1 + v2 - v3 + v4
-    return p1 + d * (p2 + d * (p3 + d * p4))
+    """PIL's BICUBIC macro (cubic convolution with a = -1) on integer pixels, operation for
+    operation: the p terms are small integers, exact in float32; the polynomial in d is float64."""
+    p2 = (-v1 + v3).double()
+    p3 = (2 * (v1 - v2) + v3 - v4).double()
+    p4 = (-v1 + v2 - v3 + v4).double()
+    return v2.double() + d * (p2 + d * (p3 + d * p4))
 
 
 def resample(y: Tensor, taps: Tensor, frac: Tensor, inside: Tensor) -> Tensor:
     """Per-sample resampling by (B, N, 4) taps, (B, N) offsets and (B, N) inside masks: PIL's
-    bicubic filter in float64, clipped to 0..255 and truncated; FILL outside. Nearest ops (four
-    equal taps) and the identity come out exactly."""
+    bicubic filter, clipped to 0..255 and truncated; FILL outside. Nearest ops (four equal taps)
+    and the identity come out exactly."""
     b, c, h, w = y.shape
     n = h * w
-    v = y.double().reshape(b, c, n).gather(2, taps.reshape(b, 1, n * 4).expand(b, c, n * 4))
+    v = y.reshape(b, c, n).gather(2, taps.reshape(b, 1, n * 4).expand(b, c, n * 4))
     out = _pil_cubic(*v.view(b, c, n, 4).unbind(3), frac[:, None]).clamp_(0.0, 255.0).floor_()
     return torch.where(inside[:, None], out, float(FILL)).to(y.dtype).view(b, c, h, w)
 
@@ -258,14 +258,12 @@ def _equalize_lut(flat: Tensor) -> Tensor:
 
 def _smooth(y: Tensor) -> Tensor:
     """PIL's ImageFilter.SMOOTH (3x3 ones, 5 in the centre, / 13, rounded) with the border pixels
-    kept. Summed as integers, so exact on any device (a float32 conv may run in TF32 on CUDA)."""
-    h, w = y.shape[2:]
-    total = 4.0 * y[:, :, 1:-1, 1:-1]
-    for dy in range(3):
-        for dx in range(3):
-            total = total + y[:, :, dy:dy + h - 2, dx:dx + w - 2]
-    inner = (total / 13.0).round_()
-    return F.pad(inner - y[:, :, 1:-1, 1:-1], (1, 1, 1, 1)) + y
+    kept. Summed as integers (a separable box sum), so exact on any device: a float32 conv may
+    run in TF32 on CUDA."""
+    rows = y[:, :, :, :-2] + y[:, :, :, 1:-1] + y[:, :, :, 2:]
+    inner = y[:, :, 1:-1, 1:-1]
+    total = rows[:, :, :-2] + rows[:, :, 1:-1] + rows[:, :, 2:] + 4.0 * inner
+    return F.pad((total / 13.0).round_() - inner, (1, 1, 1, 1)) + y
 
 
 def _pil_gray(y: Tensor) -> Tensor:
