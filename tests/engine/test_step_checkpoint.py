@@ -40,7 +40,9 @@ def _assert_same_state(a_path: Path, b_path: Path) -> None:
 
 
 CASES = {"batched": ["data.batched_augment=true"],
-         "pil": ["data.batched_augment=false", "data.workers=0"]}
+         "pil": ["data.batched_augment=false", "data.workers=0"],
+         # an lr set before every optimiser step: resuming must go on from the step's lr
+         "per_step_lr": ["schedule.name=warmup_cosine", "train.accum_iter=2"]}
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -20,10 +20,10 @@ from gpaco.data.transforms import build_transform, build_views
 from gpaco.errors import UserError
 from gpaco.models import create_backbone, freeze
 
-from . import parallel
+from . import optimizer, parallel
 from .config import Config, DataConfig
 from .cpu import choose_workers
-from .pretrained import load_pretrained
+from .pretrained import load_pretrained, weights_file
 
 
 @dataclass
@@ -162,9 +162,9 @@ def build_data(cfg: Config, device: torch.device, *, with_train: bool = True,
 def build_model(cfg: Config, num_classes: int) -> nn.Module:
     """The method's wrapper around the backbone, with the recipe's batch norm and freezing."""
     m, method = cfg.model, methods.get_method(cfg.method)
-    from_file = isinstance(m.pretrained, str)
-    backbone = create_backbone(m.backbone, pretrained=m.pretrained is True,
-                               **(m.backbone_kwargs or {}))
+    from_file = isinstance(m.pretrained, str) and weights_file(m.pretrained)
+    weights = m.pretrained if isinstance(m.pretrained, str) and not from_file else None
+    backbone = create_backbone(m.backbone, weights=weights, **(m.backbone_kwargs or {}))
     options = {k: getattr(m, k) for k in method.model_options}
     model = methods.build_model(cfg.method, backbone, num_classes, **options)
     if from_file:
@@ -185,7 +185,5 @@ def build_criterion(cfg: Config, num_classes: int, class_counts: list[int]) -> n
 
 
 def build_optimizer(cfg: Config, model: nn.Module) -> torch.optim.Optimizer:
-    o = cfg.optim
-    params = [p for p in model.parameters() if p.requires_grad]
-    return torch.optim.SGD([{"params": params, "lr_scale": 1.0}], lr=o.lr, momentum=o.momentum,
-                           weight_decay=o.weight_decay, nesterov=o.nesterov)
+    """The config's optimiser over the model's default parameter groups (engine/optimizer.py)."""
+    return optimizer.build_optimizer(cfg.optim, optimizer.param_groups(model, cfg.optim))

@@ -6,7 +6,8 @@ its value is coerced to the field's type. Overrides take a dotted path (`optim.l
 name that is unique (`lr=0.1`, `epochs=10`).
 
 Some keys belong to one choice: the method's `model.*` / `loss.*` options (gpaco.methods), the
-dataset's `data.*` keyword arguments (gpaco.data.registry) and the step schedule's milestones.
+dataset's `data.*` keyword arguments (gpaco.data.registry), the optimiser's options
+(`OPTIMIZER_OPTIONS`) and the schedule's (`SCHEDULE_OPTIONS`).
 Their default None means "the choice's own default", which the resolved config then shows. A key
 the choice does not use is an error naming the key and what uses it, unless it was set by a layer
 *before* the one that made the choice (a recipe's PaCo `loss.alpha` when the command line says
@@ -28,6 +29,8 @@ import yaml
 from gpaco.data.registry import SPLITS_UNDER_ROOT, DATASETS, dataset_defaults, datasets_using
 from gpaco.errors import UserError
 from gpaco.methods import METHODS, methods_using
+
+from .pretrained import weights_file
 
 
 @dataclass
@@ -62,8 +65,9 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     backbone: str = "resnet32"
-    # false; true: the backbone's default weights; or a file (torchvision-style .pth, an
-    # authors' checkpoint, a gpaco checkpoint) loaded by gpaco.engine.pretrained.load_pretrained
+    # false, or the exact weights: a name of the backbone's released weights (torchvision's
+    # IMAGENET1K_V1, a timm tag) or a local file (torchvision-style .pth, an authors' or gpaco
+    # checkpoint; gpaco.engine.pretrained). Never `true`: "the best available" changes over time.
     pretrained: bool | str = False
     backbone_kwargs: dict[str, Any] | None = None  # create_backbone options (a ViT's pooling)
     freeze: Literal["convs_but_last_block"] | None = None
@@ -89,34 +93,53 @@ class LossConfig:
     label_smoothing: float | None = None
     prior: bool | None = None  # log class prior on the center logits
     tau: float | None = None
+    # multitask: weight each SupCon anchor by its class's effective-number weight (beta 0.999 in
+    # the authors' ImageNet-LT loss); None: unweighted, as their CIFAR loss.
+    effective_number_beta: float | None = None
 
 
 @dataclass
 class OptimConfig:
-    lr: float = 0.05
-    momentum: float = 0.9
+    name: Literal["sgd", "adamw"] = "sgd"
+    lr: float = 0.05  # the peak lr; see blr
+    # MAE's base lr: lr = blr * train.batch_size / 256 (the effective batch). A later layer
+    # that sets lr drops it.
+    blr: float | None = None
     weight_decay: float = 5e-4
-    nesterov: bool = False
+    # The optimiser's own options (OPTIMIZER_OPTIONS; None: its default).
+    momentum: float | None = None
+    nesterov: bool | None = None
+    betas: list[float] | None = None
+    layer_decay: float | None = None  # ViT layer-wise lr decay (engine/param_groups.py)
 
 
 @dataclass
 class ScheduleConfig:
-    name: Literal["step", "cosine"] = "step"
+    # step / cosine: set once per epoch; warmup_cosine (MAE) / poly (mmseg): at every
+    # optimiser step from the fractional epoch (gpaco.engine.schedule).
+    name: Literal["step", "cosine", "warmup_cosine", "poly"] = "step"
     epochs: int = 400
     warmup_epochs: int = 10
-    milestones: list[int] | None = None  # step only (default 320, 360)
-    decay: float | None = None  # step only (default 0.1)
+    # The schedule's own options (SCHEDULE_OPTIONS; None: its default).
+    milestones: list[int] | None = None
+    decay: float | None = None
+    min_lr: float | None = None
+    power: float | None = None
 
 
 @dataclass
 class TrainConfig:
-    batch_size: int = 128  # global batch over all processes
+    batch_size: int = 128  # global batch over all processes, per optimiser step
+    # Split each process's batch into this many micro-batches, one backward each, one
+    # optimiser step: the same batch_size in less memory.
+    accum_iter: int = 1
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: Literal["none", "bf16", "fp16"] = "none"
     channels_last: bool = False
     compile: bool = False
     cuda_graph: bool = False  # capture the whole step as a CUDA graph (needs batched_augment)
-    eval_every: int = 1
+    eval_every: int = 1  # test-set evaluation (curves); the last epoch always
+    val_every: int = 1  # validation (selects the best epoch), where the data has a val split
     eval_batch_size: int = 512
     log_every: int = 20
     max_steps_per_epoch: int | None = None  # cap steps per epoch (smoke tests, benchmarks)
@@ -134,9 +157,25 @@ class OutputConfig:
 
 
 @dataclass
+class OriginConfig:
+    """Where a recipe's values come from (`gpaco recipes` shows it); changes nothing in a run.
+
+    values: "authors" (every value from the authors' launcher `source`), "extrapolated" (no
+    launcher: the closest one's values on the authors' code path), "reconstruction" (their
+    launcher exists but its script cannot run), "demo" (gpaco's own small settings).
+    """
+
+    paper: str | None = None  # the number it targets, e.g. "top-1 57.0 (PaCo, ICCV 2021)"
+    source: str | None = None  # the authors' launcher (path in their repository)
+    values: Literal["authors", "extrapolated", "reconstruction", "demo"] | None = None
+    differences: list[str] = field(default_factory=list)  # deliberate, each with its reason
+
+
+@dataclass
 class Config:
     name: str = "run"
     description: str = ""
+    origin: OriginConfig = field(default_factory=OriginConfig)
     method: str = "paco"  # a key of gpaco.methods.METHODS
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
@@ -148,7 +187,17 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
 
 
-STEP_DEFAULTS = {"milestones": [320, 360], "decay": 0.1}
+# The options each optimiser / schedule uses, with their defaults (the one table of them).
+OPTIMIZER_OPTIONS: dict[str, dict[str, Any]] = {
+    "sgd": {"momentum": 0.9, "nesterov": False},
+    "adamw": {"betas": [0.9, 0.999], "layer_decay": 1.0},
+}
+SCHEDULE_OPTIONS: dict[str, dict[str, Any]] = {
+    "step": {"milestones": [320, 360], "decay": 0.1},
+    "cosine": {},
+    "warmup_cosine": {"min_lr": 1e-6},
+    "poly": {"min_lr": 0.0, "power": 0.9},
+}
 # Keys renamed since earlier versions, so that their saved config.yaml files still resume.
 RENAMED = {"data.on_gpu": "data.batched_augment"}
 
@@ -189,8 +238,10 @@ def _dependents() -> dict[str, tuple[str, Any]]:
         section, key = path.split(".", 1) if "." in path else ("", path)
         if section == "data" and datasets_using(key):
             deps[path] = ("data.dataset", datasets_using(key))
-    for key in STEP_DEFAULTS:
-        deps[f"schedule.{key}"] = ("schedule.name", ["step"])
+    for section, choice, table in (("optim", "optim.name", OPTIMIZER_OPTIONS),
+                                   ("schedule", "schedule.name", SCHEDULE_OPTIONS)):
+        for key in {k for options in table.values() for k in options}:
+            deps[f"{section}.{key}"] = (choice, [n for n, o in table.items() if key in o])
     return deps
 
 
@@ -361,13 +412,38 @@ def resolve(layers: list[tuple[str, Layer]], saved: int = -1) -> Config:
         origin = layers[setter[path]][0]
         raise UserError(f"{path} (set by {origin}) does not apply to {choice}="
                         f"{chosen[choice]}; it is used by {choice}={'|'.join(users)}")
+    _drop_overridden_blr(values, setter, saved, layers)
     merged = {**defaults, **values, **_choice_defaults(chosen, values)}
-    cfg = _build(Config, merged, "")
+    cfg = _typed(merged)
     validate(cfg)  # types and ranges first: a negative count is that, not an ignored key
     if _check_conditional(merged, values, {**defaults, **_choice_defaults(chosen, {})}, setter,
                           layers, saved):
-        cfg = _build(Config, merged, "")
+        cfg = _typed(merged)
     return cfg
+
+
+def _typed(merged: dict[str, Any]) -> Config:
+    """The Config of flat `merged` values, with optim.lr from optim.blr where that is set."""
+    cfg = _build(Config, merged, "")
+    if cfg.optim.blr is not None:
+        cfg.optim.lr = cfg.optim.blr * cfg.train.batch_size / REFERENCE_BATCH
+    return cfg
+
+
+REFERENCE_BATCH = 256  # MAE's rule: lr = blr * effective batch / 256
+
+
+def _drop_overridden_blr(values: dict[str, Any], setter: dict[str, int], saved: int,
+                         layers: list[tuple[str, Layer]]) -> None:
+    """optim.lr set after optim.blr wins; both in one layer is an error (but a saved config
+    holds both: its lr is the one blr gave, recomputed on loading)."""
+    if values.get("optim.blr") is None or "optim.lr" not in setter:
+        return
+    if setter["optim.lr"] > setter["optim.blr"]:
+        del values["optim.blr"]
+    elif setter["optim.lr"] == setter["optim.blr"] > saved:
+        raise UserError(f"{layers[setter['optim.lr']][0]} sets both optim.lr and optim.blr; "
+                        "give one (lr = blr * train.batch_size / 256)")
 
 
 def _check_conditional(merged: dict[str, Any], values: dict[str, Any],
@@ -400,8 +476,8 @@ def _choice_defaults(chosen: dict[str, Any], values: dict[str, Any]) -> dict[str
     out = {f"model.{k}": v for k, v in method.model_options.items()}
     out.update({f"loss.{k}": v for k, v in method.loss_options.items()})
     out.update({f"data.{k}": v for k, v in dataset_defaults(chosen["data.dataset"]).items()})
-    if chosen["schedule.name"] == "step":
-        out.update({f"schedule.{k}": v for k, v in STEP_DEFAULTS.items()})
+    out.update({f"optim.{k}": v for k, v in OPTIMIZER_OPTIONS[chosen["optim.name"]].items()})
+    out.update({f"schedule.{k}": v for k, v in SCHEDULE_OPTIONS[chosen["schedule.name"]].items()})
     return {k: v for k, v in out.items() if values.get(k) is None and k in LEAVES}
 
 
@@ -498,12 +574,15 @@ def _scalar(value: Any, kind: type, where: str) -> Any:
 
 
 # -- checks ---------------------------------------------------------------------------------
-_POSITIVE = ("train.batch_size", "schedule.epochs", "train.eval_every", "train.eval_batch_size",
+_POSITIVE = ("train.batch_size", "schedule.epochs", "train.eval_every", "train.val_every",
+             "train.eval_batch_size",
              "train.log_every", "optim.lr", "loss.temperature", "data.image_size", "model.dim",
-             "train.max_steps_per_epoch", "train.checkpoint_every_steps", "train.threads")
+             "train.max_steps_per_epoch", "train.accum_iter", "optim.blr", "schedule.power",
+             "optim.layer_decay", "train.checkpoint_every_steps", "train.threads")
 # A queue of 0 is a valid choice (the in-batch contrast set only).
 _NON_NEGATIVE = ("model.queue_size", "schedule.warmup_epochs", "optim.weight_decay",
-                 "optim.momentum", "data.workers", "loss.alpha", "loss.beta", "loss.gamma", "loss.label_smoothing")
+                 "optim.momentum", "data.workers", "loss.alpha", "loss.beta", "loss.gamma", "loss.label_smoothing",
+                 "schedule.min_lr")
 
 
 def _is_number(value: Any) -> bool:
@@ -530,6 +609,21 @@ def validate(cfg: Config) -> None:
     if data.val_split is not None and data.val_split == data.test_split:
         raise UserError("data.val_split is the test split: selecting on it would select on "
                         "the test set; give a separate validation list")
+    if cfg.model.pretrained is True:
+        raise UserError("model.pretrained=true does not say which weights; name them (e.g. "
+                        "model.pretrained=IMAGENET1K_V1 for torchvision's first ResNet weights) "
+                        "or give a local file")
+    if cfg.optim.betas is not None and (len(cfg.optim.betas) != 2
+                                        or not all(0 <= b < 1 for b in cfg.optim.betas)):
+        raise UserError(f"optim.betas must be two numbers in [0, 1), not {cfg.optim.betas}")
+    if sched.name == "warmup_cosine" and sched.warmup_epochs >= sched.epochs:
+        raise UserError(f"schedule.warmup_epochs ({sched.warmup_epochs}) must be below "
+                        f"schedule.epochs ({sched.epochs}) for warmup_cosine")
+    if sched.min_lr is not None and sched.min_lr > cfg.optim.lr:
+        raise UserError(f"schedule.min_lr ({sched.min_lr}) is above optim.lr ({cfg.optim.lr})")
+    if cfg.train.batch_size % cfg.train.accum_iter:
+        raise UserError(f"train.batch_size ({cfg.train.batch_size}) must be a multiple of "
+                        f"train.accum_iter ({cfg.train.accum_iter})")
     if cfg.train.cuda_graph and not data.batched_augment:
         raise UserError("train.cuda_graph=true needs data.batched_augment=true (the graph "
                         "captures the batched augmentation)")
@@ -548,6 +642,8 @@ def absolute_paths(cfg: Config) -> None:
             continue
         if value is not None:
             setattr(getattr(cfg, section), key, str(Path(value).expanduser().resolve()))
+    if isinstance(cfg.model.pretrained, str) and weights_file(cfg.model.pretrained):
+        cfg.model.pretrained = str(Path(cfg.model.pretrained).expanduser().resolve())
 
 
 def to_dict(cfg: Config) -> dict[str, Any]:
@@ -558,6 +654,10 @@ def to_dict(cfg: Config) -> dict[str, Any]:
 def from_dict(data: dict[str, Any], origin: str = "a saved config",
               overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """The config saved as `to_dict` (a checkpoint's, a run's config.yaml), with overrides."""
+    model = data.get("model")
+    if isinstance(model, dict) and model.get("pretrained") is True:
+        # Saved before weights had to be named; a saved run's weights come from its checkpoint.
+        data = {**data, "model": {**model, "pretrained": False}}
     return resolve([(origin, data), ("the command line", parse_overrides(list(overrides)))],
                    saved=0)
 

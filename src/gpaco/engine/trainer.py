@@ -26,8 +26,8 @@ from .forward import TrainForward
 from .loop import Progress, evaluate, train_epoch
 from .report import write_per_class_csv, write_plots
 from .resume_policy import check_resume
-from .schedule import lr_at, set_lr
-from .step import Step, augments_in_step, build_step
+from .schedule import ScheduledStep
+from .step import augments_in_step, build_step
 from .step_checkpoint import EpochPosition, StepCheckpoints, position_from, start_loader_at
 
 
@@ -71,8 +71,10 @@ class Run:
         self.train_module = parallel.wrap_for_training(self.train_module, self.device)  # DDP
         if t.compile:
             self.train_module = torch.compile(self.train_module)
-        self.step: Step = build_step(t, self.train_module, self.criterion, self.optimizer,
-                                     self.scaler, self.device, self.data.augment)
+        self.step = ScheduledStep(build_step(t, self.train_module, self.criterion,
+                                             self.optimizer, self.scaler, self.device,
+                                             self.data.augment),
+                                  self.optimizer, cfg.optim.lr, cfg.schedule)
         self.start_epoch = 0
         self.resume_at: EpochPosition | None = None  # set by a mid-epoch checkpoint
         self.best: dict[str, Any] | None = None
@@ -136,9 +138,8 @@ def _evaluate(run: Run, loader: Any) -> EvalResult:
                     reduce=parallel.reduce_counter)  # each rank evaluated its shard
 
 
-def _eval_due(epoch: int, cfg: Config) -> bool:
-    last = epoch + 1 == cfg.schedule.epochs
-    return last or (epoch + 1) % cfg.train.eval_every == 0
+def _due(epoch: int, every: int, cfg: Config) -> bool:
+    return epoch + 1 == cfg.schedule.epochs or (epoch + 1) % every == 0
 
 
 def _run_epoch(run: Run, epoch: int) -> dict[str, Any]:
@@ -152,12 +153,15 @@ def _run_epoch(run: Run, epoch: int) -> dict[str, Any]:
     resume_at, run.resume_at = run.resume_at, None
     if resume_at is not None:
         start_loader_at(loader, resume_at)
-    lr = lr_at(epoch, cfg.optim.lr, cfg.schedule)
-    set_lr(run.optimizer, lr)
+    t = cfg.train
+    steps = len(loader) if t.max_steps_per_epoch is None else min(len(loader),
+                                                                   t.max_steps_per_epoch)
+    lr = run.step.begin_epoch(epoch, steps)  # the lr is set before every optimiser step
+    if resume_at is not None:
+        run.step.skip(resume_at.steps)
     epochs = cfg.schedule.epochs
     progress = Progress(cfg.output.progress, len(loader), f"epoch {epoch + 1}/{epochs}",
                         enabled=gdist.is_main())
-    t = cfg.train
     every = t.checkpoint_every_steps
     after_step = (StepCheckpoints(every, loader, lambda pos: run.save_last(epoch, pos))
                   if every else None)
@@ -172,21 +176,28 @@ def _run_epoch(run: Run, epoch: int) -> dict[str, Any]:
             "epoch_seconds": stats.seconds, "images_per_second": stats.images / stats.seconds}
 
 
-def _evaluate_epoch(run: Run, epoch: int, record: dict[str, Any]) -> EvalResult:
-    start = time.perf_counter()
-    test = _evaluate(run, run.data.test_loader)
-    record["eval_seconds"] = time.perf_counter() - start
-    record["test"] = test.summary()
-    line = _format_eval("test", test)
-    if run.data.val_loader is not None:
+def _evaluate_epoch(run: Run, epoch: int, record: dict[str, Any]) -> EvalResult | None:
+    """Validation every `train.val_every` epochs (it selects the best epoch); the test set every
+    `train.eval_every` epochs and at each new best, whose test numbers the summary reports."""
+    t, lines, start = run.cfg.train, [], time.perf_counter()
+    improved = False
+    if run.data.val_loader is not None and _due(epoch, t.val_every, run.cfg):
         val = _evaluate(run, run.data.val_loader)
         record["val"] = val.summary()
-        line = _format_eval("val", val) + " || " + line
-        if run.best is None or val.top1 > run.best["val"]["top1"]:
-            run.best = {"epoch": epoch + 1, "val": val.summary(), "test": test.summary()}
-            if gdist.is_main():
-                atomic_save(run.state(epoch + 1), run.folder / rd.BEST_CHECKPOINT)
-    say(f"  {line}")
+        lines.append(_format_eval("val", val))
+        improved = run.best is None or val.top1 > run.best["val"]["top1"]
+    test = None
+    if improved or _due(epoch, t.eval_every, run.cfg):
+        test = _evaluate(run, run.data.test_loader)
+        record["test"] = test.summary()
+        lines.append(_format_eval("test", test))
+    if improved:
+        run.best = {"epoch": epoch + 1, "val": record["val"], "test": record["test"]}
+        if gdist.is_main():
+            atomic_save(run.state(epoch + 1), run.folder / rd.BEST_CHECKPOINT)
+    if lines:
+        record["eval_seconds"] = time.perf_counter() - start
+        say("  " + " || ".join(lines))
     return test
 
 
@@ -250,8 +261,8 @@ def _train_in(run: Run, folder: Path, resume: bool) -> dict[str, Any]:
             record = _run_epoch(run, epoch)
             say(f"epoch {epoch + 1}/{epochs} loss {record['train_loss']:.4f} lr {record['lr']:.5f} "
                 f"{record['epoch_seconds']:.1f}s")
-            if _eval_due(epoch, cfg):
-                test = _evaluate_epoch(run, epoch, record)
+            evaluated = _evaluate_epoch(run, epoch, record)
+            test = evaluated if evaluated is not None else test
             if gdist.is_main():
                 log.write(record, epoch + 1)
             run.save_last(epoch + 1)
