@@ -60,14 +60,18 @@ def test_a_checkpoint_without_config_is_one_line(finished_run, tmp_path, capsys)
     assert "holds no run config" in _one_line_error(capsys, "train", "--resume", str(run))
 
 
-@pytest.mark.parametrize("change", ["epochs=3", "schedule.warmup_epochs=0", "optim.lr=0.2",
-                                    "schedule.name=step"])
+@pytest.mark.parametrize("change", [["epochs=3"], ["epochs=3", "schedule.warmup_epochs=0"],
+                                    ["epochs=3", "optim.lr=0.2"], ["epochs=3", "schedule.name=step"],
+                                    ["train.batch_size=64"]])
 def test_resume_refuses_a_changed_schedule(finished_run, tmp_path, capsys, change):
+    # the run's cosine schedule: a third epoch, or another warm-up / lr / schedule for it,
+    # would run at an lr the original schedule never gives; the batch size fixes the order
     run = _copy(finished_run, tmp_path)
     before = (run / rd.CHECKPOINT).read_bytes()
-    line = _one_line_error(capsys, "train", "--resume", str(run), change)
+    line = _one_line_error(capsys, "train", "--resume", str(run), *change)
     assert "--resume continues the run's own schedule" in line
-    assert change.split("=")[0].split(".")[-1] in line and "model.pretrained=" in line
+    assert all(c.split("=")[0].split(".")[-1] in line for c in change)
+    assert "model.pretrained=" in line
     assert (run / rd.CHECKPOINT).read_bytes() == before
 
 
@@ -75,6 +79,15 @@ def test_resume_accepts_what_does_not_change_the_schedule(finished_run, tmp_path
     run = _copy(finished_run, tmp_path)
     assert main(["train", "--resume", str(run), "train.eval_every=1"]) == 0
     assert C.load_saved(run / rd.CONFIG).train.eval_every == 1
+
+
+def test_resume_accepts_more_epochs_that_continue_the_same_lr(tmp_path, tiny_args):
+    # a step schedule before its milestones: 3 epochs run at the lr 2 epochs would have
+    run = tmp_path / "run"
+    step = ["schedule.name=step", "warmup_epochs=0", "schedule.milestones=[10]"]
+    assert main(["train", *tiny_args, *step, "epochs=2", f"output.dir={run}"]) == 0
+    assert main(["train", "--resume", str(run), "epochs=3"]) == 0
+    assert load_checkpoint(run / rd.CHECKPOINT)["epoch"] == 3
 
 
 def test_disk_full_while_saving_is_one_line_and_keeps_the_checkpoint(tmp_path, capsys,

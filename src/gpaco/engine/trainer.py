@@ -237,7 +237,8 @@ def _train_in(run: Run, folder: Path, resume: bool) -> dict[str, Any]:
     cfg = run.cfg
     if resume:
         ckpt = load_checkpoint(folder / rd.CHECKPOINT, map_location=run.device)
-        check_resume(ckpt.get("config"), cfg, str(folder / rd.CHECKPOINT))
+        check_resume(ckpt.get("config"), cfg, str(folder / rd.CHECKPOINT),
+                     ckpt.get("epoch", 0))
         run.load(ckpt)
         if gdist.is_main():
             rd.truncate_metrics(folder, run.start_epoch)
