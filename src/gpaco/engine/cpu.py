@@ -2,9 +2,9 @@
 
 Why `auto` does not simply take every core: PyTorch's intra-op threads spin while they wait for
 each other, so when another busy process holds one of the cores, a 2-thread run on 2 cores
-waits for the descheduled thread at every small op. Measured on 2 cores with one other busy
-process (benchmarks/cpu_speed.py): the default run's epoch took about 8x longer with 2 threads
-than with 1. So `auto` counts the cores this process may use (affinity, cgroup CPU quota) and
+waits for the descheduled thread at every small op. Measured on 2 shared cores
+(benchmarks/cpu_speed.py): the default run's first 2 epochs took 4.5 to 7.6 times longer with
+2 threads than with 1. So `auto` counts the cores this process may use (affinity, cgroup CPU quota) and
 leaves out the ones other processes keep busy (the load average, pro rata to those cores).
 """
 
