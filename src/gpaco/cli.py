@@ -18,6 +18,7 @@ from gpaco.engine.convert import write_converted
 from gpaco.engine.evaluate_files import evaluate_files
 from gpaco.engine.restore import export_file
 from gpaco.engine.report import write_report
+from gpaco.engine.tasks import runner_for
 from gpaco.engine.trainer import train
 from gpaco.errors import UserError
 from gpaco.metrics import format_pct
@@ -103,9 +104,7 @@ def _train(args: argparse.Namespace) -> None:
     finally:
         gdist.shutdown()
     if is_main:
-        last, f = summary["last"], format_pct
-        print(f"final (last epoch) accuracy: overall {f(last['top1'])} | many {f(last['many'])} "
-              f"| medium {f(last['medium'])} | few {f(last['few'])}")
+        print(runner_for(cfg).final_line(summary["last"]))
         print(f"run directory: {folder}")
 
 

@@ -82,7 +82,7 @@ def _seed_worker(worker_id: int) -> None:
     random.seed(seed)
 
 
-def _cpu_loader(ds: Dataset, batch: int, train: bool, workers: int, pin: bool,
+def cpu_loader(ds: Dataset, batch: int, train: bool, workers: int, pin: bool,
                 seed: int) -> DataLoader:
     # Training: this rank's slice of each global batch of one seeded permutation (the same on
     # every process count, see data/samplers.py); evaluation: a strided shard under DDP.
@@ -104,7 +104,7 @@ def _loader(ds: Dataset | None, cfg: Config, device: torch.device, train: bool,
         return TensorLoader.from_dataset(ds, batch_size=batch, views=views, shuffle=train,
                                          drop_last=train, device=device, seed=cfg.seed,
                                          rank=gdist.rank(), world_size=gdist.world_size())
-    return _cpu_loader(ds, batch, train, cfg.data.workers, device.type == "cuda", cfg.seed)
+    return cpu_loader(ds, batch, train, cfg.data.workers, device.type == "cuda", cfg.seed)
 
 
 def _check_labels(ds: Dataset | None, num_classes: int, split: str) -> None:

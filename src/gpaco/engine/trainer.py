@@ -12,20 +12,18 @@ from torch import nn
 
 from gpaco import distributed as gdist
 from gpaco.errors import UserError
-from gpaco.losses import PaCoLoss, center_weights
-from gpaco.metrics import EvalResult, format_pct
 from gpaco.seeding import seed_all, seed_epoch
 
 from . import parallel
 from . import run_dir as rd
-from .build import Data, build_criterion, build_data, build_model, build_optimizer, resolve_device
+from .build import Data, build_optimizer, resolve_device
 from .checkpoint import atomic_save, load_checkpoint, load_weights
+from .classification import class_names
 from .config import Config, dump, to_dict
-from .forward import TrainForward
-from .loop import Progress, evaluate, train_epoch
-from .report import write_per_class_csv, write_plots
+from .loop import Progress, train_epoch
 from .schedule import lr_at, set_lr
 from .step import Step, augments_in_step, build_step
+from .tasks import TaskRunner, runner_for
 
 
 def say(msg: str) -> None:
@@ -33,34 +31,30 @@ def say(msg: str) -> None:
         print(msg, flush=True)
 
 
-def _format_eval(name: str, r: EvalResult) -> str:
-    f = format_pct
-    return (f"{name} top1 {r.top1:.2f} top5 {r.top5:.2f} | many {f(r.many)} "
-            f"medium {f(r.medium)} few {f(r.few)}")
-
-
 class Run:
-    """The objects of one run and the state that a checkpoint carries."""
+    """The objects of one run, built by its task (engine.tasks), and the state that a
+    checkpoint carries."""
 
     def __init__(self, cfg: Config, folder: Path):
         self.cfg, self.folder = cfg, folder
+        self.task: TaskRunner = runner_for(cfg)
         t = cfg.train
         self.device = resolve_device(t.device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input shapes: autotune once
         seed_all(cfg.seed)
-        self.data: Data = build_data(cfg, self.device, augment_in_step=augments_in_step(t))
+        self.data: Data = self.task.build_data(cfg, self.device,
+                                               augment_in_step=augments_in_step(t))
         if len(self.data.train_loader) == 0:
             raise UserError(f"the training set ({len(self.data.train)} images) is smaller than one "
                             f"batch (train.batch_size={t.batch_size})")
-        self.model = build_model(cfg, self.data.num_classes).to(self.device)
+        self.model = self.task.build_model(cfg, self.data).to(self.device)
         if t.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.criterion = build_criterion(cfg, self.data.num_classes,
-                                         self.data.class_counts).to(self.device)
+        self.criterion = self.task.build_criterion(cfg, self.data).to(self.device)
         self.optimizer = build_optimizer(cfg, self.model)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=t.amp == "fp16")
-        self.train_module: nn.Module = TrainForward(self.model)
+        self.train_module: nn.Module = self.task.train_forward(self.model)
         self.train_module = parallel.wrap_for_training(self.train_module, self.device)  # DDP
         if t.compile:
             self.train_module = torch.compile(self.train_module)
@@ -70,10 +64,14 @@ class Run:
         self.best: dict[str, Any] | None = None
 
     def state(self, epoch: int) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scaler": self.scaler.state_dict(), "epoch": epoch, "config": to_dict(self.cfg),
-                "best": self.best, "num_classes": self.data.num_classes,
-                "class_counts": self.data.class_counts, "classes": _classes(self.data)}
+        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "scaler": self.scaler.state_dict(), "epoch": epoch, "config": to_dict(self.cfg),
+                 "best": self.best, "num_classes": self.data.num_classes,
+                 "class_counts": self.data.class_counts, "classes": class_names(self.data)}
+        criterion = self.criterion.state_dict()
+        if criterion:  # e.g. the per-pixel GPaCo's sampling stream
+            state["criterion"] = criterion
+        return state
 
     def load(self, ckpt: dict[str, Any]) -> None:
         if "optimizer" not in ckpt or "scaler" not in ckpt:
@@ -87,20 +85,10 @@ class Run:
         except ValueError as err:
             raise UserError(f"the checkpoint's optimiser state does not fit this model ({err})")
         self.scaler.load_state_dict(ckpt["scaler"])
+        if "criterion" in ckpt:
+            self.criterion.load_state_dict(ckpt["criterion"])
         self.start_epoch = ckpt["epoch"]
         self.best = ckpt.get("best")
-
-
-def _classes(data: Data) -> list[str]:
-    names = getattr(data.train, "classes", None)
-    return list(names) if names else [str(c) for c in range(data.num_classes)]
-
-
-def _evaluate(run: Run, loader: Any) -> EvalResult:
-    t = run.cfg.train
-    return evaluate(run.model, loader, run.data.num_classes, run.data.class_counts, run.device,
-                    amp=t.amp, channels_last=t.channels_last,
-                    reduce=parallel.reduce_counter)  # each rank evaluated its shard
 
 
 def _eval_due(epoch: int, cfg: Config) -> bool:
@@ -131,18 +119,18 @@ def _run_epoch(run: Run, epoch: int) -> dict[str, Any]:
             "epoch_seconds": stats.seconds, "images_per_second": stats.images / stats.seconds}
 
 
-def _evaluate_epoch(run: Run, epoch: int, record: dict[str, Any]) -> EvalResult:
-    start = time.perf_counter()
-    test = _evaluate(run, run.data.test_loader)
+def _evaluate_epoch(run: Run, epoch: int, record: dict[str, Any]) -> Any:
+    task, start = run.task, time.perf_counter()
+    test = task.evaluate(run, run.data.test_loader)
     record["eval_seconds"] = time.perf_counter() - start
-    record["test"] = test.summary()
-    line = _format_eval("test", test)
+    record["test"] = task.summary(test)
+    line = task.describe("test", record["test"])
     if run.data.val_loader is not None:
-        val = _evaluate(run, run.data.val_loader)
-        record["val"] = val.summary()
-        line = _format_eval("val", val) + " || " + line
-        if run.best is None or val.top1 > run.best["val"]["top1"]:
-            run.best = {"epoch": epoch, "val": val.summary(), "test": test.summary()}
+        val = task.evaluate(run, run.data.val_loader)
+        record["val"] = task.summary(val)
+        line = task.describe("val", record["val"]) + " || " + line
+        if run.best is None or task.score(record["val"]) > task.score(run.best["val"]):
+            run.best = {"epoch": epoch, "val": record["val"], "test": record["test"]}
             if gdist.is_main():
                 atomic_save(run.state(epoch + 1), run.folder / rd.BEST_CHECKPOINT)
     say(f"  {line}")
@@ -191,9 +179,9 @@ def _train_in(run: Run, folder: Path, resume: bool, previous: Path | None) -> di
     epochs = cfg.schedule.epochs
     say(f"training {cfg.method} on {cfg.data.dataset} ({len(run.data.train)} images, "
         f"{run.data.num_classes} classes) for {epochs} epochs on {run.device}")
-    if isinstance(run.criterion, PaCoLoss):
-        say(_center_weight_line(cfg, run.data.class_counts))
-    test: EvalResult | None = None
+    for line in run.task.start_lines(run):
+        say(line)
+    test: Any = None
     start = time.perf_counter()
     try:
         for epoch in range(run.start_epoch, epochs):
@@ -211,35 +199,22 @@ def _train_in(run: Run, folder: Path, resume: bool, previous: Path | None) -> di
         if log is not None:
             log.close()
     if test is None:  # resumed a finished run: evaluate the final weights again
-        test = _evaluate(run, run.data.test_loader)
+        test = run.task.evaluate(run, run.data.test_loader)
     summary = _summary(run, test, time.perf_counter() - start)
     if gdist.is_main():
         _write_outputs(run, test, summary)
     return summary
 
 
-def _center_weight_line(cfg: Config, class_counts: list[int]) -> str:
-    """The extra head-class discount of this run's alpha (gpaco.losses.center_weight)."""
-    contrast = 2 * cfg.train.batch_size + cfg.model.queue_size
-    w = center_weights(class_counts, alpha=cfg.loss.alpha, beta=cfg.loss.beta,
-                       contrast_size=contrast)
-    return (f"center share at the loss optimum: {float(w.min()):.2f} for the most frequent class, "
-            f"{float(w.max()):.2f} for the rarest (alpha={cfg.loss.alpha}, "
-            f"{contrast} contrast samples; docs/rebalancing.md)")
-
-
-def _summary(run: Run, test: EvalResult, seconds: float) -> dict[str, Any]:
+def _summary(run: Run, test: Any, seconds: float) -> dict[str, Any]:
     cfg = run.cfg
-    return {"name": cfg.name, "method": cfg.method, "dataset": cfg.data.dataset,
-            "epochs": cfg.schedule.epochs, "last": test.summary(),
+    return {"name": cfg.name, "task": cfg.task, "method": cfg.method,
+            "dataset": cfg.data.dataset, "epochs": cfg.schedule.epochs,
+            "last": run.task.summary(test),
             "best_on_val": run.best, "train_seconds": seconds,
             "num_train_images": len(run.data.train), "device": str(run.device)}
 
 
-def _write_outputs(run: Run, test: EvalResult, summary: dict[str, Any]) -> None:
-    folder = run.folder
-    (folder / rd.SUMMARY).write_text(json.dumps(summary, indent=2))
-    write_per_class_csv(folder, _classes(run.data), run.data.class_counts, test.per_class)
-    if run.cfg.output.plots:
-        write_plots(folder, run.data.class_counts, test.per_class, rd.read_metrics(folder),
-                    _classes(run.data))
+def _write_outputs(run: Run, test: Any, summary: dict[str, Any]) -> None:
+    (run.folder / rd.SUMMARY).write_text(json.dumps(summary, indent=2))
+    run.task.write_outputs(run, test)
