@@ -1,4 +1,5 @@
-"""The `gpaco` command: train, eval, convert, export, predict, config, recipes, report."""
+"""The `gpaco` command: train, eval, convert, export, predict, config, recipes, report,
+prepare."""
 
 from __future__ import annotations
 
@@ -11,14 +12,14 @@ from pathlib import Path
 
 from gpaco import __version__
 from gpaco import distributed as gdist
+from gpaco.data.segmentation import PREPARERS
 from gpaco.engine import config as C
 from gpaco.engine import run_dir as rd
-from gpaco.engine.checkpoint_eval import evaluate_checkpoint
 from gpaco.engine.convert import write_converted
 from gpaco.engine.evaluate_files import evaluate_files
 from gpaco.engine.restore import export_file
 from gpaco.engine.report import write_report
-from gpaco.engine.tasks import runner_for
+from gpaco.engine.tasks import evaluate_run_checkpoint, runner_for
 from gpaco.engine.trainer import train
 from gpaco.errors import UserError
 from gpaco.metrics import format_pct
@@ -76,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
     csrc.add_argument("--config", help="a YAML config file")
     c.add_argument("overrides", nargs="*", metavar="key=value")
     sub.add_parser("recipes", help="list the shipped recipes")
+    pr = sub.add_parser("prepare", help="convert a dataset's release files into the layout "
+                                        "gpaco reads (writes beside the images, deletes nothing)")
+    pr.add_argument("dataset", choices=sorted(PREPARERS))
+    pr.add_argument("sources", nargs="+", metavar="SOURCE",
+                    help="; ".join(f"{k}: {' '.join(v[1])}" for k, v in PREPARERS.items()))
     r = sub.add_parser("report", help="markdown summary of a run directory")
     r.add_argument("run_dir")
     return p
@@ -115,10 +121,10 @@ def _recipe(name: str | None, overrides: list[str] = ()) -> C.Config | None:
 def _eval(args: argparse.Namespace) -> None:
     paths = args.checkpoint
     if len(paths) == 1 and args.recipe is None and args.save_logits is None:
-        result = evaluate_checkpoint(paths[0], args.split, args.overrides)  # a run's own file
-    else:
-        result = evaluate_files(paths, args.split, args.overrides, logits_npy=args.save_logits,
-                                recipe=_recipe(args.recipe, args.overrides))
+        print(evaluate_run_checkpoint(paths[0], args.split, args.overrides))  # a run's own file
+        return
+    result = evaluate_files(paths, args.split, args.overrides, logits_npy=args.save_logits,
+                            recipe=_recipe(args.recipe, args.overrides))
     f = format_pct
     print(f"{args.split}: top1 {f(result.top1)} top5 {f(result.top5)} | many {f(result.many)} "
           f"| medium {f(result.medium)} | few {f(result.few)} ({result.num_samples} images)")
@@ -154,12 +160,20 @@ def _config(args: argparse.Namespace) -> None:
     print(C.dump(C.load_config(args.recipe, args.config, args.overrides)), end="")
 
 
+def _prepare(args: argparse.Namespace) -> None:
+    convert, sources = PREPARERS[args.dataset]
+    if len(args.sources) != len(sources):
+        raise UserError(f"gpaco prepare {args.dataset} takes {' '.join(sources)}")
+    print(f"{args.dataset}: {convert(*args.sources)}")
+
+
 def _report(args: argparse.Namespace) -> None:
     print(write_report(Path(args.run_dir)), end="")
 
 
 COMMANDS = {"train": _train, "eval": _eval, "convert": _convert, "export": _export,
-            "predict": _predict, "config": _config, "recipes": _recipes, "report": _report}
+            "predict": _predict, "config": _config, "recipes": _recipes, "report": _report,
+            "prepare": _prepare}
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:

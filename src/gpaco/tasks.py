@@ -38,7 +38,8 @@ _CLASSIFICATION_KEYS = MappingProxyType(dict.fromkeys((
 
 # The defaults are mmseg's (ADE20K-like); every recipe states its own.
 _SEGMENTATION_KEYS = MappingProxyType({
-    "data.crop_size": [512, 512], "data.scale": [2048, 512], "data.cat_max_ratio": 0.75,
+    "data.crop_size": [512, 512], "data.scale": [2048, 512], "data.ratio_range": [0.5, 2.0],
+    "data.cat_max_ratio": 0.75,
     "model.arch": "deeplabv3plus", "model.decoder_channels": 512, "model.aux_channels": 256,
     "model.output_stride": None, "loss.aux_weight": 0.4, "loss.ce_average": "all",
     "inference.mode": "whole", "inference.crop": None, "inference.stride": None,

@@ -13,6 +13,7 @@ from gpaco.metrics import EvalResult, format_pct
 
 from . import parallel
 from .build import Data, build_criterion, build_data, build_model
+from .checkpoint_eval import evaluate_loaded
 from .forward import TrainForward
 from .loop import evaluate
 from .report import write_per_class_csv, write_plots
@@ -68,6 +69,14 @@ class ClassificationTask:
         f = format_pct
         return (f"final (last epoch) accuracy: overall {f(summary['top1'])} | many "
                 f"{f(summary['many'])} | medium {f(summary['medium'])} | few {f(summary['few'])}")
+
+    def evaluate_checkpoint(self, ckpt: dict[str, Any], cfg: Config, split: str,
+                            path: str) -> str:
+        result = evaluate_loaded(ckpt, cfg, split, path)
+        f = format_pct
+        return (f"{split}: top1 {f(result.top1)} top5 {f(result.top5)} | many {f(result.many)} "
+                f"| medium {f(result.medium)} | few {f(result.few)} "
+                f"({result.num_samples} images)")
 
     def write_outputs(self, run: Run, result: EvalResult) -> None:
         folder, data = run.folder, run.data

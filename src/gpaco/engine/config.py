@@ -58,10 +58,11 @@ class DataConfig:
     # batches there instead of image by image in loader workers.
     batched_augment: bool = False
     # Segmentation (gpaco.tasks; None: the task's default): training crop (H, W), the rescale
-    # base (long, short side; mmseg's img_scale, also the test scale) and the crop's largest
-    # class share; `annotations` is ADE20K's annotation folder name.
+    # base (long, short side; mmseg's img_scale, also the test scale), the random rescale's
+    # ratio range and the crop's largest class share; `annotations`: ADE20K's folder name.
     crop_size: list[int] | None = None
     scale: list[int] | None = None
+    ratio_range: list[float] | None = None
     cat_max_ratio: float | None = None
     annotations: str | None = None
 
@@ -525,6 +526,7 @@ def _pair(value: list[Any] | None, path: str) -> None:
 def _validate_segmentation(cfg: Config) -> None:
     d, inf, loss = cfg.data, cfg.inference, cfg.loss
     for path, value in (("data.crop_size", d.crop_size), ("data.scale", d.scale),
+                        ("data.ratio_range", d.ratio_range),
                         ("inference.crop", inf.crop), ("inference.stride", inf.stride)):
         _pair(value, path)
     if inf.mode == "slide" and (inf.crop is None or inf.stride is None):

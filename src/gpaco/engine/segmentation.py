@@ -26,7 +26,9 @@ from gpaco.segmentation.metrics import ConfusionMatrix, SegmentationScores
 from gpaco.segmentation.report import plot_iou_vs_frequency, plot_predictions, write_class_csv
 
 from . import parallel
-from .build import Data, cpu_loader
+from .build import Data, cpu_loader, resolve_device
+from .checkpoint import load_weights
+from .checkpoint_eval import check_classes
 
 if TYPE_CHECKING:
     from .config import Config
@@ -74,6 +76,7 @@ class SegmentationTask:
         train = None
         if with_train:
             tf = train_transform(tuple(d.scale), tuple(d.crop_size),
+                                 ratio_range=tuple(d.ratio_range),
                                  cat_max_ratio=d.cat_max_ratio, **_normalisation(cfg))
             train = _dataset(cfg, True, tf)
         test = _dataset(cfg, False, _test_transform(cfg))
@@ -114,21 +117,20 @@ class SegmentationTask:
         return [f"evaluation: {inf.mode}, scales {inf.ratios} x data.scale {run.cfg.data.scale}"
                 f"{', flip' if inf.flip else ''}"]
 
-    @torch.no_grad()
     def evaluate(self, run: Run, loader: Any) -> SegmentationScores:
-        model, inf = run.model, run.cfg.inference
-        was_training = model.training
-        model.eval()
-        matrix = ConfusionMatrix(run.data.num_classes)
-        for images, masks in loader:
-            images, masks = images.to(run.device), masks.to(run.device)
-            scores = predict(model, images, masks.shape[-2:], **_predict_options(run.cfg))
-            matrix.update(scores.argmax(1), masks)
-        model.train(was_training)
-        if gdist.world_size() > 1:  # each rank evaluated its shard
-            matrix.matrix = matrix.matrix.to(run.device)
-            dist.all_reduce(matrix.matrix, op=dist.ReduceOp.SUM)
-        return matrix.compute()
+        return _evaluate(run.cfg, run.model, loader, run.data.num_classes, run.device)
+
+    def evaluate_checkpoint(self, ckpt: dict[str, Any], cfg: Config, split: str,
+                            path: str) -> str:
+        if split != "test":
+            raise UserError("segmentation runs have no validation split; use --split test")
+        device = resolve_device(cfg.train.device)
+        data = self.build_data(cfg, device, with_train=False)
+        check_classes(ckpt.get("num_classes"), ckpt.get("classes"), data.test, path)
+        model = self.build_model(cfg, data).to(device)
+        load_weights(model, ckpt)
+        result = _evaluate(cfg, model, data.test_loader, data.num_classes, device)
+        return self.describe(split, self.summary(result)) + f" ({len(data.test)} images)"
 
     def summary(self, result: SegmentationScores) -> dict[str, Any]:
         def pct(v: float) -> float | None:
@@ -154,6 +156,23 @@ class SegmentationTask:
         if run.cfg.output.plots:
             plot_iou_vs_frequency(folder / IOU_PNG, result, classes, counts)
             _plot_predictions(run)
+
+
+@torch.no_grad()
+def _evaluate(cfg: Config, model: nn.Module, loader: Any, num_classes: int,
+              device: torch.device) -> SegmentationScores:
+    was_training = model.training
+    model.eval()
+    matrix = ConfusionMatrix(num_classes)
+    for images, masks in loader:
+        images, masks = images.to(device), masks.to(device)
+        scores = predict(model, images, masks.shape[-2:], **_predict_options(cfg))
+        matrix.update(scores.argmax(1), masks)
+    model.train(was_training)
+    if gdist.world_size() > 1:  # each rank evaluated its shard
+        matrix.matrix = matrix.matrix.to(device)
+        dist.all_reduce(matrix.matrix, op=dist.ReduceOp.SUM)
+    return matrix.compute()
 
 
 def _predict_options(cfg: Config) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from torch import nn
 from gpaco.errors import UserError
 
 from .build import Data
+from .checkpoint_eval import load_run_checkpoint
 from .classification import ClassificationTask
 from .segmentation import SegmentationTask
 
@@ -54,6 +55,10 @@ class TaskRunner(Protocol):
     def write_outputs(self, run: Run, result: Any) -> None:
         """The result files of a finished run (rank 0)."""
 
+    def evaluate_checkpoint(self, ckpt: dict[str, Any], cfg: Config, split: str,
+                            path: str) -> str:
+        """`gpaco eval` of a run's checkpoint `path` (loaded as `ckpt`): the line it prints."""
+
 
 RUNNERS: dict[str, TaskRunner] = {
     "classification": ClassificationTask(),
@@ -65,5 +70,11 @@ def runner_for(cfg: Config) -> TaskRunner:
     if cfg.task not in RUNNERS:
         raise UserError(f"task must be one of {', '.join(RUNNERS)}, not {cfg.task!r}")
     return RUNNERS[cfg.task]
+
+
+def evaluate_run_checkpoint(path: str, split: str = "test", overrides: list[str] = ()) -> str:
+    """`gpaco eval --checkpoint RUN/last.pt`: the checkpoint's task evaluates it on `split`."""
+    ckpt, cfg = load_run_checkpoint(path, overrides)
+    return runner_for(cfg).evaluate_checkpoint(ckpt, cfg, split, path)
 
 
