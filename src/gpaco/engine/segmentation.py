@@ -29,6 +29,7 @@ from . import parallel
 from .build import Data, cpu_loader, resolve_device
 from .checkpoint import load_weights
 from .checkpoint_eval import check_classes
+from .pretrained import weights_file
 
 if TYPE_CHECKING:
     from .config import Config
@@ -88,9 +89,9 @@ class SegmentationTask:
 
     def build_model(self, cfg: Config, data: Data) -> nn.Module:
         m = cfg.model
-        if m.pretrained is True:
-            raise UserError("model.pretrained=true would download weights; give the encoder's "
-                            "local weight file (model.pretrained=FILE)")
+        if m.pretrained and not weights_file(m.pretrained):
+            raise UserError(f"model.pretrained={m.pretrained}: a segmentation encoder loads a "
+                            "local weight file (nothing is downloaded); give its path")
         contrastive = get_segmentation_method(cfg.method).contrastive
         model = create_segmenter(
             m.arch, m.backbone, data.num_classes, decoder_channels=m.decoder_channels,

@@ -91,9 +91,8 @@ class Run:
         self.best = ckpt.get("best")
 
 
-def _eval_due(epoch: int, cfg: Config) -> bool:
-    last = epoch + 1 == cfg.schedule.epochs
-    return last or (epoch + 1) % cfg.train.eval_every == 0
+def _due(epoch: int, every: int, cfg: Config) -> bool:
+    return epoch + 1 == cfg.schedule.epochs or (epoch + 1) % every == 0
 
 
 def _run_epoch(run: Run, epoch: int) -> dict[str, Any]:
@@ -120,20 +119,27 @@ def _run_epoch(run: Run, epoch: int) -> dict[str, Any]:
 
 
 def _evaluate_epoch(run: Run, epoch: int, record: dict[str, Any]) -> Any:
-    task, start = run.task, time.perf_counter()
-    test = task.evaluate(run, run.data.test_loader)
-    record["eval_seconds"] = time.perf_counter() - start
-    record["test"] = task.summary(test)
-    line = task.describe("test", record["test"])
-    if run.data.val_loader is not None:
-        val = task.evaluate(run, run.data.val_loader)
-        record["val"] = task.summary(val)
-        line = task.describe("val", record["val"]) + " || " + line
-        if run.best is None or task.score(record["val"]) > task.score(run.best["val"]):
-            run.best = {"epoch": epoch, "val": record["val"], "test": record["test"]}
-            if gdist.is_main():
-                atomic_save(run.state(epoch + 1), run.folder / rd.BEST_CHECKPOINT)
-    say(f"  {line}")
+    """Validation every `train.val_every` epochs (it selects the best epoch); the test set every
+    `train.eval_every` epochs and at each new best, whose test numbers the summary reports.
+    Returns the test result, or None when the test set was not evaluated."""
+    t, task, lines, start = run.cfg.train, run.task, [], time.perf_counter()
+    improved = False
+    if run.data.val_loader is not None and _due(epoch, t.val_every, run.cfg):
+        record["val"] = task.summary(task.evaluate(run, run.data.val_loader))
+        lines.append(task.describe("val", record["val"]))
+        improved = run.best is None or task.score(record["val"]) > task.score(run.best["val"])
+    test = None
+    if improved or _due(epoch, t.eval_every, run.cfg):
+        test = task.evaluate(run, run.data.test_loader)
+        record["test"] = task.summary(test)
+        lines.append(task.describe("test", record["test"]))
+    if improved:
+        run.best = {"epoch": epoch, "val": record["val"], "test": record["test"]}
+        if gdist.is_main():
+            atomic_save(run.state(epoch + 1), run.folder / rd.BEST_CHECKPOINT)
+    if lines:
+        record["eval_seconds"] = time.perf_counter() - start
+        say("  " + " || ".join(lines))
     return test
 
 
@@ -188,8 +194,8 @@ def _train_in(run: Run, folder: Path, resume: bool, previous: Path | None) -> di
             record = _run_epoch(run, epoch)
             say(f"epoch {epoch + 1}/{epochs} loss {record['train_loss']:.4f} lr {record['lr']:.5f} "
                 f"{record['epoch_seconds']:.1f}s")
-            if _eval_due(epoch, cfg):
-                test = _evaluate_epoch(run, epoch, record)
+            evaluated = _evaluate_epoch(run, epoch, record)
+            test = evaluated if evaluated is not None else test
             if gdist.is_main():
                 log.write(record, epoch + 1)
                 atomic_save(run.state(epoch + 1), folder / rd.CHECKPOINT)
