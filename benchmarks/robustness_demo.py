@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from gpaco.data.embedded import EmbeddedFashionMNISTLT
 from gpaco.data.transforms import FMNIST_MEAN, FMNIST_STD
-from gpaco.engine.mae_schedule import lr_at_iteration
+from gpaco.engine.schedule import warmup_cosine_lr
 from gpaco.engine.schedule import set_lr
 from gpaco.engine.param_groups import layer_decay_param_groups
 from gpaco.models.vit import ce_vit, create_vit
@@ -109,8 +109,8 @@ def train_tiny_vit(epochs: int, batch: int, seed: int) -> tuple[nn.Module, dict]
     for epoch in range(epochs):
         order = torch.randperm(len(y))
         for i in range(iters):
-            set_lr(opt, lr_at_iteration(epoch * iters + i, iters, lr=2e-3, epochs=epochs,
-                                          warmup_epochs=1))
+            set_lr(opt, warmup_cosine_lr(epoch + i / iters, 2e-3, min_lr=1e-6, epochs=epochs,
+                                         warmup_epochs=1))
             idx = order[i * batch:(i + 1) * batch]
             xb = x[idx]
             flip = torch.rand(len(idx)) < 0.5  # horizontal flips, the only augmentation

@@ -152,7 +152,7 @@ def test_captured_step_has_no_host_ops(method, tiny_cfg, tmp_path, monkeypatch):
                    "model.backbone=resnet8", "train.channels_last=true")
     run = Run(cfg, tmp_path / "run")
     assert run.data.augment  # the loader hands raw images: augmentation is part of the step
-    step = run.step
+    step = run.step.step  # inside the ScheduledStep that sets the lr
     assert isinstance(step, GraphedStep) and step.lays_out_inputs
     batches = iter(run.data.train_loader)
     while not step._ready_to_capture():  # the eager warm-up that precedes capture

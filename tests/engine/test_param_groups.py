@@ -1,4 +1,4 @@
-"""Layer-wise lr decay groups (MAE's rule) and MAE's per-iteration lr schedule."""
+"""Layer-wise lr decay groups (MAE's rule)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,6 @@ import math
 import pytest
 import torch
 
-from gpaco.engine.mae_schedule import (
-    effective_batch_size, lr_at_epoch, lr_at_iteration, scaled_lr,
-)
 from gpaco.engine.param_groups import find_vit, layer_decay_param_groups, vit_layer_id
 from gpaco.engine.schedule import set_lr
 from gpaco.errors import UserError
@@ -117,32 +114,3 @@ def test_timm_differs_on_the_final_norm_of_a_cls_token_vit() -> None:
 def test_no_vit_is_user_error() -> None:
     with pytest.raises(UserError, match="exactly one ViT"):
         find_vit(torch.nn.Linear(2, 2))
-
-
-def test_blr_rule_gives_the_papers_lrs() -> None:
-    assert effective_batch_size(32, accum_iter=4, world_size=8) == 1024
-    assert scaled_lr(5e-4, 1024) == pytest.approx(2e-3)  # ViT-B
-    assert scaled_lr(1e-3, effective_batch_size(16, 8, 8)) == pytest.approx(4e-3)  # ViT-L
-    with pytest.raises(UserError):
-        scaled_lr(1e-3, 0)
-
-
-def test_lr_at_iteration_hand_values() -> None:
-    kw = dict(lr=2e-3, min_lr=1e-6, warmup_epochs=5, epochs=100)
-    assert lr_at_iteration(0, 1000, **kw) == 0.0
-    assert lr_at_iteration(2500, 1000, **kw) == pytest.approx(1e-3)  # half-way up the warm-up
-    assert lr_at_iteration(5000, 1000, **kw) == pytest.approx(2e-3)  # the peak
-    assert lr_at_iteration(52500, 1000, **kw) == pytest.approx((2e-3 + 1e-6) / 2)  # mid-cosine
-    assert lr_at_iteration(100_000, 1000, **kw) == pytest.approx(1e-6)  # the end: min_lr
-    # per iteration, not per epoch: two micro-batches of one epoch get different lrs
-    assert lr_at_iteration(1, 1000, **kw) == pytest.approx(2e-3 * 0.001 / 5)
-    # 3/4 of the cosine: min + (lr - min) * 0.5 * (1 + cos(3 pi / 4))
-    want = 1e-6 + (2e-3 - 1e-6) * 0.5 * (1 - 2 ** -0.5)
-    assert lr_at_epoch(76.25, **kw) == pytest.approx(want)
-
-
-def test_bad_schedule_arguments() -> None:
-    with pytest.raises(UserError):
-        lr_at_iteration(0, 0, lr=1.0, epochs=10)
-    with pytest.raises(UserError):
-        lr_at_epoch(0.0, lr=1.0, min_lr=0.0, warmup_epochs=10, epochs=10)

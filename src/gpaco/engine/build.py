@@ -21,7 +21,7 @@ from gpaco.data.transforms import build_transform, build_views
 from gpaco.errors import UserError
 from gpaco.models import create_backbone, freeze
 
-from . import parallel
+from . import optimizer, parallel
 from .config import Config, DataConfig
 from .pretrained import load_pretrained, weights_file
 
@@ -181,7 +181,5 @@ def build_criterion(cfg: Config, num_classes: int, class_counts: list[int]) -> n
 
 
 def build_optimizer(cfg: Config, model: nn.Module) -> torch.optim.Optimizer:
-    o = cfg.optim
-    params = [p for p in model.parameters() if p.requires_grad]
-    return torch.optim.SGD([{"params": params, "lr_scale": 1.0}], lr=o.lr, momentum=o.momentum,
-                           weight_decay=o.weight_decay, nesterov=o.nesterov)
+    """The config's optimiser over the model's default parameter groups (engine/optimizer.py)."""
+    return optimizer.build_optimizer(cfg.optim, optimizer.param_groups(model, cfg.optim))

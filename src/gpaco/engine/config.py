@@ -7,7 +7,8 @@ name that is unique (`lr=0.1`, `epochs=10`).
 
 Some keys belong to one choice: the task's own keys (gpaco.tasks), the method's `model.*` /
 `loss.*` options (the task's method table), the dataset's `data.*` keyword arguments (the task's
-dataset table) and the step schedule's milestones.
+dataset table), the optimiser's options (`OPTIMIZER_OPTIONS`) and the schedule's
+(`SCHEDULE_OPTIONS`).
 Their default None means "the choice's own default", which the resolved config then shows. A key
 the choice does not use is an error naming the key and what uses it, unless it was set by a layer
 *before* the one that made the choice (a recipe's PaCo `loss.alpha` when the command line says
@@ -118,24 +119,39 @@ class LossConfig:
 
 @dataclass
 class OptimConfig:
-    lr: float = 0.05
-    momentum: float = 0.9
+    name: Literal["sgd", "adamw"] = "sgd"
+    lr: float = 0.05  # the peak lr; see blr
+    # MAE's base lr: lr = blr * train.batch_size / 256 (the effective batch). A later layer
+    # that sets lr drops it.
+    blr: float | None = None
     weight_decay: float = 5e-4
-    nesterov: bool = False
+    # The optimiser's own options (OPTIMIZER_OPTIONS; None: its default).
+    momentum: float | None = None
+    nesterov: bool | None = None
+    betas: list[float] | None = None
+    layer_decay: float | None = None  # ViT layer-wise lr decay (engine/param_groups.py)
 
 
 @dataclass
 class ScheduleConfig:
-    name: Literal["step", "cosine"] = "step"
+    # step / cosine: set once per epoch; warmup_cosine (MAE) / poly (mmseg): at every
+    # optimiser step from the fractional epoch (gpaco.engine.schedule).
+    name: Literal["step", "cosine", "warmup_cosine", "poly"] = "step"
     epochs: int = 400
     warmup_epochs: int = 10
-    milestones: list[int] | None = None  # step only (default 320, 360)
-    decay: float | None = None  # step only (default 0.1)
+    # The schedule's own options (SCHEDULE_OPTIONS; None: its default).
+    milestones: list[int] | None = None
+    decay: float | None = None
+    min_lr: float | None = None
+    power: float | None = None
 
 
 @dataclass
 class TrainConfig:
-    batch_size: int = 128  # global batch over all processes
+    batch_size: int = 128  # global batch over all processes, per optimiser step
+    # Split each process's batch into this many micro-batches, one backward each, one
+    # optimiser step: the same batch_size in less memory.
+    accum_iter: int = 1
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: Literal["none", "bf16", "fp16"] = "none"
     channels_last: bool = False
@@ -201,7 +217,17 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
 
 
-STEP_DEFAULTS = {"milestones": [320, 360], "decay": 0.1}
+# The options each optimiser / schedule uses, with their defaults (the one table of them).
+OPTIMIZER_OPTIONS: dict[str, dict[str, Any]] = {
+    "sgd": {"momentum": 0.9, "nesterov": False},
+    "adamw": {"betas": [0.9, 0.999], "layer_decay": 1.0},
+}
+SCHEDULE_OPTIONS: dict[str, dict[str, Any]] = {
+    "step": {"milestones": [320, 360], "decay": 0.1},
+    "cosine": {},
+    "warmup_cosine": {"min_lr": 1e-6},
+    "poly": {"min_lr": 0.0, "power": 0.9},
+}
 # Keys renamed since earlier versions, so that their saved config.yaml files still resume.
 RENAMED = {"data.on_gpu": "data.batched_augment"}
 
@@ -252,8 +278,10 @@ def dependents(task_name: str) -> dict[str, tuple[str, Any]]:
                 users = _users(task, path, tables)
                 deps[path] = (choice, users) if users else (
                     "task", [n for n, t in TASKS.items() if _users(t, path, tables)])
-    for key in STEP_DEFAULTS:
-        deps[f"schedule.{key}"] = ("schedule.name", ["step"])
+    for section, choice, table in (("optim", "optim.name", OPTIMIZER_OPTIONS),
+                                   ("schedule", "schedule.name", SCHEDULE_OPTIONS)):
+        for key in {k for options in table.values() for k in options}:
+            deps[f"{section}.{key}"] = (choice, [n for n, o in table.items() if key in o])
     return deps
 
 
@@ -388,10 +416,29 @@ def resolve(layers: list[tuple[str, Layer]], saved: int = -1) -> Config:
         origin = layers[setter[path]][0]
         raise UserError(f"{path} (set by {origin}) does not apply to {choice}="
                         f"{chosen[choice]}; it is used by {choice}={'|'.join(users)}")
+    _drop_overridden_blr(values, setter, saved, layers)
     merged = {**defaults, **values, **_choice_defaults(chosen, values)}
     cfg = _build(Config, merged, "")
+    if cfg.optim.blr is not None:
+        cfg.optim.lr = cfg.optim.blr * cfg.train.batch_size / REFERENCE_BATCH
     validate(cfg)
     return cfg
+
+
+REFERENCE_BATCH = 256  # MAE's rule: lr = blr * effective batch / 256
+
+
+def _drop_overridden_blr(values: dict[str, Any], setter: dict[str, int], saved: int,
+                         layers: list[tuple[str, Layer]]) -> None:
+    """optim.lr set after optim.blr wins; both in one layer is an error (but a saved config
+    holds both: its lr is the one blr gave, recomputed on loading)."""
+    if values.get("optim.blr") is None or "optim.lr" not in setter:
+        return
+    if setter["optim.lr"] > setter["optim.blr"]:
+        del values["optim.blr"]
+    elif setter["optim.lr"] == setter["optim.blr"] > saved:
+        raise UserError(f"{layers[setter['optim.lr']][0]} sets both optim.lr and optim.blr; "
+                        "give one (lr = blr * train.batch_size / 256)")
 
 
 def _check_choice(chosen: dict[str, Any], path: str, table: Any) -> None:
@@ -418,8 +465,8 @@ def _choice_defaults(chosen: dict[str, Any], values: dict[str, Any]) -> dict[str
     out.update({f"loss.{k}": v for k, v in method.loss_options.items()})
     out.update({f"data.{k}": v
                 for k, v in dataset_defaults(chosen["data.dataset"], task.datasets).items()})
-    if chosen["schedule.name"] == "step":
-        out.update({f"schedule.{k}": v for k, v in STEP_DEFAULTS.items()})
+    out.update({f"optim.{k}": v for k, v in OPTIMIZER_OPTIONS[chosen["optim.name"]].items()})
+    out.update({f"schedule.{k}": v for k, v in SCHEDULE_OPTIONS[chosen["schedule.name"]].items()})
     return {k: v for k, v in out.items() if values.get(k) is None and k in LEAVES}
 
 
@@ -507,12 +554,13 @@ def _scalar(value: Any, kind: type, where: str) -> Any:
 _POSITIVE = ("train.batch_size", "schedule.epochs", "train.eval_every", "train.val_every",
              "train.eval_batch_size",
              "train.log_every", "optim.lr", "loss.temperature", "data.image_size", "model.dim",
-             "train.max_steps_per_epoch", "model.decoder_channels", "model.aux_channels",
+             "train.max_steps_per_epoch", "train.accum_iter", "optim.blr", "schedule.power",
+             "optim.layer_decay", "model.decoder_channels", "model.aux_channels",
              "inference.predictions")
 # A queue of 0 is a valid choice (the in-batch contrast set only).
 _NON_NEGATIVE = ("model.queue_size", "schedule.warmup_epochs", "optim.weight_decay",
                  "optim.momentum", "data.workers", "loss.alpha", "loss.beta", "loss.gamma", "loss.label_smoothing",
-                 "loss.aux_weight")
+                 "schedule.min_lr", "loss.aux_weight")
 
 
 def validate(cfg: Config) -> None:
@@ -539,6 +587,17 @@ def validate(cfg: Config) -> None:
         raise UserError("model.pretrained=true does not say which weights; name them (e.g. "
                         "model.pretrained=IMAGENET1K_V1 for torchvision's first ResNet weights) "
                         "or give a local file")
+    if cfg.optim.betas is not None and (len(cfg.optim.betas) != 2
+                                        or not all(0 <= b < 1 for b in cfg.optim.betas)):
+        raise UserError(f"optim.betas must be two numbers in [0, 1), not {cfg.optim.betas}")
+    if sched.name == "warmup_cosine" and sched.warmup_epochs >= sched.epochs:
+        raise UserError(f"schedule.warmup_epochs ({sched.warmup_epochs}) must be below "
+                        f"schedule.epochs ({sched.epochs}) for warmup_cosine")
+    if sched.min_lr is not None and sched.min_lr > cfg.optim.lr:
+        raise UserError(f"schedule.min_lr ({sched.min_lr}) is above optim.lr ({cfg.optim.lr})")
+    if cfg.train.batch_size % cfg.train.accum_iter:
+        raise UserError(f"train.batch_size ({cfg.train.batch_size}) must be a multiple of "
+                        f"train.accum_iter ({cfg.train.accum_iter})")
     if cfg.train.cuda_graph and not data.batched_augment:
         raise UserError("train.cuda_graph=true needs data.batched_augment=true (the graph "
                         "captures the batched augmentation)")

@@ -14,6 +14,7 @@ from torch import nn
 from gpaco import distributed as gdist
 from gpaco.errors import UserError
 
+from .accumulation import micro_batches, sync_on_last
 from .amp import autocast
 from .config import TrainConfig
 from .forward import forward_loss
@@ -28,24 +29,30 @@ class Step(Protocol):
 
 
 class EagerStep:
-    """forward -> criterion -> backward -> optimiser step (with the fp16 loss scaler)."""
+    """forward -> criterion -> backward (per micro-batch, engine/accumulation.py) -> optimiser
+    step (with the fp16 loss scaler). Returns the batch's mean loss."""
 
     lays_out_inputs = False
 
     def __init__(self, module: nn.Module, criterion: nn.Module,
                  optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
-                 device: torch.device, amp: str):
+                 device: torch.device, amp: str, accum_iter: int = 1):
         self.module, self.criterion, self.optimizer = module, criterion, optimizer
         self.scaler, self.device, self.amp = scaler, device, amp
+        self.accum_iter = accum_iter
 
     def __call__(self, views: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
-        with autocast(self.device, self.amp):
-            loss = forward_loss(self.module, self.criterion, views, labels)
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        parts, losses = self.accum_iter, []
+        for i, (v, y) in enumerate(micro_batches(views, labels, parts)):
+            with sync_on_last(self.module, i, parts):
+                with autocast(self.device, self.amp):
+                    loss = forward_loss(self.module, self.criterion, v, y) / parts
+                self.scaler.scale(loss).backward()
+            losses.append(loss.detach())
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        return loss.detach()
+        return losses[0] if parts == 1 else torch.stack(losses).sum()
 
 
 def augments_in_step(train: TrainConfig) -> bool:
@@ -75,7 +82,10 @@ def build_step(train: TrainConfig, module: nn.Module, criterion: nn.Module,
         raise UserError(f"train.amp=fp16 needs a CUDA device (train.device is {device}); use "
                         "amp=bf16 or none on the CPU")
     if not train.cuda_graph:
-        return EagerStep(module, criterion, optimizer, scaler, device, train.amp)
+        return EagerStep(module, criterion, optimizer, scaler, device, train.amp,
+                         train.accum_iter)
+    if train.accum_iter > 1:
+        raise UserError("train.cuda_graph=true takes one batch per step; set accum_iter=1")
     check_graphable(device, train.amp, optimizer)
     return GraphedStep(module, criterion, optimizer, train.amp, augment=augment,
                        channels_last=train.channels_last)

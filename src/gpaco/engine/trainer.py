@@ -21,8 +21,8 @@ from .checkpoint import atomic_save, load_checkpoint, load_weights
 from .classification import class_names
 from .config import Config, dump, to_dict
 from .loop import Progress, train_epoch
-from .schedule import lr_at, set_lr
-from .step import Step, augments_in_step, build_step
+from .schedule import ScheduledStep
+from .step import augments_in_step, build_step
 from .tasks import TaskRunner, runner_for
 
 
@@ -58,8 +58,10 @@ class Run:
         self.train_module = parallel.wrap_for_training(self.train_module, self.device)  # DDP
         if t.compile:
             self.train_module = torch.compile(self.train_module)
-        self.step: Step = build_step(t, self.train_module, self.criterion, self.optimizer,
-                                     self.scaler, self.device, self.data.augment)
+        self.step = ScheduledStep(build_step(t, self.train_module, self.criterion,
+                                             self.optimizer, self.scaler, self.device,
+                                             self.data.augment),
+                                  self.optimizer, cfg.optim.lr, cfg.schedule)
         self.start_epoch = 0
         self.best: dict[str, Any] | None = None
 
@@ -103,12 +105,13 @@ def _run_epoch(run: Run, epoch: int) -> dict[str, Any]:
         loader.set_epoch(epoch)
     elif hasattr(getattr(loader, "sampler", None), "set_epoch"):
         loader.sampler.set_epoch(epoch)
-    lr = lr_at(epoch, cfg.optim.lr, cfg.schedule)
-    set_lr(run.optimizer, lr)
+    t = cfg.train
+    steps = len(loader) if t.max_steps_per_epoch is None else min(len(loader),
+                                                                   t.max_steps_per_epoch)
+    lr = run.step.begin_epoch(epoch, steps)  # the lr is set before every optimiser step
     epochs = cfg.schedule.epochs
     progress = Progress(cfg.output.progress, len(loader), f"epoch {epoch + 1}/{epochs}",
                         enabled=gdist.is_main())
-    t = cfg.train
     stats = train_epoch(run.step, run.model, loader, run.device,
                         channels_last=t.channels_last and not run.step.lays_out_inputs,
                         max_steps=t.max_steps_per_epoch, log_every=t.log_every,
