@@ -91,6 +91,22 @@ BACKBONES: dict[str, BackboneBuilder] = {
     },
 }
 
+
+
+def _vit_preset(name: str) -> BackboneBuilder:
+    """gpaco's small ViTs (models/vit.py VIT_PRESETS): timm's ViT code, no pretrained weights."""
+
+    def builder(pretrained: bool = False, **kwargs: Any) -> nn.Module:
+        from gpaco.models.vit import create_vit  # imports timm, an optional extra
+
+        if pretrained:
+            raise UserError(f"backbone {name!r} has no pretrained weights; use pretrained=False")
+        return create_vit(name, **kwargs)
+
+    return builder
+
+
+BACKBONES["vit_micro_patch4_32"] = _vit_preset("vit_micro_patch4_32")
 TIMM_PREFIX = "timm:"
 
 
