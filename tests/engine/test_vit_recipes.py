@@ -83,3 +83,28 @@ def test_recipe_machinery_trains_a_tiny_vit_from_an_mae_file(tmp_path, recipe, e
     ckpt = load_checkpoint(Path(cfg.output.dir) / "last.pt")
     scales = sorted({round(g["lr_scale"], 6) for g in ckpt["optimizer"]["param_groups"]})
     assert scales == [round(0.65 ** k, 6) for k in (3, 2, 1, 0)]  # embeddings, 2 blocks, rest
+
+
+def test_the_recipes_read_the_imagenet_train_val_wnid_layout(tmp_path):
+    """root/train/<wnid>/*.JPEG and root/val/<wnid>/*.JPEG, labels in sorted-wnid order (as
+    torchvision's ImageFolder); GPaCo's two views and the bicubic 256/224-style test input."""
+    from PIL import Image
+
+    from gpaco.engine.build import build_data
+
+    wnids = ["n01440764", "n01443537", "n01484850"]
+    for split, per_class in (("train", 2), ("val", 1)):
+        for k, wnid in enumerate(reversed(wnids)):  # written out of order on purpose
+            for i in range(per_class):
+                path = tmp_path / split / wnid / f"{wnid}_{i}.JPEG"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.new("RGB", (48, 40), (40 * k, 90, 200)).save(path, "JPEG")
+    cfg = C.load_config("imagenet-gpaco-vit-b", overrides=[
+        f"data.root={tmp_path}", "data.image_size=32", "data.workers=0", "train.batch_size=2", "train.accum_iter=1"])
+    data = build_data(cfg, torch.device("cpu"))
+    assert data.train.classes == wnids and data.test.classes == wnids
+    assert data.train.targets == [0, 0, 1, 1, 2, 2] and data.test.targets == [0, 1, 2]
+    views, label = data.train[0]
+    assert [v.shape for v in views] == [(3, 32, 32), (3, 32, 32)] and label == 0
+    image, _ = data.test[2]
+    assert image.shape == (3, 32, 32)
