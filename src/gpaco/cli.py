@@ -184,9 +184,15 @@ def _predict(args: argparse.Namespace) -> None:
 
 
 def _recipes(_: argparse.Namespace) -> None:
+    """One line per recipe: the paper's number it targets and where its values come from."""
+    print(f"{'recipe':34s} {'paper number':32s} {'values':15s} description")
     for name in C.list_recipes():
         cfg = C.load_config(name)
-        print(f"{name:32s} {cfg.description}")
+        print(f"{name:34s} {cfg.origin.paper or '-':32s} {cfg.origin.values or '-':15s} "
+              f"{cfg.description}")
+    print("values: authors = their launcher's, extrapolated = no launcher (the closest one's "
+          "values), reconstruction = their script cannot run; `gpaco config --recipe NAME` "
+          "shows the source and the differences")
 
 
 def _config(args: argparse.Namespace) -> None:

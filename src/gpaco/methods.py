@@ -91,7 +91,8 @@ METHODS: Mapping[str, Method] = MappingProxyType({
     "multitask": Method(
         GPaCoModel, _multitask, views=2, prior="optional",
         model_options=_frozen(**_CONTRASTIVE, head="nobn", joint_forward=False),
-        loss_options=_frozen(alpha=0.5, temperature=0.07, label_smoothing=0.0, prior=True),
+        loss_options=_frozen(alpha=0.5, temperature=0.07, label_smoothing=0.0, prior=True,
+                             effective_number_beta=None),
         summary="Balanced Softmax (CE without prior) + alpha * SupCon on GPaCo's model"),
     "ce": Method(
         Classifier, _ce, views=1, prior="none", model_options=_frozen(),

@@ -1,9 +1,11 @@
-"""Batched augmentations (gpaco.data.batched_ops, batched_autoaugment, batched_views) against the torchvision transforms they replace.
+"""Batched augmentations (gpaco.data.batched_ops, batched_autoaugment, batched_views) against the
+CPU transforms they replace (torchvision, and the PIL AutoAugment of gpaco.data.cifar_autoaugment).
 
 Runs on CPU; every test that takes `device` also runs on CUDA when one is present.
-Tolerances: ops on uint8 values (AutoAugment) must match torchvision.transforms.v2.functional on
-uint8 tensors to within 1/255 on at most 0.5% of the pixels (on CPU they match exactly; the slack
-is for float rounding on other devices). Float ops (jitter, blur, hue) match to ~1e-5.
+Tolerances: AutoAugment (ops on uint8 values) must match the PIL transform it replaces
+(gpaco.data.cifar_autoaugment) to within 1/255 on at most 0.5% of the pixels (on CPU they match
+exactly; the slack is for float rounding on other devices). Float ops (jitter, blur, hue) match
+torchvision to ~1e-5.
 Random parameters are checked by their distributions (loose, seeded: no flakiness).
 """
 from __future__ import annotations
@@ -20,6 +22,7 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
 from gpaco.data import batched_autoaugment as A
+from gpaco.data import cifar_autoaugment as C
 from gpaco.data import batched_ops as O
 from gpaco.data import batched_views as V
 from gpaco.data.transforms import CIFAR_MEAN, CIFAR_STD, build_transform
@@ -270,116 +273,148 @@ def test_cutout_area_and_values(h: int, size: int) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-def _tv_op(name: str, img: torch.Tensor, mag: float) -> torch.Tensor:
-    """torchvision's AutoAugment op, as `_AutoAugmentBase._apply_image_or_video_transform`."""
-    nearest = TF.InterpolationMode.NEAREST
-    if name == "ShearX":
-        shear = [math.degrees(math.atan(mag)), 0.0]
-        return TF.affine(img, angle=0.0, translate=[0, 0], scale=1.0, shear=shear, interpolation=nearest, center=[0, 0])
-    if name == "ShearY":
-        shear = [0.0, math.degrees(math.atan(mag))]
-        return TF.affine(img, angle=0.0, translate=[0, 0], scale=1.0, shear=shear, interpolation=nearest, center=[0, 0])
-    if name == "TranslateX":
-        return TF.affine(img, angle=0.0, translate=[int(mag), 0], scale=1.0, shear=[0.0, 0.0], interpolation=nearest)
-    if name == "TranslateY":
-        return TF.affine(img, angle=0.0, translate=[0, int(mag)], scale=1.0, shear=[0.0, 0.0], interpolation=nearest)
-    ops = {
-        "Identity": lambda: img,
-        "Rotate": lambda: TF.rotate(img, angle=mag, interpolation=nearest),
-        "Brightness": lambda: TF.adjust_brightness(img, 1.0 + mag),
-        "Color": lambda: TF.adjust_saturation(img, 1.0 + mag),
-        "Contrast": lambda: TF.adjust_contrast(img, 1.0 + mag),
-        "Sharpness": lambda: TF.adjust_sharpness(img, 1.0 + mag),
-        "Posterize": lambda: TF.posterize(img, int(mag)),
-        "Solarize": lambda: TF.solarize(img, 255.0 * mag),
-        "AutoContrast": lambda: TF.autocontrast(img),
-        "Equalize": lambda: TF.equalize(img),
-        "Invert": lambda: TF.invert(img),
-    }
-    return ops[name]()
+# AutoAugment: the authors' CIFAR policy, against the PIL transform (gpaco.data.cifar_autoaugment)
+def _pil_images(x: torch.Tensor) -> list[Image.Image]:
+    return [Image.fromarray(img.permute(1, 2, 0).numpy()) for img in x]
+
+
+def _tensor(imgs: list[Image.Image]) -> torch.Tensor:
+    return torch.stack([torch.from_numpy(np.array(img)).permute(2, 0, 1) for img in imgs]).float()
+
+
+def _pil_op(x: torch.Tensor, name: str, m: float) -> torch.Tensor:
+    aa = C.CifarAutoAugment()
+    return _tensor([aa.apply_op(img, name, m) for img in _pil_images(x)])
+
+
+def _aa_inputs(size: int = 32) -> torch.Tensor:
+    """Natural-ish images (one constant) and uniform noise (every bicubic overshoot clips)."""
+    noise = torch.randint(0, 256, (4, 3, size, size), generator=torch.Generator().manual_seed(1))
+    return torch.cat([images(8, size), noise.to(torch.uint8)])
+
+
+def _signed_magnitudes(name: str) -> list[float]:
+    return [s * C.magnitude(name, b) for b in range(10) for s in ((1, -1) if name in C.SIGNED_OPS else (1,))]
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("name", A.OP_NAMES)
-def test_autoaugment_op_matches_torchvision(device: str, name: str) -> None:
-    x = images(12)
-    for bin_ in range(10):
-        for sign in (1.0, -1.0) if name in A.SIGNED_OPS else (1.0,):
-            mag = sign * A.magnitude(name, bin_, 32, 32)
-            ref = torch.stack([_tv_op(name, img, mag) for img in x]).float()
-            out = A.apply_op(x.float().to(device), name, mag).cpu()
+@pytest.mark.parametrize("name", list(C.MAGNITUDES))
+def test_autoaugment_op_matches_pil(device: str, name: str) -> None:
+    """Every op, every bin and sign, equals the PIL transform's op (exactly on CPU)."""
+    sizes = (32, 28) if name in C.GEOMETRIC_OPS else (32,)
+    for size in sizes:
+        x = _aa_inputs(size)
+        for m in _signed_magnitudes(name):
+            ref = _pil_op(x, name, m)
+            out = A.apply_op(x.float().to(device), name, m).cpu()
             diff = (out - ref).abs()
-            assert diff.max() <= 1, (name, bin_, sign)
-            assert (diff > 0).float().mean() <= 0.005, (name, bin_, sign)
+            assert diff.max() <= 1, (name, size, m)
+            assert (diff > 0).float().mean() <= 0.005, (name, size, m)
             if device == "cpu":
-                assert torch.equal(out, ref), (name, bin_, sign)
+                assert torch.equal(out, ref), (name, size, m)
+
+
+@pytest.mark.parametrize("name", ["TranslateX", "TranslateY"])
+def test_autoaugment_translate_fills_grey_on_white(name: str) -> None:
+    white = torch.full((1, 3, 32, 32), 255.0)
+    for m in _signed_magnitudes(name)[2:]:  # bin 0 moves nothing
+        out = A.apply_op(white, name, m)
+        assert (out == 128).any() and not (out == 0).any(), m
+        # PIL's nearest rounds the offset: bin 9 (14.5 px) uncovers 15 lines, not torchvision's 14
+        lines = (out[0, 0] == 128).all(0 if name == "TranslateX" else 1).sum().item()
+        assert lines == math.floor(abs(m) * 32 + 0.5), m
+
+
+def _pil_affine(x: torch.Tensor, matrix: tuple[float, ...], resample: int) -> torch.Tensor:
+    return _tensor([img.transform(img.size, Image.AFFINE, matrix, resample, fillcolor=(128,) * 3)
+                    for img in _pil_images(x)])
+
+
+def test_autoaugment_shear_is_pils_bicubic() -> None:
+    x = _aa_inputs()
+    for name, matrix in (("ShearX", lambda m: (1, m, 0, 0, 1, 0)), ("ShearY", lambda m: (1, 0, 0, m, 1, 0))):
+        for m in (0.3, -0.2667, 0.1):
+            out = A.apply_op(x.float(), name, m)
+            assert torch.equal(out, _pil_affine(x, matrix(m), Image.BICUBIC)), (name, m)
+            assert not torch.equal(out, _pil_affine(x, matrix(m), Image.NEAREST))
+    white = A.apply_op(torch.full((1, 3, 32, 32), 255.0), "ShearY", 0.3)
+    assert (white == 128).any() and not (white == 0).any()
+
+
+def test_autoaugment_rotate_is_unsigned_and_solarize_256_based() -> None:
+    aa = A.AutoAugmentCIFAR10()
+    rotations = [m for name, m in aa.entry_ops() if name == "Rotate"]
+    assert rotations and all(m == C.magnitude("Rotate", 2) > 0 for m in rotations)
+    ramp = torch.arange(256.0).view(1, 1, 16, 16).expand(1, 3, 16, 16)
+    out = A.apply_op(ramp, "Solarize", C.magnitude("Solarize", 2))  # threshold 256 * 7 / 9 = 199.1
+    assert out[0, 0].flatten()[199] == 199 and out[0, 0].flatten()[200] == 55  # torchvision: 199 -> 56
+    assert torch.equal(A.apply_op(ramp, "Solarize", C.magnitude("Solarize", 0)), ramp)  # 256: none
 
 
 def test_autoaugment_policy_table_is_torchvision_cifar10() -> None:
     tv = v2.AutoAugment(v2.AutoAugmentPolicy.CIFAR10)
-    assert [tuple(p) for p in tv._policies] == list(A.CIFAR10_POLICY)
+    assert A.AutoAugmentCIFAR10().policy == tuple(tuple(p) for p in tv._policies) == C.CIFAR10_POLICY
 
 
 def test_autoaugment_op_frequencies() -> None:
     aa = A.AutoAugmentCIFAR10()
     n = 20000
     entry = aa.sample(shape_only(n), gen("cpu"))
-    names = aa.entry_names()
+    names = [name for name, _ in aa.entry_ops()]
     for slot in range(2):
         got: dict[str, float] = {}
         for e in entry[:, slot].tolist():
             got[names[e]] = got.get(names[e], 0) + 1 / n
         expected: dict[str, float] = {}
-        for sp in A.CIFAR10_POLICY:
+        for sp in C.CIFAR10_POLICY:
             name, p, _ = sp[slot]
             expected[name] = expected.get(name, 0) + p / 25
             expected["Identity"] = expected.get("Identity", 0) + (1 - p) / 25
         for name in set(got) | set(expected):
             assert abs(got.get(name, 0) - expected.get(name, 0)) < 0.01, (slot, name)
-    # signed ops: the two sign entries (even / odd index) are equally likely
+    # the two sign entries (even / odd index) are equally likely
     signed = entry[entry != aa.identity_entry]
     assert abs((signed % 2).float().mean().item() - 0.5) < 0.02
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_autoaugment_forward(device: str) -> None:
+def test_autoaugment_forward_equals_pil_ops_in_sequence(device: str) -> None:
+    """The whole policy: each sample's two sampled ops, applied by PIL, give the batched result."""
     x = images(64).to(device).float() / 255
     aa = A.AutoAugmentCIFAR10()
     out = aa(x, gen(device, 1))
     assert out.shape == x.shape and out.dtype == torch.float32
-    assert out.min() >= 0 and out.max() <= 1
-    torch.testing.assert_close(out * 255, (out * 255).round(), atol=1e-4, rtol=0)  # uint8 levels
     assert torch.equal(out, aa(x, gen(device, 1)))
     assert not torch.equal(out, aa(x, gen(device, 2)))
-    # the forward is the two sampled slots applied in order
-    entry = aa.sample(x, gen(device, 1))
-    rows, luts, _ = aa.tables(x.device, 32, 32)
-    y = (x * 255).round()
-    for slot in range(2):
-        y = A.apply_slot(y, rows[entry[:, slot]], luts[entry[:, slot]])
-    torch.testing.assert_close(out, y / 255)
+    ops = aa.entry_ops()
+    pil = C.CifarAutoAugment()
+    imgs = _pil_images((x * 255).round().to(torch.uint8).cpu())
+    for i, e in enumerate(aa.sample(x, gen(device, 1)).tolist()):
+        for slot in range(2):
+            imgs[i] = pil.apply_op(imgs[i], *ops[e[slot]]) if e[slot] != aa.identity_entry else imgs[i]
+    diff = (out.cpu() * 255 - _tensor(imgs)).abs()
+    assert diff.max() <= (0 if device == "cpu" else 1) and (diff > 0).float().mean() <= 0.005
 
 
 def test_autoaugment_identity_entry_is_exact() -> None:
-    x = images(8).float()
+    x = _aa_inputs().float()
     aa = A.AutoAugmentCIFAR10()
-    rows, luts, _ = aa.tables(x.device, 32, 32)
-    e = torch.full((8,), aa.identity_entry)
-    assert torch.equal(A.apply_slot(x, rows[e], luts[e]), x)
+    entries, _ = aa.tables(x.device, 32, 32)
+    assert torch.equal(A.apply_entries(x, entries.select(torch.full((len(x),), aa.identity_entry))), x)
 
 
-def test_autoaugment_statistics_match_torchvision() -> None:
+def test_autoaugment_statistics_match_pil() -> None:
     x = images(600, seed=3)
     torch.manual_seed(0)
-    tv = v2.AutoAugment(v2.AutoAugmentPolicy.CIFAR10)
-    theirs = torch.stack([tv(img) for img in x]).float()
+    pil = C.CifarAutoAugment()
+    theirs = _tensor([pil(img) for img in _pil_images(x)])
     ours = A.AutoAugmentCIFAR10()(x.float() / 255, gen("cpu")) * 255
     d_ours = (ours - x.float()).abs().mean((1, 2, 3))
     d_theirs = (theirs - x.float()).abs().mean((1, 2, 3))
     assert _same_distribution(d_ours, d_theirs)
     assert abs((d_ours == 0).float().mean() - (d_theirs == 0).float().mean()) < 0.05
-
-
+    grey = lambda t: (t == 128).all(1).float().mean((1, 2))  # noqa: E731 (fill share per image)
+    assert _same_distribution(grey(ours), grey(theirs))
 # --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name", V.BATCHED_TRANSFORM_NAMES)

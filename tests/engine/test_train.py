@@ -94,16 +94,31 @@ def test_validation_split_selects_best_epoch_without_touching_test(tmp_path, tin
             lines.append(f"c{c}/{i}.png {c}")
     for split in ("train", "val", "test"):
         (tmp_path / f"{split}.txt").write_text("\n".join(lines) + "\n")
-    cfg = tiny_cfg("data.dataset=split_file", f"data.root={root}",
-                   f"data.train_split={tmp_path / 'train.txt'}", f"val_split={tmp_path / 'val.txt'}",
-                   f"test_split={tmp_path / 'test.txt'}", "data.batched_augment=false", "image_size=12",
-                   "epochs=2", "batch_size=4", "views=[cifar_test]", "test_transform=cifar_test",
-                   "method=ce")
+    cfg_args = ["data.dataset=split_file", f"data.root={root}",
+                f"data.train_split={tmp_path / 'train.txt'}", f"val_split={tmp_path / 'val.txt'}",
+                f"test_split={tmp_path / 'test.txt'}", "data.batched_augment=false",
+                "image_size=12", "epochs=2", "batch_size=4", "views=[cifar_test]",
+                "test_transform=cifar_test", "method=ce"]
+    cfg = tiny_cfg(*cfg_args)
     summary = _train(cfg)
     best = summary["best_on_val"]
     assert best is not None and best["epoch"] in (0, 1)
     assert set(best) == {"epoch", "val", "test"}
     assert (Path(cfg.output.dir) / "best.pt").is_file()
+    # Validation every epoch, the test set every 3rd epoch, at the last and at each new best.
+    cfg = tiny_cfg(*[o for o in cfg_args if not o.startswith("epochs=")], "epochs=5",
+                   "train.eval_every=3", "train.val_every=1", f"output.dir={tmp_path / 'cadence'}")
+    summary = _train(cfg)
+    records = rd.read_metrics(Path(cfg.output.dir))
+    assert all("val" in r for r in records)
+    best_so_far, tested = -1.0, []
+    for i, r in enumerate(records):
+        improved = r["val"]["top1"] > best_so_far
+        best_so_far = max(best_so_far, r["val"]["top1"])
+        assert ("test" in r) == (improved or i in (2, 4)), (i, r)
+    best = summary["best_on_val"]
+    chosen = [r for r in records if r["epoch"] == best["epoch"]][0]
+    assert best["test"] == chosen["test"] and best["val"] == chosen["val"]
 
 
 def test_image_folder_splits_with_different_classes_are_refused(tmp_path, tiny_cfg):

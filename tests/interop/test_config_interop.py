@@ -1,4 +1,4 @@
-"""The config keys of interop: model.pretrained (bool or file), model.backbone_kwargs (dict)."""
+"""The config keys of interop: model.pretrained (false, weights name or file), model.backbone_kwargs."""
 
 from __future__ import annotations
 
@@ -7,14 +7,48 @@ from pathlib import Path
 import pytest
 
 from gpaco.engine.build import build_model
-from gpaco.engine.config import coerce, from_dict, load_config, to_dict
+from gpaco.engine.config import absolute_paths, coerce, from_dict, load_config, to_dict
+from gpaco.engine.pretrained import weights_file
 from gpaco.errors import UserError
 
 
-def test_pretrained_is_a_bool_or_a_path() -> None:
-    assert load_config(overrides=["model.pretrained=true"]).model.pretrained is True
+def test_pretrained_is_false_a_weights_name_or_a_path() -> None:
     assert load_config(overrides=["model.pretrained=false"]).model.pretrained is False
     assert load_config(overrides=["model.pretrained=w/r32.pth"]).model.pretrained == "w/r32.pth"
+    assert load_config(overrides=["model.pretrained=IMAGENET1K_V1"]).model.pretrained == \
+        "IMAGENET1K_V1"
+    assert weights_file("w/r32.pth") and weights_file("r32.pth.tar") and weights_file("m.safetensors")
+    assert not weights_file("IMAGENET1K_V1") and not weights_file("a1_in1k")
+
+
+def test_pretrained_true_is_refused_as_implicit() -> None:
+    with pytest.raises(UserError, match="model.pretrained=true does not say which weights"):
+        load_config(overrides=["model.pretrained=true"])
+
+
+def test_a_saved_config_from_before_named_weights_still_loads() -> None:
+    saved = to_dict(load_config())
+    saved["model"]["pretrained"] = True  # what older versions wrote for the Places recipes
+    assert from_dict(saved).model.pretrained is False  # the checkpoint brings the weights
+
+
+def test_a_relative_pretrained_file_is_made_absolute(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(overrides=["model.pretrained=w/r32.pth"])
+    absolute_paths(cfg)
+    assert cfg.model.pretrained == str(tmp_path / "w" / "r32.pth")
+    named = load_config(overrides=["model.pretrained=IMAGENET1K_V1"])
+    absolute_paths(named)
+    assert named.model.pretrained == "IMAGENET1K_V1"
+
+
+def test_a_weights_name_the_backbone_lacks_is_one_line_through_the_cli(capsys) -> None:
+    from gpaco.cli import main
+
+    code = main(["train", "model.backbone=resnet152", "model.pretrained=DEFAULT",
+                 "output.dir=/nonexistent/never-made"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "moving alias" in err
 
 
 def test_backbone_kwargs_is_a_mapping_that_round_trips() -> None:

@@ -80,6 +80,7 @@ def ref_supcon(
     *,
     temperature: float = 0.07,
     ignore_index: int | None = None,
+    class_weight: dict[int, float] | None = None,
 ) -> Tensor:
     losses: list[Tensor] = []
     for i in range(num_anchors):
@@ -92,7 +93,8 @@ def ref_supcon(
             continue
         sim = {j: torch.dot(features[i], features[j]) / temperature for j in others}
         log_denominator = torch.log(sum(torch.exp(sim[j]) for j in others))
-        losses.append(-sum(sim[p] - log_denominator for p in positives) / len(positives))
+        weight = 1.0 if class_weight is None else class_weight[y]
+        losses.append(-weight * sum(sim[p] - log_denominator for p in positives) / len(positives))
     return _mean(losses, len(losses))
 
 

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from gpaco.errors import UserError
+from gpaco.models import create_backbone
 from gpaco.models import (
     Classifier, GPaCoModel, PaCoModel, TrainOutput,
 )
@@ -156,3 +157,23 @@ def test_two_views_required(tiny_backbone: Callable[..., nn.Module]) -> None:
     views, y = _inputs()
     with pytest.raises(UserError):
         GPaCoModel(tiny_backbone(), C, dim=DIM, queue_size=K).forward_train(views[:1], y)
+
+
+@pytest.mark.parametrize("wrapper", [PaCoModel, GPaCoModel])
+def test_cifar_resnet_head_output_layer_keeps_the_backbones_fc_init(wrapper) -> None:
+    """The authors' head ends in the CIFAR ResNet's own `fc` (Kaiming-normal, std sqrt(2/64) =
+    0.177), not a default nn.Linear (uniform, std 1/sqrt(3 * 64) = 0.072)."""
+    torch.manual_seed(0)
+    weights = torch.cat([wrapper(create_backbone("resnet32"), 10, dim=32,
+                                 queue_size=0).head[-1].weight.flatten() for _ in range(4)])
+    assert weights.std().item() == pytest.approx((2 / 64) ** 0.5, rel=0.05)
+    assert weights.abs().max().item() > 1 / 64 ** 0.5  # beyond the default init's bound
+    first = wrapper(create_backbone("resnet32"), 10, dim=32, queue_size=0).head[0].weight
+    assert first.abs().max().item() <= 1 / 64 ** 0.5  # a new layer: nn.Linear's default
+
+
+def test_imagenet_and_supcon_resnet_heads_keep_the_default_linear_init() -> None:
+    """torchvision's ResNets and the SupCon CIFAR ResNet-50 leave their fc at nn.Linear's init."""
+    for name in ("resnet18", "resnet18_cifar"):
+        head = GPaCoModel(create_backbone(name), 10, dim=128, queue_size=0).head
+        assert head[-1].weight.abs().max().item() <= 1 / 512 ** 0.5

@@ -1,192 +1,174 @@
-"""AutoAugment's CIFAR10 policy applied to whole batches, one random sub-policy per sample.
+"""The authors' CIFAR AutoAugment (`gpaco.data.cifar_autoaugment`) on whole batches, one random
+sub-policy per sample, pixel for pixel the PIL transform's result.
 
-Ops are rows of one table (affine matrix, blend factors, flags) so that a batch with a
-different op per sample runs as a few batched kernels with no host synchronisation.
+Everything that does not depend on the image is precomputed per (sub-policy, slot, sign) entry:
+where each output pixel reads the input, a 256-entry LUT, a blend factor and op flags. A batch
+gathers one entry per sample and slot (an op not applied gets the identity entry), so a batch with
+a different op per sample runs as a few batched kernels with no host synchronisation.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image, ImageOps
 from torch import Tensor
 
-from gpaco.data.batched_ops import BatchedOp, Generator, _gray, _rand
+from gpaco.data.batched_ops import BatchedOp, Generator, _rand
+from gpaco.data.cifar_autoaugment import (AFFINE_MATRICES, CIFAR10_POLICY, FILL, RESAMPLE,
+                                          SIGNED_OPS, SubPolicy, geometric_op, magnitude)
 
-# ---------------------------------------------------------------------------------------------
-# AutoAugment, CIFAR10 policy
-# ---------------------------------------------------------------------------------------------
-OP_NAMES = (
-    "Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness", "Color",
-    "Contrast", "Sharpness", "Posterize", "Solarize", "AutoContrast", "Equalize", "Invert",
-)
-SIGNED_OPS = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness", "Color", "Contrast", "Sharpness")
-
-# torchvision AutoAugmentPolicy.CIFAR10: 25 sub-policies of (op, probability, magnitude bin).
-CIFAR10_POLICY: tuple[tuple[tuple[str, float, int | None], ...], ...] = (
-    (("Invert", 0.1, None), ("Contrast", 0.2, 6)),
-    (("Rotate", 0.7, 2), ("TranslateX", 0.3, 9)),
-    (("Sharpness", 0.8, 1), ("Sharpness", 0.9, 3)),
-    (("ShearY", 0.5, 8), ("TranslateY", 0.7, 9)),
-    (("AutoContrast", 0.5, None), ("Equalize", 0.9, None)),
-    (("ShearY", 0.2, 7), ("Posterize", 0.3, 7)),
-    (("Color", 0.4, 3), ("Brightness", 0.6, 7)),
-    (("Sharpness", 0.3, 9), ("Brightness", 0.7, 9)),
-    (("Equalize", 0.6, None), ("Equalize", 0.5, None)),
-    (("Contrast", 0.6, 7), ("Sharpness", 0.6, 5)),
-    (("Color", 0.7, 7), ("TranslateX", 0.5, 8)),
-    (("Equalize", 0.3, None), ("AutoContrast", 0.4, None)),
-    (("TranslateY", 0.4, 3), ("Sharpness", 0.2, 6)),
-    (("Brightness", 0.9, 6), ("Color", 0.2, 8)),
-    (("Solarize", 0.5, 2), ("Invert", 0.0, None)),
-    (("Equalize", 0.2, None), ("AutoContrast", 0.6, None)),
-    (("Equalize", 0.2, None), ("Equalize", 0.6, None)),
-    (("Color", 0.9, 9), ("Equalize", 0.6, None)),
-    (("AutoContrast", 0.8, None), ("Solarize", 0.2, 8)),
-    (("Brightness", 0.1, 3), ("Color", 0.7, 0)),
-    (("Solarize", 0.4, 5), ("AutoContrast", 0.9, None)),
-    (("TranslateY", 0.9, 9), ("TranslateY", 0.7, 9)),
-    (("AutoContrast", 0.9, None), ("Solarize", 0.8, 3)),
-    (("Equalize", 0.8, None), ("Invert", 0.1, None)),
-    (("TranslateY", 0.7, 9), ("AutoContrast", 0.9, None)),
-)
+BLENDS = ("Brightness", "Color", "Contrast", "Sharpness")  # PIL ImageEnhance: blend with a degenerate
+FLAGS = ("Color", "Contrast", "Sharpness", "AutoContrast", "Equalize")  # row = factor | one flag each
+COLUMN = {name: 1 + k for k, name in enumerate(FLAGS)}
+FIXED_LUT_OPS = {  # ops that are one LUT whatever the image: PIL's own, read off a 0..255 ramp
+    "Posterize": lambda img, m: ImageOps.posterize(img, int(m)),
+    "Solarize": ImageOps.solarize,
+    "Invert": lambda img, m: ImageOps.invert(img),
+}
 
 
-def magnitude(name: str, bin_: int | None, height: int, width: int) -> float:
-    """torchvision's unsigned AutoAugment magnitude of `name` at bin `bin_` (10 bins)."""
-    if bin_ is None:
-        return 0.0
-    space = {
-        "ShearX": (0.0, 0.3), "ShearY": (0.0, 0.3), "Rotate": (0.0, 30.0),
-        "TranslateX": (0.0, 150.0 / 331.0 * width), "TranslateY": (0.0, 150.0 / 331.0 * height),
-        "Brightness": (0.0, 0.9), "Color": (0.0, 0.9), "Contrast": (0.0, 0.9), "Sharpness": (0.0, 0.9),
-        "Solarize": (1.0, 0.0),
-    }
-    if name == "Posterize":
-        return float(int((8 - (torch.arange(10) / ((10 - 1) / 4))).round().int()[bin_]))
-    if name in space:
-        return float(torch.linspace(*space[name], 10)[bin_])  # float32 values, as torchvision reads them
-    return 0.0
+class Entries(NamedTuple):
+    """Per-entry tables (E entries; N = H * W output pixels).
 
-
-def _inverse_affine_matrix(
-    center: tuple[float, float], angle: float, translate: tuple[float, float], shear: tuple[float, float]
-) -> list[float]:
-    """torchvision's `_get_inverse_affine_matrix` (scale 1), same arithmetic in Python floats."""
-    rot, sx, sy = math.radians(angle), math.radians(shear[0]), math.radians(shear[1])
-    cx, cy = center
-    tx, ty = translate
-    a = math.cos(rot - sy) / math.cos(sy)
-    b = -(a * math.tan(sx) + math.sin(rot))
-    c = math.sin(rot - sy) / math.cos(sy)
-    d = math.cos(rot) - c * math.tan(sx)
-    m = [d, -b, 0.0, -c, a, 0.0]
-    m[2] += cx - m[0] * (cx + tx) - m[1] * (cy + ty)
-    m[5] += cy - m[3] * (cx + tx) - m[4] * (cy + ty)
-    return m
-
-
-def _op_matrix(name: str, mag: float, h: int, w: int) -> list[float]:
-    """Inverse affine matrix torchvision builds for a geometric op (identity for the others)."""
-    corner = (-0.5 * w, -0.5 * h)  # shears are about the top-left corner (center=[0, 0])
-    if name == "ShearX":
-        return _inverse_affine_matrix(corner, 0.0, (0.0, 0.0), (math.degrees(math.atan(mag)), 0.0))
-    if name == "ShearY":
-        return _inverse_affine_matrix(corner, 0.0, (0.0, 0.0), (0.0, math.degrees(math.atan(mag))))
-    if name == "TranslateX":
-        return _inverse_affine_matrix((0.0, 0.0), 0.0, (float(int(mag)), 0.0), (0.0, 0.0))
-    if name == "TranslateY":
-        return _inverse_affine_matrix((0.0, 0.0), 0.0, (0.0, float(int(mag))), (0.0, 0.0))
-    if name == "Rotate":  # F.rotate passes -angle (mod 360) to the inverse matrix
-        return _inverse_affine_matrix((0.0, 0.0), -(mag % 360), (0.0, 0.0), (0.0, 0.0))
-    return [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
-
-
-N_COLS = 13  # rescaled theta^T (6) | f | alpha | w_gray | w_mean | is_sharpness | is_autocontrast | is_equalize
-
-
-def op_row(name: str, mag: float, h: int, w: int) -> tuple[Tensor, Tensor]:
-    """Everything an op needs that does not depend on the image, for signed magnitude `mag`.
-
-    Returns a float32 row (N_COLS,) and a float32 (256,) lookup table. The theta part is
-    torchvision's `_affine_grid` theta, rescaled the same way in float32. The LUT is
-    posterize / solarize / invert evaluated by torchvision itself on 0..255 (identity otherwise).
-    The blend part gives `y f + degenerate alpha` with torchvision's factor 1 + mag.
+    taps (E, N, 4) long: the 4 input pixels (clamped to the image) along the one axis an op
+    resamples, around each output pixel's sampling position; frac (E, N) float64: the position's
+    offset from the second tap (0 for nearest ops); inside (E, N) bool: False where PIL fills;
+    luts (E, 256); rows (E, 6): blend factor, then one flag per FLAGS.
     """
-    from torchvision.transforms.v2 import functional as TF
 
-    theta = torch.tensor(_op_matrix(name, mag, h, w), dtype=torch.float32).view(1, 2, 3)
-    rescaled = theta.transpose(1, 2).div(torch.tensor([0.5 * w, 0.5 * h], dtype=torch.float32))
-    v = torch.arange(256, dtype=torch.uint8).view(1, 1, 256)
-    if name == "Posterize":
-        v = TF.posterize(v, int(mag))
-    elif name == "Solarize":
-        v = TF.solarize(v, 255.0 * mag)
-    elif name == "Invert":
-        v = TF.invert(v)
-    blend = name in ("Brightness", "Color", "Contrast", "Sharpness")
-    ratio = 1.0 + mag if blend else 1.0
-    tail = [
-        ratio, 1.0 - ratio, float(name == "Color"), float(name == "Contrast"),
-        float(name == "Sharpness"), float(name == "AutoContrast"), float(name == "Equalize"),
-    ]
-    row = torch.cat([rescaled.reshape(6), torch.tensor(tail, dtype=torch.float32)])
-    return row, v.view(256).float()
+    taps: Tensor
+    frac: Tensor
+    inside: Tensor
+    luts: Tensor
+    rows: Tensor
+
+    def select(self, entry: Tensor) -> Entries:
+        return Entries(*(t[entry] for t in self))
+
+
+Plan = tuple[np.ndarray, np.ndarray, np.ndarray]  # taps (N, 4), frac (N,), inside (N,)
+_K = np.arange(-1, 3)  # tap offsets from floor(position - 0.5)
+
+
+def _identity_plan(h: int, w: int) -> Plan:
+    src = np.arange(h * w)
+    return src[:, None] + np.zeros_like(_K), np.zeros(h * w), np.ones(h * w, dtype=bool)
+
+
+def _nearest_plan(name: str, m: float, h: int, w: int) -> Plan:
+    """Which input pixel PIL's nearest op copies to each output pixel, asked of PIL itself: the op
+    on an image whose pixels hold their own index (fill -1 marks the uncovered pixels). All four
+    taps are that pixel, so the cubic returns it whatever the offset."""
+    index = Image.fromarray(np.arange(h * w, dtype=np.int32).reshape(h, w))  # mode "I"
+    src = np.asarray(geometric_op(index, name, m, fill=-1)).reshape(-1).astype(np.int64)
+    inside = src >= 0
+    src = np.where(inside, src, 0)
+    return src[:, None] + np.zeros_like(_K), np.zeros(h * w), inside
+
+
+def _bicubic_plan(name: str, m: float, h: int, w: int) -> Plan:
+    """PIL's bicubic affine sampling (Geometry.c) in its float64 operations: position
+    a0 (x + .5) + a1 (y + .5) + a2 (and likewise y), filled where outside the image, else a 4 x 4
+    cubic from floor(position - .5) - 1. A shear moves along one axis only: the offset along the
+    other is 0, where PIL's cubic returns its second tap exactly, so 4 taps along the moving axis
+    give the same result."""
+    a0, a1, a2, a3, a4, a5 = (float(v) for v in AFFINE_MATRICES[name](m, w, h))
+    y, x = np.meshgrid(np.arange(h) + 0.5, np.arange(w) + 0.5, indexing="ij")
+    xin = (a0 * x + a1 * y + a2).reshape(-1)
+    yin = (a3 * x + a4 * y + a5).reshape(-1)
+    inside = (xin >= 0) & (xin < w) & (yin >= 0) & (yin < h)
+    col, row = np.floor(xin - 0.5), np.floor(yin - 0.5)
+    dx, dy = (xin - 0.5) - col, (yin - 0.5) - row
+    col, row = col.astype(np.int64), row.astype(np.int64)
+    if not dy[inside].any():  # moves along x
+        taps = np.clip(row, 0, h - 1)[:, None] * w + np.clip(col[:, None] + _K, 0, w - 1)
+        return taps, np.where(inside, dx, 0.0), inside
+    if not dx[inside].any():  # moves along y
+        taps = np.clip(row[:, None] + _K, 0, h - 1) * w + np.clip(col, 0, w - 1)[:, None]
+        return taps, np.where(inside, dy, 0.0), inside
+    raise ValueError(f"{name} resamples along both axes: the batched bicubic handles one")
+
+
+def _plan(name: str, m: float, h: int, w: int) -> Plan:
+    if name not in RESAMPLE:
+        return _identity_plan(h, w)
+    if RESAMPLE[name] == Image.NEAREST:
+        return _nearest_plan(name, m, h, w)
+    if RESAMPLE[name] == Image.BICUBIC and name in AFFINE_MATRICES:
+        return _bicubic_plan(name, m, h, w)
+    raise ValueError(f"no batched resampling for {name} with PIL filter {RESAMPLE[name]}")
+
+
+def _lut(name: str, m: float) -> np.ndarray:
+    ramp = Image.fromarray(np.arange(256, dtype=np.uint8).reshape(1, 256))
+    if name in FIXED_LUT_OPS:
+        ramp = FIXED_LUT_OPS[name](ramp, m)
+    return np.asarray(ramp).reshape(256)
+
+
+def _row(name: str, m: float) -> list[float]:
+    factor = 1.0 + m if name in BLENDS else 1.0  # ImageEnhance's factor; 1 blends to the image itself
+    return [factor] + [float(name == flag) for flag in FLAGS]
+
+
+def build_entries(ops: Sequence[tuple[str, float]], h: int, w: int) -> Entries:
+    """Tables of the ops (name, signed magnitude), one entry each, on the CPU."""
+    plans = [_plan(name, m, h, w) for name, m in ops]
+    return Entries(
+        taps=torch.from_numpy(np.stack([p[0] for p in plans])),
+        frac=torch.from_numpy(np.stack([p[1] for p in plans])),
+        inside=torch.from_numpy(np.stack([p[2] for p in plans])),
+        luts=torch.from_numpy(np.stack([_lut(name, m) for name, m in ops])).float(),
+        # float32 factor: PIL's blend takes its alpha as a C float
+        rows=torch.tensor([_row(name, m) for name, m in ops], dtype=torch.float32),
+    )
 
 
 class AutoAugmentCIFAR10(BatchedOp):
-    """torchvision AutoAugment(AutoAugmentPolicy.CIFAR10), each sample drawing its own sub-policy.
+    """The authors' CIFAR10Policy (`cifar_autoaugment.CifarAutoAugment`), each sample drawing its
+    own sub-policy, on float batches in [0, 1] (values are kept as the integers 0..255).
 
-    All image-independent work is precomputed: every (sub-policy, slot, sign) is a row of a
-    table (affine theta, blend weights, op flags) and a 256-entry LUT; a batch gathers one row per
-    sample and slot (a not-applied op gets the identity row). Each slot then runs three batched
-    stages that are exact no-ops for samples whose op is elsewhere: one nearest `grid_sample`
-    (shear, translate, rotate, fill 0), one gather through per-channel LUTs (posterize,
-    solarize, invert, autocontrast, equalize) and one blend (brightness, color, contrast,
-    sharpness). Values are kept as 0..255 integers in float and rounded or truncated where
-    torchvision's uint8 kernels do, so each op matches `torchvision.transforms.v2.functional`
-    on uint8 images (exactly on CPU in the tests).
+    Each of the two slots runs three batched stages that are exact no-ops for samples whose op is
+    elsewhere: resampling (`resample`: bicubic shear, nearest translate and rotate, grey fill),
+    a gather through per-channel LUTs (posterize, solarize, invert, autocontrast, equalize) and a
+    blend with a degenerate image (brightness, color, contrast, sharpness), all in PIL's arithmetic.
     """
 
-    def __init__(self, policy: Sequence[Sequence[tuple[str, float, int | None]]] = CIFAR10_POLICY) -> None:
+    def __init__(self, policy: Sequence[SubPolicy] = CIFAR10_POLICY) -> None:
         super().__init__()
         self.policy = tuple(tuple(p) for p in policy)
-        self._tables: dict[tuple[torch.device, int, int], tuple[Tensor, Tensor, Tensor]] = {}
+        self._tables: dict[tuple[torch.device, int, int], tuple[Entries, Tensor]] = {}
 
     @property
     def identity_entry(self) -> int:
         return 4 * len(self.policy)
 
-    def entry_names(self) -> list[str]:
-        """Op name of each table entry (index (policy * 2 + slot) * 2 + negative; last = identity)."""
-        return [sp[s][0] for sp in self.policy for s in range(2) for _ in range(2)] + ["Identity"]
+    def entry_ops(self) -> list[tuple[str, float]]:
+        """(op, signed magnitude) of each entry: index (policy * 2 + slot) * 2 + negative; last = identity."""
+        ops = []
+        for sp in self.policy:
+            for name, _, bin_ in sp:
+                m = magnitude(name, bin_)
+                ops += [(name, m), (name, -m if name in SIGNED_OPS else m)]
+        return ops + [("Identity", 0.0)]
 
-    def tables(self, device: torch.device, h: int, w: int) -> tuple[Tensor, Tensor, Tensor]:
-        """(rows (E, N_COLS), luts (E, 256), probs (P, 2)) on `device`, built once per device and size."""
+    def tables(self, device: torch.device, h: int, w: int) -> tuple[Entries, Tensor]:
+        """(entries, probs (P, 2)) on `device`, built once per device and size."""
         key = (device, h, w)
         if key not in self._tables:
-            rows, luts = [], []
-            for sp in self.policy:
-                for name, _, bin_ in sp:
-                    mag = magnitude(name, bin_, h, w)
-                    for sign in (1.0, -1.0):
-                        row, lut = op_row(name, sign * mag if name in SIGNED_OPS else mag, h, w)
-                        rows.append(row)
-                        luts.append(lut)
-            row, lut = op_row("Identity", 0.0, h, w)
+            entries = build_entries(self.entry_ops(), h, w)
             probs = torch.tensor([[p for _, p, _ in sp] for sp in self.policy], dtype=torch.float32)
-            self._tables[key] = (
-                torch.stack(rows + [row]).to(device),
-                torch.stack(luts + [lut]).to(device),
-                probs.to(device),
-            )
+            self._tables[key] = (Entries(*(t.to(device) for t in entries)), probs.to(device))
         return self._tables[key]
 
     def sample(self, x: Tensor, generator: Generator = None) -> Tensor:
-        """Per-sample table entries (B, 2): sub-policy, apply (prob), sign (1/2), as torchvision draws."""
+        """Per-sample entries (B, 2): sub-policy, apply (prob), sign (1/2)."""
         b, _, h, w = x.shape
-        _, _, probs = self.tables(x.device, h, w)
+        _, probs = self.tables(x.device, h, w)
         n = len(self.policy)
         r = _rand((b, 5), x, generator)
         pol = (r[:, 0] * n).long().clamp_(max=n - 1)
@@ -195,83 +177,73 @@ class AutoAugmentCIFAR10(BatchedOp):
         return torch.where(apply, entry, self.identity_entry)
 
     def forward(self, x: Tensor, generator: Generator = None) -> Tensor:
-        rows_t, luts_t, _ = self.tables(x.device, x.shape[2], x.shape[3])
+        entries, _ = self.tables(x.device, x.shape[2], x.shape[3])
         entry = self.sample(x, generator)
-        rows, luts = rows_t[entry], luts_t[entry]  # (B, 2, N_COLS), (B, 2, 256)
         y = (x * 255.0).round()
         for slot in range(entry.shape[1]):
-            y = apply_slot(y, rows[:, slot], luts[:, slot])
+            y = apply_entries(y, entries.select(entry[:, slot]))
         return y / 255.0
 
 
-def apply_op(y: Tensor, name: str, mag: float) -> Tensor:
-    """One AutoAugment op with signed magnitude `mag` on the whole batch y (B, C, H, W) in 0..255."""
-    row, lut = op_row(name, mag, y.shape[2], y.shape[3])
-    b = y.shape[0]
-    return apply_slot(y, row.to(y.device).expand(b, -1), lut.to(y.device).expand(b, -1))
+def apply_op(y: Tensor, name: str, m: float) -> Tensor:
+    """One op with signed magnitude m on the whole batch y (B, C, H, W) of integers 0..255."""
+    b, _, h, w = y.shape
+    entries = build_entries([(name, m)], h, w)
+    return apply_entries(y, Entries(*(t.to(y.device).expand(b, *t.shape[1:]) for t in entries)))
 
 
-_BASE_GRIDS: dict[tuple[int, int, torch.device, torch.dtype], Tensor] = {}
+def apply_entries(y: Tensor, e: Entries) -> Tensor:
+    """Apply per-sample entries (each table with a leading B) to y (B, C, H, W) of integers 0..255."""
+    y = resample(y, e.taps, e.frac, e.inside)
+    y = apply_luts(y, e.luts, e.rows[:, COLUMN["AutoContrast"]] > 0.5, e.rows[:, COLUMN["Equalize"]] > 0.5)
+    return blend(y, e.rows)
 
 
-def _base_grid(h: int, w: int, device: torch.device, dtype: torch.dtype) -> Tensor:
-    """torchvision `_affine_grid` base: pixel-centred (x, y, 1), shape (1, H*W, 3)."""
-    key = (h, w, device, dtype)
-    if key not in _BASE_GRIDS:
-        xs = torch.linspace((1.0 - w) * 0.5, (w - 1.0) * 0.5, w, device=device, dtype=dtype)
-        ys = torch.linspace((1.0 - h) * 0.5, (h - 1.0) * 0.5, h, device=device, dtype=dtype)
-        ones = torch.ones(h, w, device=device, dtype=dtype)
-        grid = torch.stack([xs.expand(h, w), ys[:, None].expand(h, w), ones], -1)
-        _BASE_GRIDS[key] = grid.view(1, h * w, 3)
-    return _BASE_GRIDS[key]
+def _pil_cubic(v1: Tensor, v2: Tensor, v3: Tensor, v4: Tensor, d: Tensor) -> Tensor:
+    """PIL's BICUBIC macro (cubic convolution with a = -1) on integer pixels, operation for
+    operation: the p terms are small integers, exact in float32; the polynomial in d is float64."""
+    p2 = (-v1 + v3).double()
+    p3 = (2 * (v1 - v2) + v3 - v4).double()
+    p4 = (-v1 + v2 - v3 + v4).double()
+    return v2.double() + d * (p2 + d * (p3 + d * p4))
 
 
-_SHARPEN: dict[tuple[int, torch.device, torch.dtype], Tensor] = {}
-
-
-def _sharpness_kernel(c: int, device: torch.device, dtype: torch.dtype) -> Tensor:
-    key = (c, device, dtype)
-    if key not in _SHARPEN:
-        k = torch.full((3, 3), 1.0 / 13.0, dtype=dtype)
-        k[1, 1] = 5.0 / 13.0
-        _SHARPEN[key] = k.expand(c, 1, 3, 3).contiguous().to(device)
-    return _SHARPEN[key]
-
-
-def apply_slot(y: Tensor, row: Tensor, lut: Tensor) -> Tensor:
-    """Apply per-sample ops given by table rows (B, N_COLS) and LUTs (B, 256) to y (B, C, H, W) in 0..255."""
+def resample(y: Tensor, taps: Tensor, frac: Tensor, inside: Tensor) -> Tensor:
+    """Per-sample resampling by (B, N, 4) taps, (B, N) offsets and (B, N) inside masks: PIL's
+    bicubic filter, clipped to 0..255 and truncated; FILL outside. Nearest ops (four equal taps)
+    and the identity come out exactly."""
     b, c, h, w = y.shape
-    is_sharp, is_auto, is_equal = (row[:, 10:13] > 0.5).unbind(1)
-    # 1. geometric: one nearest grid_sample, fill 0 (identity theta for non-geometric ops)
-    grid = torch.matmul(_base_grid(h, w, y.device, y.dtype), row[:, :6].view(b, 3, 2)).view(b, h, w, 2)
-    y = F.grid_sample(y, grid, mode="nearest", padding_mode="zeros", align_corners=False)
-    # 2. LUT ops
+    n = h * w
+    v = y.reshape(b, c, n).gather(2, taps.reshape(b, 1, n * 4).expand(b, c, n * 4))
+    out = _pil_cubic(*v.view(b, c, n, 4).unbind(3), frac[:, None]).clamp_(0.0, 255.0).floor_()
+    return torch.where(inside[:, None], out, float(FILL)).to(y.dtype).view(b, c, h, w)
+
+
+def apply_luts(y: Tensor, luts: Tensor, is_auto: Tensor, is_equal: Tensor) -> Tensor:
+    """Per-sample fixed LUTs (B, 256), or per-channel autocontrast / equalize LUTs where flagged."""
+    b, c, h, w = y.shape
     flat = y.reshape(b, c, h * w)
     idx = flat.long()
-    v = torch.arange(256, device=y.device, dtype=y.dtype)
-    lo, hi = torch.aminmax(flat, dim=2, keepdim=True)
-    flat_range = hi == lo  # torchvision leaves constant channels unchanged
-    inv_scale = torch.where(flat_range, 1.0, (hi - lo) * (1.0 / 255.0))
-    auto = ((v - torch.where(flat_range, 0.0, lo)) / inv_scale).clamp_(0.0, 255.0).floor_()
-    equal = _equalize_lut(idx.view(b * c, h * w)).view(b, c, 256)
-    table = torch.where(is_auto.view(b, 1, 1), auto, lut.view(b, 1, 256))
-    table = torch.where(is_equal.view(b, 1, 1), equal, table)
-    y = table.gather(2, idx).view(b, c, h, w)
-    # 3. blends: y f + degenerate alpha, with alpha = 1 - f stored as torchvision computes it
-    f, alpha, w_gray, w_mean = (row[:, k].view(b, 1, 1, 1) for k in range(6, 10))
-    gray = _gray(y).floor_()  # torchvision floors the luma of uint8 images
-    mean = gray.mean((1, 2, 3), keepdim=True)
-    degenerate = torch.addcmul(gray * w_gray, mean, w_mean)
-    blended = torch.addcmul(y * f, degenerate, alpha)  # fused like torchvision's add_(alpha=...)
-    # sharpness: degenerate = rounded 3x3 smoothing inside, the image itself on the border
-    smooth = F.conv2d(y, _sharpness_kernel(c, y.device, y.dtype), groups=c).round_()
-    sharp = F.pad(smooth - y[:, :, 1:-1, 1:-1], (1, 1, 1, 1))
-    sharpened = torch.addcmul(y, sharp, alpha)
-    return torch.where(is_sharp.view(b, 1, 1, 1), sharpened, blended).clamp_(0.0, 255.0).floor_()
+    table = torch.where(is_auto.view(b, 1, 1), _autocontrast_lut(flat), luts.view(b, 1, 256))
+    table = torch.where(is_equal.view(b, 1, 1), _equalize_lut(idx.view(b * c, h * w)).view(b, c, 256), table)
+    return table.gather(2, idx).view(b, c, h, w)
+
+
+def _autocontrast_lut(flat: Tensor) -> Tensor:
+    """PIL ImageOps.autocontrast LUTs (B, C, 256): int(i * scale + offset) in float64, clipped;
+    a constant channel is left as it is."""
+    lo, hi = torch.aminmax(flat.double(), dim=2, keepdim=True)
+    flat_range = hi <= lo
+    # a true division: `255.0 / t` would be reciprocal(t) * 255, rounded differently
+    scale = torch.full_like(hi, 255.0) / torch.where(flat_range, 1.0, hi - lo)
+    offset = -lo * scale
+    v = torch.arange(256, device=flat.device, dtype=torch.float64)
+    lut = (v * scale + offset).clamp_(0.0, 255.0).floor_()  # clamp first: int() truncates to 0
+    return torch.where(flat_range, v, lut).to(flat.dtype)
 
 
 def _equalize_lut(flat: Tensor) -> Tensor:
-    """torchvision/PIL equalize LUT from integer pixels (N, P) long -> (N, 256) float."""
+    """PIL ImageOps.equalize LUTs from integer pixels (N, P) long -> (N, 256) float."""
     n, p = flat.shape
     hist = torch.zeros(n, 256, dtype=torch.int64, device=flat.device)
     hist.scatter_add_(1, flat, torch.ones_like(flat))
@@ -282,3 +254,34 @@ def _equalize_lut(flat: Tensor) -> Tensor:
     lut = torch.cat([torch.zeros_like(tail[:, :1]), tail], 1)
     ident = torch.arange(256, device=flat.device)
     return torch.where(step != 0, lut, ident).float()  # step 0 (nearly constant): unchanged
+
+
+def _smooth(y: Tensor) -> Tensor:
+    """PIL's ImageFilter.SMOOTH (3x3 ones, 5 in the centre, / 13, rounded) with the border pixels
+    kept. Summed as integers (a separable box sum), so exact on any device: a float32 conv may
+    run in TF32 on CUDA."""
+    rows = y[:, :, :, :-2] + y[:, :, :, 1:-1] + y[:, :, :, 2:]
+    inner = y[:, :, 1:-1, 1:-1]
+    total = rows[:, :, :-2] + rows[:, :, 1:-1] + rows[:, :, 2:] + 4.0 * inner
+    return F.pad((total / 13.0).round_() - inner, (1, 1, 1, 1)) + y
+
+
+def _pil_gray(y: Tensor) -> Tensor:
+    """PIL's RGB -> L: (19595 R + 38470 G + 7471 B + 2^15) >> 16, exact in float32 (< 2^24)."""
+    r, g, b = y.unbind(1)
+    return torch.floor((r * 19595.0 + g * 38470.0 + b * 7471.0 + 32768.0) / 65536.0).unsqueeze(1)
+
+
+def blend(y: Tensor, rows: Tensor) -> Tensor:
+    """ImageEnhance per sample: degenerate + factor * (image - degenerate) in float32 (PIL's
+    Image.blend), clipped and truncated. The degenerate is black (brightness), the grey image
+    (color), its rounded mean (contrast) or the SMOOTH-filtered image with the border kept
+    (sharpness). Factor 1 (every other op) returns y exactly."""
+    factor, is_color, is_contrast, is_sharp = (
+        rows[:, k].view(-1, 1, 1, 1) for k in (0, COLUMN["Color"], COLUMN["Contrast"], COLUMN["Sharpness"]))
+    gray = _pil_gray(y)
+    mean = torch.floor(gray.double().mean((1, 2, 3), keepdim=True) + 0.5).float()  # int(mean + 0.5)
+    degenerate = torch.where(is_color > 0.5, gray.expand_as(y), torch.zeros_like(y))
+    degenerate = torch.where(is_contrast > 0.5, mean.expand_as(y), degenerate)
+    degenerate = torch.where(is_sharp > 0.5, _smooth(y), degenerate)
+    return (degenerate + factor * (y - degenerate)).clamp_(0.0, 255.0).floor_()

@@ -16,7 +16,8 @@ Colour ops expect 3 channels (the datasets store grey images as RGB).
 Eager mode is launch-bound: on one H200 (torch 2.11) one CIFAR view of batch 128 takes ~3 ms
 (~170 small kernels), the two views of a PaCo step ~6.3 ms. The pipelines capture in a CUDA
 graph (fixed shapes, `graph.register_generator_state(g)` for a custom generator; new random
-numbers on every replay): the same two views then take ~0.76 ms.
+numbers on every replay): the same two views then take ~0.76 ms. (Measured before AutoAugment
+became the authors' policy, whose resampling adds a small float64 cubic per slot: not re-measured.)
 """
 from __future__ import annotations
 

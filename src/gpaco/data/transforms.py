@@ -3,8 +3,8 @@
 Names follow the authors' `--aug` catalogue (paper-spec section 3.1):
 
 - CIFAR (32 px, or 28 px for Fashion-MNIST via `image_size`): "cifar_regular" (crop+pad, flip,
-  AutoAugment CIFAR10 policy, Cutout), "cifar_sim" (SimCLR-style), "cifar_aug" (as cifar_sim with
-  blur p=0.2), "cifar_test".
+  the authors' CIFAR AutoAugment policy of `cifar_autoaugment`, Cutout), "cifar_sim"
+  (SimCLR-style), "cifar_aug" (as cifar_sim with blur p=0.2), "cifar_test".
 - ImageNet-type (224 px): "sim", "randcls", "randclsstack", "imagenet_test".
 - MAE-ViT fine-tuning (gpaco.data.mae_augment, timm's code): "vit_ce_train" (the CE
   baseline's RandAugment + RandomErasing), "vit_test" (Resize 256 + CenterCrop 224, bicubic).
@@ -20,6 +20,7 @@ from typing import Any, Literal
 import torch
 from torchvision.transforms import v2
 
+from gpaco.data.cifar_autoaugment import CifarAutoAugment
 from gpaco.errors import UserError
 
 Stats = tuple[float, ...]
@@ -40,7 +41,7 @@ FMNIST_STD: Stats = (0.3530,) * 3
 class CifarView:
     """One CIFAR-type view, read by the PIL pipeline here and its batched twin (batched_views).
 
-    crop "pad": random crop of the image padded by `pad`, flip, AutoAugment CIFAR10, Cutout of
+    crop "pad": random crop of the image padded by `pad`, flip, the authors' CIFAR AutoAugment, Cutout of
     half the side; "resized": random resized crop (scale), flip, then colour jitter (brightness,
     contrast, saturation, hue) with p_jitter, grayscale with p_gray, Gaussian blur (sigma range)
     with p_blur; "none": the image as it is (test).
@@ -146,7 +147,7 @@ def _cifar_view(spec: CifarView, size: int, kernel: int) -> list[Callable]:
     """The PIL ops of a CIFAR-type view, up to (not including) ToTensor + Normalize."""
     if spec.crop == "pad":
         return [ResizeIfNeeded(size), v2.RandomCrop(size, padding=spec.pad),
-                v2.RandomHorizontalFlip(), v2.AutoAugment(v2.AutoAugmentPolicy.CIFAR10)]
+                v2.RandomHorizontalFlip(), CifarAutoAugment()]
     if spec.crop == "none":
         return [ResizeIfNeeded(size)]
     return [v2.RandomResizedCrop(size, scale=spec.scale, antialias=True), v2.RandomHorizontalFlip(),

@@ -25,7 +25,7 @@ from gpaco.models.vit import init_centers_
 
 from . import optimizer, parallel
 from .config import Config, DataConfig
-from .pretrained import load_pretrained
+from .pretrained import load_pretrained, weights_file
 
 
 @dataclass
@@ -160,9 +160,9 @@ def build_data(cfg: Config, device: torch.device, *, with_train: bool = True,
 def build_model(cfg: Config, num_classes: int) -> nn.Module:
     """The method's wrapper around the backbone, with the recipe's batch norm and freezing."""
     m, method = cfg.model, methods.get_method(cfg.method)
-    from_file = isinstance(m.pretrained, str)
-    backbone = create_backbone(m.backbone, pretrained=m.pretrained is True,
-                               **(m.backbone_kwargs or {}))
+    from_file = isinstance(m.pretrained, str) and weights_file(m.pretrained)
+    weights = m.pretrained if isinstance(m.pretrained, str) and not from_file else None
+    backbone = create_backbone(m.backbone, weights=weights, **(m.backbone_kwargs or {}))
     options = {k: getattr(m, k) for k in method.model_options}
     model = methods.build_model(cfg.method, backbone, num_classes, **options)
     if m.classifier_init_std is not None:

@@ -30,6 +30,8 @@ from gpaco.data.registry import DATASETS, dataset_defaults, datasets_using
 from gpaco.errors import UserError
 from gpaco.methods import METHODS, methods_using
 
+from .pretrained import weights_file
+
 
 @dataclass
 class DataConfig:
@@ -66,8 +68,9 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     backbone: str = "resnet32"
-    # false; true: the backbone's default weights; or a file (torchvision-style .pth, an
-    # authors' checkpoint, a gpaco checkpoint) loaded by gpaco.engine.pretrained.load_pretrained
+    # false, or the exact weights: a name of the backbone's released weights (torchvision's
+    # IMAGENET1K_V1, a timm tag) or a local file (torchvision-style .pth, an authors' or gpaco
+    # checkpoint; gpaco.engine.pretrained). Never `true`: "the best available" changes over time.
     pretrained: bool | str = False
     backbone_kwargs: dict[str, Any] | None = None  # create_backbone options (a ViT's pooling)
     freeze: Literal["convs_but_last_block"] | None = None
@@ -96,6 +99,9 @@ class LossConfig:
     label_smoothing: float | None = None
     prior: bool | None = None  # log class prior on the center logits
     tau: float | None = None
+    # multitask: weight each SupCon anchor by its class's effective-number weight (beta 0.999 in
+    # the authors' ImageNet-LT loss); None: unweighted, as their CIFAR loss.
+    effective_number_beta: float | None = None
 
 
 @dataclass
@@ -138,7 +144,8 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False
     cuda_graph: bool = False  # capture the whole step as a CUDA graph (needs batched_augment)
-    eval_every: int = 1
+    eval_every: int = 1  # test-set evaluation (curves); the last epoch always
+    val_every: int = 1  # validation (selects the best epoch), where the data has a val split
     eval_batch_size: int = 512
     log_every: int = 20
     max_steps_per_epoch: int | None = None  # cap steps per epoch (smoke tests, benchmarks)
@@ -153,9 +160,25 @@ class OutputConfig:
 
 
 @dataclass
+class OriginConfig:
+    """Where a recipe's values come from (`gpaco recipes` shows it); changes nothing in a run.
+
+    values: "authors" (every value from the authors' launcher `source`), "extrapolated" (no
+    launcher: the closest one's values on the authors' code path), "reconstruction" (their
+    launcher exists but its script cannot run), "demo" (gpaco's own small settings).
+    """
+
+    paper: str | None = None  # the number it targets, e.g. "top-1 57.0 (PaCo, ICCV 2021)"
+    source: str | None = None  # the authors' launcher (path in their repository)
+    values: Literal["authors", "extrapolated", "reconstruction", "demo"] | None = None
+    differences: list[str] = field(default_factory=list)  # deliberate, each with its reason
+
+
+@dataclass
 class Config:
     name: str = "run"
     description: str = ""
+    origin: OriginConfig = field(default_factory=OriginConfig)
     method: str = "paco"  # a key of gpaco.methods.METHODS
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
@@ -479,7 +502,8 @@ def _scalar(value: Any, kind: type, where: str) -> Any:
 
 
 # -- checks ---------------------------------------------------------------------------------
-_POSITIVE = ("train.batch_size", "schedule.epochs", "train.eval_every", "train.eval_batch_size",
+_POSITIVE = ("train.batch_size", "schedule.epochs", "train.eval_every", "train.val_every",
+             "train.eval_batch_size",
              "train.log_every", "optim.lr", "loss.temperature", "data.image_size", "model.dim",
              "train.max_steps_per_epoch", "train.accum_iter", "optim.blr", "schedule.power",
              "optim.layer_decay", "model.classifier_init_std")
@@ -509,6 +533,10 @@ def validate(cfg: Config) -> None:
     if data.val_split is not None and data.val_split == data.test_split:
         raise UserError("data.val_split is the test split: selecting on it would select on "
                         "the test set; give a separate validation list")
+    if cfg.model.pretrained is True:
+        raise UserError("model.pretrained=true does not say which weights; name them (e.g. "
+                        "model.pretrained=IMAGENET1K_V1 for torchvision's first ResNet weights) "
+                        "or give a local file")
     if cfg.optim.betas is not None and (len(cfg.optim.betas) != 2
                                         or not all(0 <= b < 1 for b in cfg.optim.betas)):
         raise UserError(f"optim.betas must be two numbers in [0, 1), not {cfg.optim.betas}")
@@ -538,6 +566,8 @@ def absolute_paths(cfg: Config) -> None:
         value = getattr(getattr(cfg, section), key)
         if value is not None:
             setattr(getattr(cfg, section), key, str(Path(value).expanduser().resolve()))
+    if isinstance(cfg.model.pretrained, str) and weights_file(cfg.model.pretrained):
+        cfg.model.pretrained = str(Path(cfg.model.pretrained).expanduser().resolve())
 
 
 def to_dict(cfg: Config) -> dict[str, Any]:
@@ -548,6 +578,10 @@ def to_dict(cfg: Config) -> dict[str, Any]:
 def from_dict(data: dict[str, Any], origin: str = "a saved config",
               overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """The config saved as `to_dict` (a checkpoint's, a run's config.yaml), with overrides."""
+    model = data.get("model")
+    if isinstance(model, dict) and model.get("pretrained") is True:
+        # Saved before weights had to be named; a saved run's weights come from its checkpoint.
+        data = {**data, "model": {**model, "pretrained": False}}
     return resolve([(origin, data), ("the command line", parse_overrides(list(overrides)))],
                    saved=0)
 

@@ -1,7 +1,12 @@
-"""`model.pretrained=FILE`: start a configured model from a gpaco checkpoint, an authors' file,
-a plain torchvision / timm state dict (what `gpaco export` writes), or a ViT encoder: an MAE
-pretrained file (`{"model": encoder}`, also plain) or a timm `.safetensors` file, loaded into
-the ViT backbone by `gpaco.models.mae_checkpoint` (pos_embed resampled to the model's grid)."""
+"""`model.pretrained`: the exact weights a run starts from.
+
+A value is either the name of released weights of the backbone (torchvision's `IMAGENET1K_V1`,
+a timm tag; gpaco.models.create_backbone loads those) or a local file: a gpaco checkpoint, an
+authors' file, a plain torchvision / timm state dict (what `gpaco export` writes), or a ViT
+encoder: an MAE pretrained file (`{"model": encoder}`, also plain) or a timm `.safetensors`
+file, loaded into the ViT backbone by `gpaco.models.mae_checkpoint` (pos_embed resampled to the
+model's grid).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,16 @@ from gpaco.models.export import classifier_name
 from gpaco.models.part_loading import ImportReport, load_parts
 
 from .checkpoint import strip_prefixes
+
+
+WEIGHTS_FILE_SUFFIXES = (".pth", ".pt", ".tar", ".safetensors", ".bin", ".ckpt")
+
+
+def weights_file(value: str) -> bool:
+    """Whether `model.pretrained=value` names a local file (a path, a weights-file suffix, or
+    an existing file) rather than released weights (`IMAGENET1K_V1`)."""
+    return ("/" in value or "\\" in value or value.lower().endswith(WEIGHTS_FILE_SUFFIXES)
+            or Path(value).expanduser().exists())
 
 
 def is_gpaco_checkpoint(raw: Any) -> bool:

@@ -107,9 +107,8 @@ def _evaluate(run: Run, loader: Any) -> EvalResult:
                     reduce=parallel.reduce_counter)  # each rank evaluated its shard
 
 
-def _eval_due(epoch: int, cfg: Config) -> bool:
-    last = epoch + 1 == cfg.schedule.epochs
-    return last or (epoch + 1) % cfg.train.eval_every == 0
+def _due(epoch: int, every: int, cfg: Config) -> bool:
+    return epoch + 1 == cfg.schedule.epochs or (epoch + 1) % every == 0
 
 
 def _run_epoch(run: Run, epoch: int) -> dict[str, Any]:
@@ -136,21 +135,28 @@ def _run_epoch(run: Run, epoch: int) -> dict[str, Any]:
             "epoch_seconds": stats.seconds, "images_per_second": stats.images / stats.seconds}
 
 
-def _evaluate_epoch(run: Run, epoch: int, record: dict[str, Any]) -> EvalResult:
-    start = time.perf_counter()
-    test = _evaluate(run, run.data.test_loader)
-    record["eval_seconds"] = time.perf_counter() - start
-    record["test"] = test.summary()
-    line = _format_eval("test", test)
-    if run.data.val_loader is not None:
+def _evaluate_epoch(run: Run, epoch: int, record: dict[str, Any]) -> EvalResult | None:
+    """Validation every `train.val_every` epochs (it selects the best epoch); the test set every
+    `train.eval_every` epochs and at each new best, whose test numbers the summary reports."""
+    t, lines, start = run.cfg.train, [], time.perf_counter()
+    improved = False
+    if run.data.val_loader is not None and _due(epoch, t.val_every, run.cfg):
         val = _evaluate(run, run.data.val_loader)
         record["val"] = val.summary()
-        line = _format_eval("val", val) + " || " + line
-        if run.best is None or val.top1 > run.best["val"]["top1"]:
-            run.best = {"epoch": epoch, "val": val.summary(), "test": test.summary()}
-            if gdist.is_main():
-                atomic_save(run.state(epoch + 1), run.folder / rd.BEST_CHECKPOINT)
-    say(f"  {line}")
+        lines.append(_format_eval("val", val))
+        improved = run.best is None or val.top1 > run.best["val"]["top1"]
+    test = None
+    if improved or _due(epoch, t.eval_every, run.cfg):
+        test = _evaluate(run, run.data.test_loader)
+        record["test"] = test.summary()
+        lines.append(_format_eval("test", test))
+    if improved:
+        run.best = {"epoch": epoch, "val": record["val"], "test": record["test"]}
+        if gdist.is_main():
+            atomic_save(run.state(epoch + 1), run.folder / rd.BEST_CHECKPOINT)
+    if lines:
+        record["eval_seconds"] = time.perf_counter() - start
+        say("  " + " || ".join(lines))
     return test
 
 
@@ -205,8 +211,8 @@ def _train_in(run: Run, folder: Path, resume: bool, previous: Path | None) -> di
             record = _run_epoch(run, epoch)
             say(f"epoch {epoch + 1}/{epochs} loss {record['train_loss']:.4f} lr {record['lr']:.5f} "
                 f"{record['epoch_seconds']:.1f}s")
-            if _eval_due(epoch, cfg):
-                test = _evaluate_epoch(run, epoch, record)
+            evaluated = _evaluate_epoch(run, epoch, record)
+            test = evaluated if evaluated is not None else test
             if gdist.is_main():
                 log.write(record, epoch + 1)
                 atomic_save(run.state(epoch + 1), folder / rd.CHECKPOINT)

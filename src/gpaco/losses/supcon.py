@@ -16,17 +16,21 @@ def supcon_loss(
     num_anchors: int | None = None,
     temperature: float = 0.07,
     ignore_index: int | None = None,
+    anchor_weights: Tensor | None = None,
 ) -> Tensor:
     """SupCon ("L_out") with the first `num_anchors` rows of `features` (M, d) as anchors.
 
     Each anchor's loss is the mean negative log-probability of its positives (softmax over all
-    columns j != i). Anchors with no positive contribute 0 and are left out of the mean.
+    columns j != i), times its weight in `anchor_weights` (A,) if given. Anchors with no
+    positive contribute 0 and are left out of the mean.
     """
     num_anchors = features.shape[0] if num_anchors is None else num_anchors
     samples = sample_terms(features, labels, num_anchors, temperature, ignore_index)
     has_pos = samples.num_pos > 0
     numerator = samples.pos_logit_sum - samples.num_pos * samples.lse
     per_anchor = torch.where(has_pos, -numerator / samples.num_pos.clamp_min(1.0), 0.0)
+    if anchor_weights is not None:
+        per_anchor = per_anchor * anchor_weights.to(per_anchor.dtype)
     return per_anchor.sum() / has_pos.sum().clamp_min(1)
 
 

@@ -1,4 +1,4 @@
-"""Backbones by name: `create_backbone(name, pretrained=..., **kwargs)`.
+"""Backbones by name: `create_backbone(name, weights=..., **kwargs)`.
 
 Every backbone maps images (B, 3, H, W) to pooled features (B, feature_dim) and exposes
 `.feature_dim`. The wrappers put the classifier and the projection head on top, so there are no
@@ -6,7 +6,7 @@ forward hooks: whatever yields a pooled feature can be a backbone.
 
 Names: the CIFAR ResNets ("resnet20" ... "resnet110", 64-d), the SupCon-style CIFAR ResNets
 ("resnet18_cifar", "resnet50_cifar"), torchvision ImageNet ResNets/ResNeXts (fc replaced by
-Identity), and any timm model as "timm:<model_name>" (or a bare name timm knows and gpaco does
+Identity; "resnet200" and "resnext101_32x4d" in the same layout, which torchvision lacks), and any timm model as "timm:<model_name>" (or a bare name timm knows and gpaco does
 not). timm is an optional extra and is imported only when asked for.
 """
 
@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-
+from pathlib import Path
 from typing import Any, Callable
 
+import torch
 import torchvision
 from torch import nn
 from torchvision.models.resnet import Bottleneck, ResNet
@@ -26,13 +27,19 @@ from gpaco.models import resnet_big, resnet_cifar
 
 BackboneBuilder = Callable[..., nn.Module]
 
+# Weights are always named (torchvision's `IMAGENET1K_V1`, a timm pretrained tag): "DEFAULT" is
+# a moving alias (V1 -> V2 for the ResNets), so a recipe that leaned on it would train on other
+# features after a torchvision upgrade.
+MOVING_ALIASES = ("DEFAULT",)
+
 
 def _scratch_only(name: str, build: Callable[[], nn.Module]) -> BackboneBuilder:
-    """Builder for gpaco's own CIFAR networks, which have no pretrained weights or options."""
+    """Builder for gpaco's own networks, which have no released weights or options."""
 
-    def builder(pretrained: bool = False, **kwargs: Any) -> nn.Module:
-        if pretrained:
-            raise UserError(f"backbone {name!r} has no pretrained weights; use pretrained=False")
+    def builder(weights: str | None = None, **kwargs: Any) -> nn.Module:
+        if weights:
+            raise UserError(f"backbone {name!r} has no released weights; model.pretrained takes "
+                            "a weights file for it (a gpaco or authors' checkpoint)")
         if kwargs:
             raise UserError(f"backbone {name!r} takes no options, got {sorted(kwargs)}")
         return build()
@@ -41,31 +48,50 @@ def _scratch_only(name: str, build: Callable[[], nn.Module]) -> BackboneBuilder:
 
 
 @contextlib.contextmanager
-def _download_errors(name: str) -> Iterator[None]:
-    """Pretrained weights that cannot be fetched are a user-facing problem, not a traceback."""
+def _download_errors(name: str, where: str = "") -> Iterator[None]:
+    """Weights that cannot be fetched are a user-facing problem, not a traceback."""
     try:
         yield
     except OSError as err:  # URLError, HTTP and socket errors, a corrupt cache file
-        raise UserError(f"cannot load pretrained weights for {name!r} ({err}); check the network "
-                        "or torch.hub's cache (TORCH_HOME), or set model.pretrained=false") from None
+        hint = f"; place the file at {where}" if where else ""
+        raise UserError(f"cannot load pretrained weights for {name!r} ({err}){hint}, or give "
+                        "model.pretrained=<local file>") from None
 
 
-def _torchvision_resnet(name: str) -> BackboneBuilder:
-    """Builder for a torchvision ResNet/ResNeXt with `fc` replaced by Identity (2048-d)."""
+def torchvision_weights(name: str, weights: str) -> Any:
+    """torchvision's weights enum member `weights` of model `name` (`IMAGENET1K_V1`, or the full
+    `ResNet152_Weights.IMAGENET1K_V1`), refusing moving aliases and names the model lacks."""
+    enum = torchvision.models.get_model_weights(name)
+    short = weights.split(".", 1)[1] if weights.startswith(enum.__name__ + ".") else weights
+    choices = ", ".join(w.name for w in enum)
+    if short in MOVING_ALIASES:
+        raise UserError(f"model.pretrained={weights} is torchvision's moving alias; name the "
+                        f"weights of {name!r}: {choices}")
+    if short not in enum.__members__:
+        raise UserError(f"{name!r} has no torchvision weights {weights!r}; choose one of {choices}")
+    return enum[short]
 
-    def builder(pretrained: bool = False, **kwargs: Any) -> nn.Module:
-        if name == "resnext101_32x4d":
-            # torchvision ships only 32x8d; the authors' 32x4d is the same code with width 4.
-            if pretrained:
-                raise UserError(
-                    "torchvision has no resnext101_32x4d weights; use 'timm:resnext101_32x4d' "
-                    "for a pretrained one"
-                )
-            model = ResNet(Bottleneck, [3, 4, 23, 3], groups=32, width_per_group=4, **kwargs)
+
+def hub_cache_path(url: str) -> Path:
+    """Where torch.hub keeps (and looks for) the file of `url`: put it there to work offline."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
+
+
+def _torchvision_resnet(name: str, layers: list[int] | None = None, **arch: Any) -> BackboneBuilder:
+    """A torchvision-layout ResNet/ResNeXt with `fc` replaced by Identity. `layers` builds an
+    architecture torchvision has no constructor for (ResNet-200, ResNeXt-101 32x4d): no weights."""
+
+    def builder(weights: str | None = None, **kwargs: Any) -> nn.Module:
+        if layers is not None:
+            if weights:
+                raise UserError(f"torchvision has no {name} weights; give model.pretrained="
+                                "<local file> (a torchvision-style .pth or a checkpoint)")
+            model = ResNet(Bottleneck, layers, **arch, **kwargs)
         else:
-            weights = "DEFAULT" if pretrained else None
-            with _download_errors(name):
-                model = torchvision.models.get_model(name, weights=weights, **kwargs)
+            enum = torchvision_weights(name, weights) if weights else None
+            where = str(hub_cache_path(enum.url)) if enum is not None else ""
+            with _download_errors(name, where):
+                model = torchvision.models.get_model(name, weights=enum, **kwargs)
         model.feature_dim = model.fc.in_features
         model.fc = nn.Identity()
         return model
@@ -83,24 +109,25 @@ BACKBONES: dict[str, BackboneBuilder] = {
     "resnet110": _scratch_only("resnet110", resnet_cifar.resnet110),
     "resnet18_cifar": _scratch_only("resnet18_cifar", resnet_big.resnet18_cifar),
     "resnet50_cifar": _scratch_only("resnet50_cifar", resnet_big.resnet50_cifar),
-    **{
-        name: _torchvision_resnet(name)
-        for name in (
-            "resnet50", "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x4d",
-        )
-    },
+    **{name: _torchvision_resnet(name) for name in (
+        "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d")},
+    # The authors' own layouts (PaCo/Full-ImageNet/models/resnet.py, models/resnet_imagenet.py).
+    "resnet200": _torchvision_resnet("resnet200", [3, 24, 36, 3]),
+    "resnext101_32x4d": _torchvision_resnet("resnext101_32x4d", [3, 4, 23, 3], groups=32,
+                                            width_per_group=4),
 }
 
 
 
 def _vit_preset(name: str) -> BackboneBuilder:
-    """gpaco's small ViTs (models/vit.py VIT_PRESETS): timm's ViT code, no pretrained weights."""
+    """gpaco's small ViTs (models/vit.py VIT_PRESETS): timm's ViT code, no released weights."""
 
-    def builder(pretrained: bool = False, **kwargs: Any) -> nn.Module:
+    def builder(weights: str | None = None, **kwargs: Any) -> nn.Module:
         from gpaco.models.vit import create_vit  # imports timm, an optional extra
 
-        if pretrained:
-            raise UserError(f"backbone {name!r} has no pretrained weights; use pretrained=False")
+        if weights:
+            raise UserError(f"backbone {name!r} has no released weights; model.pretrained takes "
+                            "a weights file for it (an MAE-format ViT file or a checkpoint)")
         return create_vit(name, **kwargs)
 
     return builder
@@ -115,24 +142,26 @@ def list_backbones() -> list[str]:
     return sorted(BACKBONES)
 
 
-def create_backbone(name: str, *, pretrained: bool = False, **kwargs: Any) -> nn.Module:
+def create_backbone(name: str, *, weights: str | None = None, **kwargs: Any) -> nn.Module:
     """Build a backbone that maps (B, 3, H, W) images to (B, feature_dim) pooled features.
 
     Args:
         name: a name from `list_backbones()`, or "timm:<model_name>", or a bare timm model name.
-        pretrained: load ImageNet weights (torchvision DEFAULT weights, or timm's).
+        weights: None (random init) or the exact released weights: a torchvision weights name
+            of the model (`IMAGENET1K_V1`) or a timm pretrained tag (`a1_in1k`); never a
+            moving alias such as "DEFAULT".
         **kwargs: passed to the underlying constructor (torchvision / timm).
 
     Raises:
-        UserError: unknown name, timm missing, or weights that do not exist.
+        UserError: unknown name, timm missing, or weights that do not exist or cannot be read.
     """
     if name in BACKBONES:
-        return BACKBONES[name](pretrained=pretrained, **kwargs)
+        return BACKBONES[name](weights=weights, **kwargs)
     timm_name = name[len(TIMM_PREFIX):] if name.startswith(TIMM_PREFIX) else name
-    return _create_timm(timm_name, pretrained=pretrained, explicit=name != timm_name, **kwargs)
+    return _create_timm(timm_name, weights=weights, explicit=name != timm_name, **kwargs)
 
 
-def _create_timm(name: str, *, pretrained: bool, explicit: bool, **kwargs: Any) -> nn.Module:
+def _create_timm(name: str, *, weights: str | None, explicit: bool, **kwargs: Any) -> nn.Module:
     known = ", ".join(list_backbones())
     try:
         import timm
@@ -147,8 +176,17 @@ def _create_timm(name: str, *, pretrained: bool, explicit: bool, **kwargs: Any) 
     if not timm.is_model(name):
         raise UserError(f"unknown backbone {name!r}; known: {known}, or any timm model as "
                         "'timm:<name>' (see timm.list_models())")
+    if weights:
+        if weights in MOVING_ALIASES or "." in name:
+            raise UserError(f"name the timm weights by tag: model.backbone=timm:<model> "
+                            f"model.pretrained=<tag> (see timm.list_pretrained({name!r}))")
+        tags = [t.split(".", 1)[1] for t in timm.list_pretrained(name + ".*")]
+        if weights not in tags:
+            raise UserError(f"timm model {name!r} has no pretrained tag {weights!r}; its tags: "
+                            f"{', '.join(tags) or 'none'}")
+        name = f"{name}.{weights}"
     with _download_errors(name):
-        model = timm.create_model(name, pretrained=pretrained, num_classes=0, **kwargs)
+        model = timm.create_model(name, pretrained=bool(weights), num_classes=0, **kwargs)
     # With num_classes=0 timm returns the pre-logits feature, whose width is head_hidden_size
     # when the head has a hidden layer (e.g. MobileNetV3) and num_features otherwise.
     model.feature_dim = getattr(model, "head_hidden_size", None) or model.num_features

@@ -22,6 +22,9 @@ class ContrastiveModel(Classifier):
                  head: str, normalize_feature: bool) -> None:
         super().__init__(backbone, num_classes, normalize_feature=normalize_feature)
         self.head = projection_head(head, self.classifier.in_features, dim)
+        init_fc = getattr(backbone, "init_fc_", None)  # the head's last layer is the authors'
+        if init_fc is not None:  # backbone `fc`, so it keeps that fc's init (CIFAR ResNets)
+            init_fc(self.head[-1])
         self.queue = LabeledQueue(queue_size, dim)
 
     def _embed(self, h: Tensor) -> Tensor:

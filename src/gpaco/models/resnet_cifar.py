@@ -67,6 +67,16 @@ class ResNetCifar(nn.Module):
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.kaiming_normal_(m.weight)
 
+    @staticmethod
+    def init_fc_(linear: nn.Linear) -> None:
+        """Initialise `linear` as this network initialises its own classifier `fc`.
+
+        The authors build the projection head around the backbone's `fc` (it becomes the
+        head's last layer), so that layer keeps this init: Kaiming-normal weights (std
+        sqrt(2 / fan_in), 0.177 for 64 inputs) and nn.Linear's default bias.
+        """
+        nn.init.kaiming_normal_(linear.weight)
+
     def forward(self, x: Tensor) -> Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.layer3(self.layer2(self.layer1(out)))
