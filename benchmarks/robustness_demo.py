@@ -162,7 +162,9 @@ def main() -> None:
     parser.add_argument("--models", default="vit,resnet8")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results-robustness-demo"))
     args = parser.parse_args()
-    summary: dict = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+    summary_path = args.out / "summary.json"  # runs of single models (--models) add to it
+    summary: dict = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    summary.update({"torch": torch.__version__, "threads": torch.get_num_threads()})
     common = dict(partial=True, image_size=28, resize_size=28, mean=FMNIST_MEAN, std=FMNIST_STD,
                   batch_size=100, progress=False)
     with tempfile.TemporaryDirectory() as tmp:
@@ -185,8 +187,7 @@ def main() -> None:
                                                  for p in c.parts}}
             print(kind, json.dumps({k: v for k, v in summary[kind].items()
                                     if k != "severity_errors"}, indent=2), flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+            summary_path.write_text(json.dumps(summary, indent=2) + "\n")
 
 
 if __name__ == "__main__":
