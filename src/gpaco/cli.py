@@ -18,11 +18,13 @@ from gpaco.engine import run_dir as rd
 from gpaco.engine.convert import write_converted
 from gpaco.engine.evaluate_files import evaluate_files
 from gpaco.engine.restore import export_file
+from gpaco.engine.robustness_eval import SUITE_CHOICES, SuiteRun, evaluate_robustness
 from gpaco.engine.report import write_report
 from gpaco.engine.tasks import evaluate_run_checkpoint, runner_for
 from gpaco.engine.trainer import train
 from gpaco.errors import UserError
 from gpaco.metrics import format_pct
+from gpaco.robustness import CORRUPTIONS, PROTOCOLS
 
 EPILOG = "Overrides are key=value pairs: a dotted path (optim.lr=0.1) or a unique leaf (lr=0.1)."
 
@@ -48,6 +50,26 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--split", choices=("test", "val"), default="test")
     e.add_argument("--save-logits", metavar="FILE.npy",
                    help="save the raw logits (N, C); the labels go to FILE.labels.npy")
+    rob = e.add_argument_group("robustness suites (a 1000-class ImageNet model)")
+    rob.add_argument("--suite", choices=SUITE_CHOICES,
+                     help="evaluate on ImageNet-C (15 corruptions x 5 severities, both mCEs), "
+                          "-R (200-class mask), -Sketch, the clean val folders, or all three "
+                          "(--data-root then holds imagenet-c/, imagenet-r/, sketch/)")
+    rob.add_argument("--data-root", type=Path, metavar="DIR", help="the suite's folder")
+    rob.add_argument("--protocol", choices=PROTOCOLS, default="authors",
+                     help="authors: Resize 256 + CenterCrop 224 everywhere (default); "
+                          "hendrycks: ImageNet-C images only centre-cropped")
+    rob.add_argument("--partial", action="store_true",
+                     help="evaluate what exists; the results say what was left out")
+    rob.add_argument("--corruptions", metavar="a,b",
+                     help="ImageNet-C corruptions to evaluate (a subset needs --partial)")
+    rob.add_argument("--interpolation", choices=("bicubic", "bilinear"),
+                     help="resize filter (default: bicubic for ViTs, bilinear otherwise)")
+    rob.add_argument("--batch-size", type=int, default=100)
+    rob.add_argument("--workers", type=int, default=4)
+    rob.add_argument("--device", default="auto")
+    rob.add_argument("--out", type=Path, metavar="DIR",
+                     help="results folder (default: robustness/ beside the checkpoint)")
     e.add_argument("overrides", nargs="*", metavar="key=value")
     v = sub.add_parser("convert", help="write an authors' file as a gpaco checkpoint",
                        epilog=EPILOG)
@@ -118,7 +140,23 @@ def _recipe(name: str | None, overrides: list[str] = ()) -> C.Config | None:
     return C.load_config(name, overrides=overrides) if name else None
 
 
+def _robustness(args: argparse.Namespace) -> None:
+    if args.data_root is None:
+        raise UserError("--suite needs --data-root DIR (the benchmark's folder)")
+    if args.save_logits or args.split != "test":
+        raise UserError("--suite evaluates its own data: drop --split / --save-logits")
+    run = SuiteRun(args.suite, args.data_root, args.protocol, args.partial,
+                   args.corruptions.split(",") if args.corruptions else CORRUPTIONS,
+                   args.interpolation, args.batch_size, args.workers, args.device, args.out)
+    for result, json_path, md_path in evaluate_robustness(
+            args.checkpoint, run, args.overrides, _recipe(args.recipe, args.overrides)):
+        print(result.to_markdown())
+        print(f"wrote {json_path} and {md_path}")
+
+
 def _eval(args: argparse.Namespace) -> None:
+    if args.suite is not None:
+        return _robustness(args)
     paths = args.checkpoint
     if len(paths) == 1 and args.recipe is None and args.save_logits is None:
         print(evaluate_run_checkpoint(paths[0], args.split, args.overrides))  # a run's own file

@@ -34,7 +34,8 @@ class Task:
 
 _CLASSIFICATION_KEYS = MappingProxyType(dict.fromkeys((
     "data.views", "data.test_transform", "data.image_size", "data.randaug_n", "data.randaug_m",
-    "data.batched_augment", "model.freeze", "model.ghost_bn", "train.cuda_graph")))
+    "data.batched_augment", "data.mixup_alpha", "data.cutmix_alpha", "model.freeze",
+    "model.ghost_bn", "model.classifier_init_std", "train.cuda_graph")))
 
 # The defaults are mmseg's (ADE20K-like); every recipe states its own.
 _SEGMENTATION_KEYS = MappingProxyType({

@@ -14,12 +14,14 @@ from torch.utils.data import DataLoader, Dataset
 from gpaco import distributed as gdist
 from gpaco import methods
 from gpaco.data.batched_views import build_batched_transform
+from gpaco.data.mae_augment import BatchMix, ce_mixup
 from gpaco.data.registry import build_dataset, dataset_options
 from gpaco.data.samplers import ShardedBatchSampler, StridedSampler
 from gpaco.data.tensor_loader import TensorLoader
 from gpaco.data.transforms import build_transform, build_views
 from gpaco.errors import UserError
 from gpaco.models import create_backbone, freeze
+from gpaco.models.vit import init_centers_
 
 from . import optimizer, parallel
 from .config import Config, DataConfig
@@ -163,6 +165,8 @@ def build_model(cfg: Config, num_classes: int) -> nn.Module:
     backbone = create_backbone(m.backbone, weights=weights, **(m.backbone_kwargs or {}))
     options = {k: getattr(m, k) for k in method.model_options}
     model = methods.build_model(cfg.method, backbone, num_classes, **options)
+    if m.classifier_init_std is not None:
+        init_centers_(model.classifier, m.classifier_init_std)
     if from_file:
         report = load_pretrained(model, m.pretrained)
         if gdist.is_main():
@@ -178,6 +182,15 @@ def build_criterion(cfg: Config, num_classes: int, class_counts: list[int]) -> n
     """The method's criterion with the config's values of its loss options."""
     options = {k: getattr(cfg.loss, k) for k in methods.get_method(cfg.method).loss_options}
     return methods.build_criterion(cfg.method, num_classes, class_counts, **options)
+
+
+def build_batch_mix(cfg: Config, num_classes: int) -> BatchMix | None:
+    """timm's Mixup / CutMix of the CE-ViT baseline (data.mixup_alpha / cutmix_alpha), or None."""
+    d = cfg.data
+    if not (d.mixup_alpha or d.cutmix_alpha):
+        return None
+    return BatchMix(ce_mixup(num_classes, mixup_alpha=d.mixup_alpha, cutmix_alpha=d.cutmix_alpha,
+                             label_smoothing=cfg.loss.label_smoothing or 0.0))
 
 
 def build_optimizer(cfg: Config, model: nn.Module) -> torch.optim.Optimizer:

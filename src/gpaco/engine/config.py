@@ -56,6 +56,10 @@ class DataConfig:
     std: list[float] | None = None
     randaug_n: int = 2
     randaug_m: int = 10
+    # Batch mixing of the CE baseline (timm's Mixup: alpha of mixup / cutmix, 0 = off; each
+    # batch one or the other, with loss.label_smoothing folded into the soft targets).
+    mixup_alpha: float = 0.0
+    cutmix_alpha: float = 0.0
     workers: int = 0
     # Keep an in-memory dataset as uint8 on the training device (CPU or GPU) and augment whole
     # batches there instead of image by image in loader workers.
@@ -79,6 +83,9 @@ class ModelConfig:
     pretrained: bool | str = False
     backbone_kwargs: dict[str, Any] | None = None  # create_backbone options (a ViT's pooling)
     freeze: Literal["convs_but_last_block"] | None = None
+    # Initialise the classifier (the centers) trunc-normal with this std and bias 0, as MAE's
+    # head (2e-5); None: PyTorch's default init.
+    classifier_init_std: float | None = None
     ghost_bn: int | None = None  # batch-norm statistics over groups of this many samples
     sync_bn: bool = False
     # The method's model options (gpaco.methods.METHODS; None: the method's default).
@@ -555,11 +562,11 @@ _POSITIVE = ("train.batch_size", "schedule.epochs", "train.eval_every", "train.v
              "train.eval_batch_size",
              "train.log_every", "optim.lr", "loss.temperature", "data.image_size", "model.dim",
              "train.max_steps_per_epoch", "train.accum_iter", "optim.blr", "schedule.power",
-             "optim.layer_decay", "model.decoder_channels", "model.aux_channels",
-             "inference.predictions")
+             "optim.layer_decay", "model.classifier_init_std", "model.decoder_channels",
+             "model.aux_channels", "inference.predictions")
 # A queue of 0 is a valid choice (the in-batch contrast set only).
 _NON_NEGATIVE = ("model.queue_size", "schedule.warmup_epochs", "optim.weight_decay",
-                 "optim.momentum", "data.workers", "loss.alpha", "loss.beta", "loss.gamma", "loss.label_smoothing",
+                 "optim.momentum", "data.workers", "data.mixup_alpha", "data.cutmix_alpha", "loss.alpha", "loss.beta", "loss.gamma", "loss.label_smoothing",
                  "schedule.min_lr", "loss.aux_weight")
 
 
@@ -598,6 +605,9 @@ def validate(cfg: Config) -> None:
     if cfg.train.batch_size % cfg.train.accum_iter:
         raise UserError(f"train.batch_size ({cfg.train.batch_size}) must be a multiple of "
                         f"train.accum_iter ({cfg.train.accum_iter})")
+    if (data.mixup_alpha or data.cutmix_alpha) and cfg.method != "ce":
+        raise UserError(f"data.mixup_alpha / cutmix_alpha need method=ce (soft targets), not "
+                        f"method={cfg.method}")
     if cfg.train.cuda_graph and not data.batched_augment:
         raise UserError("train.cuda_graph=true needs data.batched_augment=true (the graph "
                         "captures the batched augmentation)")

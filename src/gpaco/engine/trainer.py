@@ -16,7 +16,7 @@ from gpaco.seeding import seed_all, seed_epoch
 
 from . import parallel
 from . import run_dir as rd
-from .build import Data, build_optimizer, resolve_device
+from .build import Data, build_batch_mix, build_optimizer, resolve_device
 from .checkpoint import atomic_save, load_checkpoint, load_weights
 from .classification import class_names
 from .config import Config, dump, to_dict
@@ -58,9 +58,10 @@ class Run:
         self.train_module = parallel.wrap_for_training(self.train_module, self.device)  # DDP
         if t.compile:
             self.train_module = torch.compile(self.train_module)
+        mix = build_batch_mix(cfg, self.data.num_classes)
         self.step = ScheduledStep(build_step(t, self.train_module, self.criterion,
                                              self.optimizer, self.scaler, self.device,
-                                             self.data.augment),
+                                             self.data.augment, mix),
                                   self.optimizer, cfg.optim.lr, cfg.schedule)
         self.start_epoch = 0
         self.best: dict[str, Any] | None = None
