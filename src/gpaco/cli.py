@@ -1,4 +1,5 @@
-"""The `gpaco` command: train, eval, convert, export, predict, config, recipes, report."""
+"""The `gpaco` command: train, eval, convert, export, predict, config, recipes, report,
+prepare."""
 
 from __future__ import annotations
 
@@ -11,16 +12,19 @@ from pathlib import Path
 
 from gpaco import __version__
 from gpaco import distributed as gdist
+from gpaco.data.segmentation import PREPARERS
 from gpaco.engine import config as C
 from gpaco.engine import run_dir as rd
-from gpaco.engine.checkpoint_eval import evaluate_checkpoint
 from gpaco.engine.convert import write_converted
 from gpaco.engine.evaluate_files import evaluate_files
 from gpaco.engine.restore import export_file
+from gpaco.engine.robustness_eval import SUITE_CHOICES, SuiteRun, evaluate_robustness
 from gpaco.engine.report import write_report
+from gpaco.engine.tasks import evaluate_run_checkpoint, runner_for
 from gpaco.engine.trainer import train
 from gpaco.errors import UserError
 from gpaco.metrics import format_pct
+from gpaco.robustness import CORRUPTIONS, PROTOCOLS
 
 EPILOG = "Overrides are key=value pairs: a dotted path (optim.lr=0.1) or a unique leaf (lr=0.1)."
 
@@ -46,6 +50,26 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--split", choices=("test", "val"), default="test")
     e.add_argument("--save-logits", metavar="FILE.npy",
                    help="save the raw logits (N, C); the labels go to FILE.labels.npy")
+    rob = e.add_argument_group("robustness suites (a 1000-class ImageNet model)")
+    rob.add_argument("--suite", choices=SUITE_CHOICES,
+                     help="evaluate on ImageNet-C (15 corruptions x 5 severities, both mCEs), "
+                          "-R (200-class mask), -Sketch, the clean val folders, or all three "
+                          "(--data-root then holds imagenet-c/, imagenet-r/, sketch/)")
+    rob.add_argument("--data-root", type=Path, metavar="DIR", help="the suite's folder")
+    rob.add_argument("--protocol", choices=PROTOCOLS, default="authors",
+                     help="authors: Resize 256 + CenterCrop 224 everywhere (default); "
+                          "hendrycks: ImageNet-C images only centre-cropped")
+    rob.add_argument("--partial", action="store_true",
+                     help="evaluate what exists; the results say what was left out")
+    rob.add_argument("--corruptions", metavar="a,b",
+                     help="ImageNet-C corruptions to evaluate (a subset needs --partial)")
+    rob.add_argument("--interpolation", choices=("bicubic", "bilinear"),
+                     help="resize filter (default: bicubic for ViTs, bilinear otherwise)")
+    rob.add_argument("--batch-size", type=int, default=100)
+    rob.add_argument("--workers", type=int, default=4)
+    rob.add_argument("--device", default="auto")
+    rob.add_argument("--out", type=Path, metavar="DIR",
+                     help="results folder (default: robustness/ beside the checkpoint)")
     e.add_argument("overrides", nargs="*", metavar="key=value")
     v = sub.add_parser("convert", help="write an authors' file as a gpaco checkpoint",
                        epilog=EPILOG)
@@ -75,6 +99,11 @@ def _parser() -> argparse.ArgumentParser:
     csrc.add_argument("--config", help="a YAML config file")
     c.add_argument("overrides", nargs="*", metavar="key=value")
     sub.add_parser("recipes", help="list the shipped recipes")
+    pr = sub.add_parser("prepare", help="convert a dataset's release files into the layout "
+                                        "gpaco reads (writes beside the images, deletes nothing)")
+    pr.add_argument("dataset", choices=sorted(PREPARERS))
+    pr.add_argument("sources", nargs="+", metavar="SOURCE",
+                    help="; ".join(f"{k}: {' '.join(v[1])}" for k, v in PREPARERS.items()))
     r = sub.add_parser("report", help="markdown summary of a run directory")
     r.add_argument("run_dir")
     return p
@@ -103,9 +132,7 @@ def _train(args: argparse.Namespace) -> None:
     finally:
         gdist.shutdown()
     if is_main:
-        last, f = summary["last"], format_pct
-        print(f"final (last epoch) accuracy: overall {f(last['top1'])} | many {f(last['many'])} "
-              f"| medium {f(last['medium'])} | few {f(last['few'])}")
+        print(runner_for(cfg).final_line(summary["last"]))
         print(f"run directory: {folder}")
 
 
@@ -113,13 +140,29 @@ def _recipe(name: str | None, overrides: list[str] = ()) -> C.Config | None:
     return C.load_config(name, overrides=overrides) if name else None
 
 
+def _robustness(args: argparse.Namespace) -> None:
+    if args.data_root is None:
+        raise UserError("--suite needs --data-root DIR (the benchmark's folder)")
+    if args.save_logits or args.split != "test":
+        raise UserError("--suite evaluates its own data: drop --split / --save-logits")
+    run = SuiteRun(args.suite, args.data_root, args.protocol, args.partial,
+                   args.corruptions.split(",") if args.corruptions else CORRUPTIONS,
+                   args.interpolation, args.batch_size, args.workers, args.device, args.out)
+    for result, json_path, md_path in evaluate_robustness(
+            args.checkpoint, run, args.overrides, _recipe(args.recipe, args.overrides)):
+        print(result.to_markdown())
+        print(f"wrote {json_path} and {md_path}")
+
+
 def _eval(args: argparse.Namespace) -> None:
+    if args.suite is not None:
+        return _robustness(args)
     paths = args.checkpoint
     if len(paths) == 1 and args.recipe is None and args.save_logits is None:
-        result = evaluate_checkpoint(paths[0], args.split, args.overrides)  # a run's own file
-    else:
-        result = evaluate_files(paths, args.split, args.overrides, logits_npy=args.save_logits,
-                                recipe=_recipe(args.recipe, args.overrides))
+        print(evaluate_run_checkpoint(paths[0], args.split, args.overrides))  # a run's own file
+        return
+    result = evaluate_files(paths, args.split, args.overrides, logits_npy=args.save_logits,
+                            recipe=_recipe(args.recipe, args.overrides))
     f = format_pct
     print(f"{args.split}: top1 {f(result.top1)} top5 {f(result.top5)} | many {f(result.many)} "
           f"| medium {f(result.medium)} | few {f(result.few)} ({result.num_samples} images)")
@@ -161,12 +204,20 @@ def _config(args: argparse.Namespace) -> None:
     print(C.dump(C.load_config(args.recipe, args.config, args.overrides)), end="")
 
 
+def _prepare(args: argparse.Namespace) -> None:
+    convert, sources = PREPARERS[args.dataset]
+    if len(args.sources) != len(sources):
+        raise UserError(f"gpaco prepare {args.dataset} takes {' '.join(sources)}")
+    print(f"{args.dataset}: {convert(*args.sources)}")
+
+
 def _report(args: argparse.Namespace) -> None:
     print(write_report(Path(args.run_dir)), end="")
 
 
 COMMANDS = {"train": _train, "eval": _eval, "convert": _convert, "export": _export,
-            "predict": _predict, "config": _config, "recipes": _recipes, "report": _report}
+            "predict": _predict, "config": _config, "recipes": _recipes, "report": _report,
+            "prepare": _prepare}
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:

@@ -16,12 +16,15 @@ import pytest
 import torch
 from PIL import Image
 
+from gpaco.errors import UserError
+from gpaco.losses import CrossEntropyLoss
+
 pytest.importorskip("timm")
 
 from timm.data.auto_augment import rand_augment_transform  # noqa: E402
 
 from gpaco.data.mae_augment import (  # noqa: E402
-    ce_mixup, ce_soft_target_loss, ce_train_transform, gpaco_vit_views, mae_eval_transform,
+    BatchMix, ce_mixup, ce_train_transform, gpaco_vit_views, mae_eval_transform,
 )
 
 # The authors' op list; their "PosterizeTpu" (keep int(m/10*4) bits) is timm's "Posterize".
@@ -112,8 +115,19 @@ def test_ce_mixup_gives_smoothed_soft_targets() -> None:
     assert mixed.shape == x.shape and target.shape == (4, 10)
     torch.testing.assert_close(target.sum(1), torch.ones(4))
     assert float(target.min()) == pytest.approx(0.01)  # smoothing / classes = 0.1 / 10
-    loss = ce_soft_target_loss()(torch.zeros(4, 10), target)
-    assert float(loss) == pytest.approx(np.log(10))  # uniform logits: CE = log C for any target
+    ce = CrossEntropyLoss(label_smoothing=0.1)  # soft targets are used as given
+    assert float(ce(None, target, torch.zeros(4, 10))) == pytest.approx(np.log(10))  # log C
+    logits = torch.randn(4, 10)
+    from timm.loss import SoftTargetCrossEntropy
+    torch.testing.assert_close(ce(None, target, logits), SoftTargetCrossEntropy()(logits, target))
+
+
+def test_batch_mix_mixes_view_one_and_refuses_odd_batches() -> None:
+    mix = BatchMix(ce_mixup(num_classes=10))
+    views, targets = mix([torch.rand(4, 3, 8, 8)], torch.tensor([0, 1, 2, 3]))
+    assert len(views) == 1 and targets.shape == (4, 10)
+    with pytest.raises(UserError, match="even batch"):
+        mix([torch.rand(3, 3, 8, 8)], torch.tensor([0, 1, 2]))
 
 
 def test_eval_transform_resizes_256_and_crops_224() -> None:
@@ -121,3 +135,15 @@ def test_eval_transform_resizes_256_and_crops_224() -> None:
     assert t.transforms[0].size == 256 and t.transforms[1].size == (224, 224)
     assert t.transforms[0].interpolation.value == "bicubic"
     assert t(Image.new("RGB", (400, 300))).shape == (3, 224, 224)
+
+
+def test_posterize_to_zero_bits_is_a_black_image_not_a_crash() -> None:
+    """m9 + mstd 0.5 reaches magnitude 10 (~2% of draws): PosterizeIncreasing then keeps 0 bits,
+    which Pillow >= 10 refuses; older Pillows (the papers' runs) gave a black image."""
+    t = ce_train_transform()
+    op = next(op for op in t.transforms[2].ops if op.name == "PosterizeIncreasing")
+    op.prob, op.magnitude, op.magnitude_std = 1.0, 10, 0  # always, at the top magnitude
+    assert op.level_fn(10, op.hparams) == (0,)  # timm's arithmetic: 4 - int(10 / 10 * 4)
+    img = Image.new("RGB", (40, 30), (200, 120, 30))
+    assert op(img).getextrema() == ((0, 0), (0, 0), (0, 0))
+    assert op.aug_fn(img, 3).getpixel((0, 0)) == (192, 96, 0)  # other bit counts as Pillow

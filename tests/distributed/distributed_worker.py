@@ -1,7 +1,8 @@
 """Run several gpaco trainings in one torchrun launch (one process start for many runs).
 
 Usage: python -m torch.distributed.run ... distributed_worker.py SPEC.json
-SPEC.json: [{"folder": ..., "overrides": [...]}, ...]; each run starts from the default recipe.
+SPEC.json: [{"folder": ..., "overrides": [...], "recipe": ...}, ...]; a run starts from its
+"recipe" (default: the default recipe).
 """
 
 import json
@@ -18,7 +19,7 @@ def main(spec_path: str) -> None:
     gdist.init_from_env("cpu")
     try:
         for run in json.loads(Path(spec_path).read_text()):
-            cfg = C.load_config("default", overrides=run["overrides"])
+            cfg = C.load_config(run.get("recipe", "default"), overrides=run["overrides"])
             folder = Path(run["folder"])
             if gdist.is_main():
                 rd.prepare(folder, resume=False, overwrite=True)

@@ -21,7 +21,7 @@ def test_version(capsys):
 def test_a_closed_pipe_is_not_a_traceback():
     proc = subprocess.run(f"{sys.executable} -m gpaco recipes | head -1", shell=True,
                           capture_output=True, text=True, timeout=300)
-    assert proc.stdout.startswith("recipe") and proc.stderr == ""  # the table's header line
+    assert proc.stdout.startswith("recipe") and proc.stderr == ""  # the header line
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ from gpaco.engine.graph_step import GraphedStep
 from gpaco.engine.schedule import set_lr
 from gpaco.engine.step import EagerStep, check_graphable
 from gpaco.engine.trainer import Run
+from gpaco.models.train_output import TrainOutput
 from gpaco.errors import UserError
 from gpaco.methods import build_criterion, build_model
 from gpaco.models import create_backbone
@@ -198,12 +199,8 @@ def test_per_group_lr_scales_in_the_eager_step():
     set_lr(opt, 0.1)
     x = torch.randn(8, 5)
 
-    class Out:
-        def __init__(self, y):
-            self.features, self.labels, self.center_logits = None, None, y
-
     module = nn.Module()
-    module.forward = lambda views, labels: Out(net(views[0]))
+    module.forward = lambda views, labels: TrainOutput(None, None, net(views[0]))
     criterion = lambda f, l, y: y.pow(2).mean()  # noqa: E731
     grads = torch.autograd.grad(net(x).pow(2).mean(), list(net.parameters()))
     EagerStep(module, criterion, opt, torch.amp.GradScaler("cpu", enabled=False),

@@ -7,11 +7,14 @@ batch-norm group of one of their GPUs (global batch / GPUs).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gpaco.cli import main
 from gpaco.engine import config as C
 from gpaco.engine.build import build_criterion
+from gpaco.engine.pretrained import weights_file
 from gpaco.losses import CrossEntropyLoss, MultiTaskLoss
 
 # recipe: (lr, wd, alpha, tau, views, randaug n, randaug m, epochs, batch, BN group or None)
@@ -92,7 +95,14 @@ def test_places_starts_from_the_authors_torchvision_weights() -> None:
 
 def test_no_recipe_leans_on_an_implicit_or_missing_weights_choice() -> None:
     for name in C.list_recipes():
-        assert C.load_config(name).model.pretrained in (False, "IMAGENET1K_V1"), name
+        c = C.load_config(name)
+        weights = c.model.pretrained
+        if c.task == "segmentation":  # encoders start from a named local file, or from scratch
+            assert weights is False or weights.endswith(".pth"), name
+        elif isinstance(weights, str) and weights_file(weights):  # the MAE-ViT recipes' encoder
+            assert Path(weights).name.startswith("mae_pretrain_vit_"), name
+        else:
+            assert weights in (False, "IMAGENET1K_V1"), name
 
 
 def test_cifar_multitask_is_the_authors_ce_plus_supcon_on_two_regular_views() -> None:

@@ -155,3 +155,16 @@ def test_total_is_ce_plus_weighted_aux_plus_paco() -> None:
     torch.testing.assert_close(baseline, expected - criterion.parts(logits, labels, aux, emb)["paco"])
     with pytest.raises(UserError):
         SegmentationLoss(None, ce_average="mean")
+
+
+def test_the_sampler_state_travels_in_the_state_dict() -> None:
+    """A resumed run draws the same pixel subsets: the generator is part of the state_dict."""
+    torch.manual_seed(0)
+    e, s = torch.randn(2, 8, 6, 6), torch.randn(2, 4, 6, 6)
+    y = torch.randint(0, 4, (2, 24, 24))
+    a = PixelPaCoLoss(4, alpha=0.05, num_samples=10, seed=3)
+    a(e, s, y)  # advance the stream
+    b = PixelPaCoLoss(4, alpha=0.05, num_samples=10, seed=99)
+    b.load_state_dict(a.state_dict())
+    assert torch.equal(a(e, s, y), b(e, s, y))
+    assert not torch.equal(a(e, s, y), PixelPaCoLoss(4, alpha=0.05, num_samples=10, seed=3)(e, s, y))

@@ -11,6 +11,7 @@ FEATURE_DIMS = {
     "resnet18_cifar": 512, "resnet50_cifar": 2048,
     "resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048, "resnet152": 2048,
     "resnet200": 2048, "resnext50_32x4d": 2048, "resnext101_32x4d": 2048,
+    "vit_micro_patch4_32": 32,  # timm's ViT code at a 32 px input (8x8 grid of 4 px patches)
 }
 
 
@@ -23,7 +24,8 @@ def test_every_registered_name_is_covered() -> None:
 def test_backbone_gives_pooled_feature(name: str) -> None:
     net = create_backbone(name).eval()
     assert net.feature_dim == FEATURE_DIMS[name]
-    out = net(torch.randn(2, 3, 16, 16))
+    side = 32 if name.startswith("vit_") else 16
+    out = net(torch.randn(2, 3, side, side))
     assert out.shape == (2, FEATURE_DIMS[name])
 
 

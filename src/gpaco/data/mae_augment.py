@@ -3,8 +3,8 @@
 - CE baseline (MAE's `main_finetune.py` with the authors' launcher values): timm's ImageNet
   train transform (RandomResizedCrop 224 bicubic, flip, RandAugment `rand-m9-mstd0.5-inc1`,
   RandomErasing p 0.25 in "pixel" mode, one box) plus batch Mixup 0.8 / CutMix 1.0 (switch
-  probability 0.5) with label smoothing 0.1 folded into the soft targets; the loss is then
-  timm's `SoftTargetCrossEntropy`.
+  probability 0.5) with label smoothing 0.1 folded into the soft targets; gpaco's
+  CrossEntropyLoss takes such soft targets as timm's `SoftTargetCrossEntropy` does.
 - GPaCo: two views, view 1 "randclsstack" with RandAugment `rand-n12-m10-mstd0.5`, view 2
   "sim" (gpaco.data.transforms), no mixup / cutmix / random erasing.
   timm's `rand-n12-m10-mstd0.5` IS the authors' RandAugment: same 15 ops, 12 drawn with
@@ -21,7 +21,8 @@ from typing import Any, cast
 
 from torchvision import transforms as T
 
-from gpaco.data.transforms import IMAGENET_MEAN, IMAGENET_STD, TwoViews, build_views
+from gpaco.data.transforms import (IMAGENET_MEAN, IMAGENET_STD, TwoViews,
+                                   allow_zero_bit_posterize, build_views)
 from gpaco.errors import UserError
 
 CE_RANDAUGMENT = "rand-m9-mstd0.5-inc1"
@@ -46,12 +47,16 @@ def ce_train_transform(
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
 ) -> Callable:
-    """MAE's CE fine-tuning train transform (PIL in, normalised tensor out), timm's code."""
-    return _timm_data().create_transform(
+    """MAE's CE fine-tuning train transform (PIL in, normalised tensor out), timm's code.
+
+    At magnitude 10 (m9 + N(0, 0.5) noise, clipped) PosterizeIncreasing keeps 0 bits, which
+    Pillow >= 10 refuses: gpaco gives it the black image older Pillows (the papers') made.
+    """
+    return allow_zero_bit_posterize(_timm_data().create_transform(
         input_size=input_size, is_training=True, color_jitter=None, auto_augment=auto_augment,
         interpolation=interpolation, re_prob=re_prob, re_mode="pixel", re_count=1,
         mean=tuple(mean), std=tuple(std),
-    )
+    ))
 
 
 def ce_mixup(
@@ -66,22 +71,14 @@ def ce_mixup(
 ) -> Any:
     """timm `Mixup` with MAE's CE-baseline values: `images, soft_targets = mixup(images, labels)`.
 
-    The batch size must be even (timm's requirement). Train with `ce_soft_target_loss()`.
+    The batch size must be even (timm's requirement); gpaco's CrossEntropyLoss takes the soft
+    targets it returns.
     """
     return _timm_data().Mixup(
         mixup_alpha=mixup_alpha, cutmix_alpha=cutmix_alpha, cutmix_minmax=None, prob=prob,
         switch_prob=switch_prob, mode=mode, label_smoothing=label_smoothing,
         num_classes=num_classes,
     )
-
-
-def ce_soft_target_loss() -> Any:
-    """timm's `SoftTargetCrossEntropy`, the CE-baseline criterion when mixup is on."""
-    try:
-        from timm.loss import SoftTargetCrossEntropy
-    except ImportError:
-        raise UserError("the CE-ViT recipe needs timm: pip install 'gpaco[timm]'") from None
-    return SoftTargetCrossEntropy()
 
 
 def mae_eval_transform(
@@ -98,6 +95,19 @@ def mae_eval_transform(
         T.ToTensor(),
         T.Normalize(list(mean), list(std)),
     ])
+
+
+class BatchMix:
+    """The step's hook `(views, labels) -> (views, soft targets)`: timm's Mixup on view 1."""
+
+    def __init__(self, mixup: Any) -> None:
+        self.mixup = mixup
+
+    def __call__(self, views: list[Any], labels: Any) -> tuple[list[Any], Any]:
+        if views[0].shape[0] % 2:
+            raise UserError(f"mixup / cutmix need an even batch, got {views[0].shape[0]}")
+        mixed, targets = self.mixup(views[0], labels)
+        return [mixed, *views[1:]], targets
 
 
 def gpaco_vit_views(input_size: int = 224) -> TwoViews:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,27 +39,30 @@ ALIASES = {"val_split": "test_split"}
 SPLITS_UNDER_ROOT = {"image_folder"}
 
 
-def _parameters(name: str) -> list[inspect.Parameter]:
-    factory = DATASETS[name]
+Table = Mapping[str, Callable[..., Dataset]]
+
+
+def _parameters(name: str, table: Table = DATASETS) -> list[inspect.Parameter]:
+    factory = table[name]
     bound = factory.keywords if isinstance(factory, functools.partial) else {}
     params = inspect.signature(factory).parameters.values()
     return [p for p in params if p.name not in bound]
 
 
-def dataset_options(name: str) -> dict[str, Any]:
-    """The keyword options dataset `name` takes, with their defaults."""
-    return {p.name: p.default for p in _parameters(name) if p.kind is p.KEYWORD_ONLY}
+def dataset_options(name: str, table: Table = DATASETS) -> dict[str, Any]:
+    """The keyword options dataset `name` of `table` takes, with their defaults."""
+    return {p.name: p.default for p in _parameters(name, table) if p.kind is p.KEYWORD_ONLY}
 
 
-def dataset_defaults(name: str) -> dict[str, Any]:
+def dataset_defaults(name: str, table: Table = DATASETS) -> dict[str, Any]:
     """The options of dataset `name` that have a default other than None."""
-    return {k: v for k, v in dataset_options(name).items() if v is not None}
+    return {k: v for k, v in dataset_options(name, table).items() if v is not None}
 
 
-def datasets_using(key: str) -> list[str]:
-    """The datasets that take option `key` (a `data.*` config key name)."""
+def datasets_using(key: str, table: Table = DATASETS) -> list[str]:
+    """The datasets of `table` that take option `key` (a `data.*` config key name)."""
     key = ALIASES.get(key, key)
-    return [name for name in DATASETS if key in dataset_options(name)]
+    return [name for name in table if key in dataset_options(name, table)]
 
 
 def implied_splits(name: str, root: str | Path | None, val_split: str | None,
@@ -70,22 +73,24 @@ def implied_splits(name: str, root: str | Path | None, val_split: str | None,
     return find(root, val_split, test_split) if find is not None else (val_split, test_split)
 
 
-def _needs_root(name: str) -> bool:
-    root = next(p for p in _parameters(name) if p.name == "root")
+def _needs_root(name: str, table: Table) -> bool:
+    root = next(p for p in _parameters(name, table) if p.name == "root")
     return root.default is inspect.Parameter.empty
 
 
 def build_dataset(name: str, root: str | Path | None = None, train: bool = True,
-                  transform: Callable | None = None, **options: Any) -> Dataset:
-    """Dataset `name`'s train or test split; `options` set to None take the default."""
-    if name not in DATASETS:
-        raise UserError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
+                  transform: Callable | None = None, *, table: Table = DATASETS,
+                  **options: Any) -> Dataset:
+    """Dataset `name` of `table` (default: the classification datasets), its train or test
+    split; `options` set to None take the default."""
+    if name not in table:
+        raise UserError(f"unknown dataset {name!r}; choose from {', '.join(table)}")
     options = {k: v for k, v in options.items() if v is not None}
-    allowed = dataset_options(name)
+    allowed = dataset_options(name, table)
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise UserError(f"dataset {name!r} does not take {', '.join('data.' + k for k in unknown)}"
                         f"; it takes {', '.join('data.' + k for k in allowed) or 'no options'}")
-    if root is None and _needs_root(name):
+    if root is None and _needs_root(name, table):
         raise UserError(f"dataset {name!r} needs a data root (data.root=...)")
-    return DATASETS[name](root, train, transform, **options)
+    return table[name](root, train, transform, **options)

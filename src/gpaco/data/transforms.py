@@ -6,6 +6,8 @@ Names follow the authors' `--aug` catalogue (paper-spec section 3.1):
   the authors' CIFAR AutoAugment policy of `cifar_autoaugment`, Cutout), "cifar_sim"
   (SimCLR-style), "cifar_aug" (as cifar_sim with blur p=0.2), "cifar_test".
 - ImageNet-type (224 px): "sim", "randcls", "randclsstack", "imagenet_test".
+- MAE-ViT fine-tuning (gpaco.data.mae_augment, timm's code): "vit_ce_train" (the CE
+  baseline's RandAugment + RandomErasing), "vit_test" (Resize 256 + CenterCrop 224, bicubic).
 
 Two-view pipelines are built with `TwoViews` / `build_views`.
 """
@@ -63,7 +65,8 @@ CIFAR_VIEWS = {
 }
 CIFAR_NAMES = tuple(CIFAR_VIEWS)
 IMAGENET_NAMES = ("sim", "randcls", "randclsstack", "imagenet_test")
-TRANSFORM_NAMES = CIFAR_NAMES + IMAGENET_NAMES
+VIT_NAMES = ("vit_ce_train", "vit_test")
+TRANSFORM_NAMES = CIFAR_NAMES + IMAGENET_NAMES + VIT_NAMES
 
 
 class Cutout:
@@ -153,6 +156,27 @@ def _cifar_view(spec: CifarView, size: int, kernel: int) -> list[Callable]:
             v2.RandomApply([v2.GaussianBlur(kernel, sigma=spec.blur_sigma)], p=spec.p_blur)]
 
 
+def _posterize(img: Any, bits_to_keep: int, **_: Any) -> Any:
+    """timm's posterize, also for 0 bits: Pillow < 10 made that a black image (what the
+    authors' and MAE's runs did when the magnitude reached 10), Pillow >= 10 raises."""
+    from PIL import Image, ImageOps
+
+    if bits_to_keep >= 8:
+        return img
+    if bits_to_keep <= 0:
+        return Image.new(img.mode, img.size)
+    return ImageOps.posterize(img, bits_to_keep)
+
+
+def allow_zero_bit_posterize(transform: Any) -> Any:
+    """Give the Posterize ops of the timm RandAugment(s) in `transform` `_posterize`."""
+    for t in getattr(transform, "transforms", [transform]):
+        for op in getattr(t, "ops", []):
+            if "Posterize" in getattr(op, "name", ""):
+                op.aug_fn = _posterize
+    return transform
+
+
 def _rand_augment(image_size: int, mean: Sequence[float], n: int, m: int) -> Callable:
     """timm RandAugment `rand-n{n}-m{m}-mstd0.5` on PIL, as the authors' `randaugment.py`."""
     try:
@@ -165,7 +189,7 @@ def _rand_augment(image_size: int, mean: Sequence[float], n: int, m: int) -> Cal
         "translate_const": int(image_size * 0.45),  # 100 at 224 px, as in the authors' code
         "img_mean": tuple(min(255, round(255 * x)) for x in mean),
     }
-    return rand_augment_transform(f"rand-n{n}-m{m}-mstd0.5", hparams)
+    return allow_zero_bit_posterize(rand_augment_transform(f"rand-n{n}-m{m}-mstd0.5", hparams))
 
 
 def build_transform(
@@ -194,6 +218,12 @@ def build_transform(
     size = image_size or (32 if cifar else 224)
     mean = tuple(mean) if mean is not None else (CIFAR_MEAN if cifar else IMAGENET_MEAN)
     std = tuple(std) if std is not None else (CIFAR_STD if cifar else IMAGENET_STD)
+    if name in VIT_NAMES:
+        from gpaco.data import mae_augment  # it builds on this module
+
+        build = mae_augment.ce_train_transform if name == "vit_ce_train" else \
+            mae_augment.mae_eval_transform
+        return build(size, mean=mean, std=std)
     # The authors blur with PIL's GaussianBlur(radius=sigma), sigma up to 2: a 13-tap kernel
     # (6 sigma + 1) reproduces it on 32 px; 224 px images get ~10% of their side (23).
     kernel = blur_kernel or (CIFAR_BLUR_KERNEL if cifar else _odd(size // 10))

@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from gpaco import distributed as gdist
 from gpaco import methods
 from gpaco.data.batched_views import build_batched_transform
+from gpaco.data.mae_augment import BatchMix, ce_mixup
 from gpaco.data.registry import build_dataset, dataset_options, implied_splits
 from gpaco.data.samplers import ShardedBatchSampler, StridedSampler
 from gpaco.data.seeded_samples import PositionSeededSampler, SeededSamples
@@ -19,6 +20,7 @@ from gpaco.data.tensor_loader import TensorLoader
 from gpaco.data.transforms import build_transform, build_views
 from gpaco.errors import UserError
 from gpaco.models import create_backbone, freeze
+from gpaco.models.vit import init_centers_
 
 from . import optimizer, parallel
 from .config import Config, DataConfig
@@ -77,7 +79,7 @@ def _dataset(d: DataConfig, split: str, transform: Callable | None,
                          **options)
 
 
-def _cpu_loader(ds: Dataset, batch: int, train: bool, workers: int, pin: bool,
+def cpu_loader(ds: Dataset, batch: int, train: bool, workers: int | str, pin: bool,
                 seed: int) -> DataLoader:
     # Training: this rank's slice of each global batch of one seeded permutation (the same on
     # every process count, see data/samplers.py), each sample augmented under a seed of its
@@ -91,7 +93,8 @@ def _cpu_loader(ds: Dataset, batch: int, train: bool, workers: int, pin: bool,
     elif world > 1:
         sampler = StridedSampler(len(ds), rank=rank, world=world)
     return DataLoader(ds, batch_size=batch, shuffle=False, sampler=sampler,
-                      num_workers=workers, pin_memory=pin, drop_last=train)
+                      num_workers=choose_workers(workers, on_gpu=pin), pin_memory=pin,
+                      drop_last=train)
 
 
 def _loader(ds: Dataset | None, cfg: Config, device: torch.device, train: bool,
@@ -104,8 +107,7 @@ def _loader(ds: Dataset | None, cfg: Config, device: torch.device, train: bool,
         return TensorLoader.from_dataset(ds, batch_size=batch, views=views, shuffle=train,
                                          drop_last=train, device=device, seed=cfg.seed,
                                          rank=gdist.rank(), world_size=gdist.world_size())
-    workers = choose_workers(cfg.data.workers, on_gpu=device.type == "cuda")
-    return _cpu_loader(ds, batch, train, workers, device.type == "cuda", cfg.seed)
+    return cpu_loader(ds, batch, train, cfg.data.workers, device.type == "cuda", cfg.seed)
 
 
 def _check_labels(ds: Dataset | None, num_classes: int, split: str) -> None:
@@ -167,6 +169,8 @@ def build_model(cfg: Config, num_classes: int) -> nn.Module:
     backbone = create_backbone(m.backbone, weights=weights, **(m.backbone_kwargs or {}))
     options = {k: getattr(m, k) for k in method.model_options}
     model = methods.build_model(cfg.method, backbone, num_classes, **options)
+    if m.classifier_init_std is not None:
+        init_centers_(model.classifier, m.classifier_init_std)
     if from_file:
         report = load_pretrained(model, m.pretrained)
         if gdist.is_main():
@@ -182,6 +186,15 @@ def build_criterion(cfg: Config, num_classes: int, class_counts: list[int]) -> n
     """The method's criterion with the config's values of its loss options."""
     options = {k: getattr(cfg.loss, k) for k in methods.get_method(cfg.method).loss_options}
     return methods.build_criterion(cfg.method, num_classes, class_counts, **options)
+
+
+def build_batch_mix(cfg: Config, num_classes: int) -> BatchMix | None:
+    """timm's Mixup / CutMix of the CE-ViT baseline (data.mixup_alpha / cutmix_alpha), or None."""
+    d = cfg.data
+    if not (d.mixup_alpha or d.cutmix_alpha):
+        return None
+    return BatchMix(ce_mixup(num_classes, mixup_alpha=d.mixup_alpha, cutmix_alpha=d.cutmix_alpha,
+                             label_smoothing=cfg.loss.label_smoothing or 0.0))
 
 
 def build_optimizer(cfg: Config, model: nn.Module) -> torch.optim.Optimizer:

@@ -11,18 +11,29 @@ from gpaco.metrics import EvalResult
 
 from .build import build_data, build_model, resolve_device
 from .checkpoint import known_class_names, load_checkpoint, load_weights
-from .config import from_dict
+from .config import Config, from_dict
 from .loop import evaluate
 
 
-def evaluate_checkpoint(path: str, split: str = "test", overrides: list[str] = ()) -> EvalResult:
-    """Metrics of the checkpoint's weights on `split` of its run's data (`overrides` apply)."""
+def load_run_checkpoint(path: str, overrides: list[str] = ()) -> tuple[dict[str, Any], Config]:
+    """A checkpoint written by `gpaco train` and its run config (`overrides` apply)."""
     ckpt = load_checkpoint(path)
     if not isinstance(ckpt.get("config"), dict):
         raise UserError(f"{path} holds no run config (not a checkpoint written by gpaco "
                         "train); for one of the authors' files add --recipe NAME")
     cfg = from_dict(ckpt["config"], f"the config of {path}", overrides)
     cfg.model.pretrained = False  # the checkpoint brings every weight
+    return ckpt, cfg
+
+
+def evaluate_checkpoint(path: str, split: str = "test", overrides: list[str] = ()) -> EvalResult:
+    """Metrics of the checkpoint's weights on `split` of its run's data (`overrides` apply)."""
+    ckpt, cfg = load_run_checkpoint(path, overrides)
+    return evaluate_loaded(ckpt, cfg, split, path)
+
+
+def evaluate_loaded(ckpt: dict[str, Any], cfg: Config, split: str, path: str) -> EvalResult:
+    """A classification checkpoint's metrics (see `evaluate_checkpoint`)."""
     device = resolve_device(cfg.train.device)
     data = build_data(cfg, device, with_train=False)
     num_classes = ckpt.get("num_classes") or data.num_classes

@@ -5,9 +5,10 @@ A config is layered: the section defaults below <- a recipe or YAML file (the ro
 its value is coerced to the field's type. Overrides take a dotted path (`optim.lr=0.1`) or a leaf
 name that is unique (`lr=0.1`, `epochs=10`).
 
-Some keys belong to one choice: the method's `model.*` / `loss.*` options (gpaco.methods), the
-dataset's `data.*` keyword arguments (gpaco.data.registry), the optimiser's options
-(`OPTIMIZER_OPTIONS`) and the schedule's (`SCHEDULE_OPTIONS`).
+Some keys belong to one choice: the task's own keys (gpaco.tasks), the method's `model.*` /
+`loss.*` options (the task's method table), the dataset's `data.*` keyword arguments (the task's
+dataset table), the optimiser's options (`OPTIMIZER_OPTIONS`) and the schedule's
+(`SCHEDULE_OPTIONS`).
 Their default None means "the choice's own default", which the resolved config then shows. A key
 the choice does not use is an error naming the key and what uses it, unless it was set by a layer
 *before* the one that made the choice (a recipe's PaCo `loss.alpha` when the command line says
@@ -26,9 +27,9 @@ from typing import Any, Callable, Literal, Union
 
 import yaml
 
-from gpaco.data.registry import SPLITS_UNDER_ROOT, DATASETS, dataset_defaults, datasets_using
+from gpaco.data.registry import SPLITS_UNDER_ROOT, dataset_defaults, datasets_using
 from gpaco.errors import UserError
-from gpaco.methods import METHODS, methods_using
+from gpaco.tasks import TASKS, Task, methods_using, task_of_dataset, tasks_using
 
 from .pretrained import weights_file
 
@@ -55,11 +56,23 @@ class DataConfig:
     std: list[float] | None = None
     randaug_n: int = 2
     randaug_m: int = 10
+    # Batch mixing of the CE baseline (timm's Mixup: alpha of mixup / cutmix, 0 = off; each
+    # batch one or the other, with loss.label_smoothing folded into the soft targets).
+    mixup_alpha: float = 0.0
+    cutmix_alpha: float = 0.0
     # DataLoader worker processes; auto: from the usable cores (gpaco.engine.cpu)
     workers: int | Literal["auto"] = "auto"
     # Keep an in-memory dataset as uint8 on the training device (CPU or GPU) and augment whole
     # batches there instead of image by image in loader workers.
     batched_augment: bool = False
+    # Segmentation (gpaco.tasks; None: the task's default): training crop (H, W), the rescale
+    # base (long, short side; mmseg's img_scale, also the test scale), the random rescale's
+    # ratio range and the crop's largest class share; `annotations`: ADE20K's folder name.
+    crop_size: list[int] | None = None
+    scale: list[int] | None = None
+    ratio_range: list[float] | None = None
+    cat_max_ratio: float | None = None
+    annotations: str | None = None
 
 
 @dataclass
@@ -71,6 +84,9 @@ class ModelConfig:
     pretrained: bool | str = False
     backbone_kwargs: dict[str, Any] | None = None  # create_backbone options (a ViT's pooling)
     freeze: Literal["convs_but_last_block"] | None = None
+    # Initialise the classifier (the centers) trunc-normal with this std and bias 0, as MAE's
+    # head (2e-5); None: PyTorch's default init.
+    classifier_init_std: float | None = None
     ghost_bn: int | None = None  # batch-norm statistics over groups of this many samples
     sync_bn: bool = False
     # The method's model options (gpaco.methods.METHODS; None: the method's default).
@@ -80,6 +96,13 @@ class ModelConfig:
     momentum: float | None = None
     shuffle_bn: bool | None = None
     joint_forward: bool | None = None
+    # Segmentation (gpaco.tasks): the smp decoder, its width, the FCN aux head's width, the
+    # DeepLabV3+ encoder's output stride (8: the authors' D8 ResNets). model.backbone is the
+    # encoder, model.pretrained a local encoder weight file.
+    arch: Literal["upernet", "deeplabv3plus"] | None = None
+    decoder_channels: int | None = None
+    aux_channels: int | None = None
+    output_stride: int | None = None
 
 
 @dataclass
@@ -96,6 +119,10 @@ class LossConfig:
     # multitask: weight each SupCon anchor by its class's effective-number weight (beta 0.999 in
     # the authors' ImageNet-LT loss); None: unweighted, as their CIFAR loss.
     effective_number_beta: float | None = None
+    num_samples: int | None = None  # segmentation GPaCo: pixels per image (-1: all)
+    # Segmentation (gpaco.tasks): the FCN aux CE's weight; CE mean over all or valid pixels.
+    aux_weight: float | None = None
+    ce_average: Literal["all", "valid"] | None = None
 
 
 @dataclass
@@ -149,6 +176,18 @@ class TrainConfig:
 
 
 @dataclass
+class InferenceConfig:
+    """Segmentation evaluation (gpaco.segmentation.inference; None: the task's default)."""
+
+    mode: Literal["whole", "slide"] | None = None
+    crop: list[int] | None = None  # slide window (H, W)
+    stride: list[int] | None = None  # slide step (H, W)
+    ratios: list[float] | None = None  # test scales x data.scale (1.0: single scale)
+    flip: bool | None = None  # also average the horizontally flipped image
+    predictions: int | None = None  # test images drawn in predictions.png
+
+
+@dataclass
 class OutputConfig:
     dir: str | None = None  # default: runs/<name>
     tensorboard: bool = True
@@ -176,7 +215,8 @@ class Config:
     name: str = "run"
     description: str = ""
     origin: OriginConfig = field(default_factory=OriginConfig)
-    method: str = "paco"  # a key of gpaco.methods.METHODS
+    task: str = "classification"  # a key of gpaco.tasks.TASKS
+    method: str = "paco"  # a key of the task's method table (classification: gpaco.methods)
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -184,6 +224,7 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
 
@@ -227,25 +268,33 @@ def leaf_types(cls: type = Config, prefix: str = "") -> dict[str, Any]:
 LEAVES = leaf_types()
 
 
-def _dependents() -> dict[str, tuple[str, Any]]:
-    """Key -> (the choice it belongs to, values of that choice that use it)."""
+def _users(task: Task, path: str, tables: str) -> list[str]:
+    section, key = path.split(".", 1)
+    if tables == "methods":
+        return methods_using(task, section, key) if section in ("model", "loss") else []
+    return datasets_using(key, task.datasets) if section == "data" else []
+
+
+def dependents(task_name: str) -> dict[str, tuple[str, Any]]:
+    """Key -> (the choice it belongs to, values of that choice that use it), for a run of task
+    `task_name`: a method or dataset key no choice of this task uses belongs to the tasks whose
+    methods or datasets do."""
+    task = TASKS[task_name]
     deps: dict[str, tuple[str, Any]] = {}
-    for method in METHODS.values():
-        for section, options in (("model", method.model_options), ("loss", method.loss_options)):
-            for key in options:
-                deps[f"{section}.{key}"] = ("method", methods_using(section, key))
     for path in LEAVES:
-        section, key = path.split(".", 1) if "." in path else ("", path)
-        if section == "data" and datasets_using(key):
-            deps[path] = ("data.dataset", datasets_using(key))
+        if tasks_using(path):
+            deps[path] = ("task", tasks_using(path))
+        for tables, choice in (("methods", "method"), ("datasets", "data.dataset")):
+            if "." in path and any(_users(t, path, tables) for t in TASKS.values()):
+                users = _users(task, path, tables)
+                deps[path] = (choice, users) if users else (
+                    "task", [n for n, t in TASKS.items() if _users(t, path, tables)])
     for section, choice, table in (("optim", "optim.name", OPTIMIZER_OPTIONS),
                                    ("schedule", "schedule.name", SCHEDULE_OPTIONS)):
         for key in {k for options in table.values() for k in options}:
             deps[f"{section}.{key}"] = (choice, [n for n, o in table.items() if key in o])
     return deps
 
-
-DEPENDENTS = _dependents()
 
 RANDAUGMENT_VIEWS = ("randcls", "randclsstack")
 
@@ -400,9 +449,11 @@ def resolve(layers: list[tuple[str, Layer]], saved: int = -1) -> Config:
             values[path], setter[path] = value, index
     defaults = as_flat(Config())
     chosen = {**defaults, **values}
-    _check_choice(chosen, "method", METHODS)
-    _check_choice(chosen, "data.dataset", DATASETS)
-    for path, (choice, users) in DEPENDENTS.items():
+    _check_choice(chosen, "task", TASKS)
+    task = TASKS[chosen["task"]]
+    _check_choice(chosen, "method", task.methods)
+    _check_dataset(chosen, task)
+    for path, (choice, users) in dependents(chosen["task"]).items():
         value = values.get(path)
         if value is None or chosen[choice] in users:
             continue
@@ -467,15 +518,28 @@ def _check_conditional(merged: dict[str, Any], values: dict[str, Any],
 
 def _check_choice(chosen: dict[str, Any], path: str, table: Any) -> None:
     if chosen[path] not in table:
-        raise UserError(f"{path} must be one of {', '.join(table)}, not {chosen[path]!r}")
+        where = f" for task={chosen['task']}" if path != "task" else ""
+        raise UserError(f"{path} must be one of {', '.join(table)}{where}, not {chosen[path]!r}")
+
+
+def _check_dataset(chosen: dict[str, Any], task: Task) -> None:
+    name = chosen["data.dataset"]
+    owner = task_of_dataset(name)
+    if name not in task.datasets and owner is not None:
+        raise UserError(f"data.dataset={name} is a {owner} dataset; set task={owner} "
+                        f"(task={chosen['task']} takes {', '.join(task.datasets)})")
+    _check_choice(chosen, "data.dataset", task.datasets)
 
 
 def _choice_defaults(chosen: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
-    """The chosen method's, dataset's and schedule's defaults of the keys left unset."""
-    method = METHODS[chosen["method"]]
-    out = {f"model.{k}": v for k, v in method.model_options.items()}
+    """The chosen task's, method's, dataset's and schedule's defaults of the keys left unset."""
+    task = TASKS[chosen["task"]]
+    method = task.methods[chosen["method"]]
+    out = {k: v for k, v in task.keys.items() if v is not None}
+    out.update({f"model.{k}": v for k, v in method.model_options.items()})
     out.update({f"loss.{k}": v for k, v in method.loss_options.items()})
-    out.update({f"data.{k}": v for k, v in dataset_defaults(chosen["data.dataset"]).items()})
+    out.update({f"data.{k}": v
+                for k, v in dataset_defaults(chosen["data.dataset"], task.datasets).items()})
     out.update({f"optim.{k}": v for k, v in OPTIMIZER_OPTIONS[chosen["optim.name"]].items()})
     out.update({f"schedule.{k}": v for k, v in SCHEDULE_OPTIONS[chosen["schedule.name"]].items()})
     return {k: v for k, v in out.items() if values.get(k) is None and k in LEAVES}
@@ -578,11 +642,13 @@ _POSITIVE = ("train.batch_size", "schedule.epochs", "train.eval_every", "train.v
              "train.eval_batch_size",
              "train.log_every", "optim.lr", "loss.temperature", "data.image_size", "model.dim",
              "train.max_steps_per_epoch", "train.accum_iter", "optim.blr", "schedule.power",
-             "optim.layer_decay", "train.checkpoint_every_steps", "train.threads")
+             "optim.layer_decay", "model.classifier_init_std", "model.decoder_channels",
+             "model.aux_channels", "inference.predictions", "train.checkpoint_every_steps",
+             "train.threads")
 # A queue of 0 is a valid choice (the in-batch contrast set only).
 _NON_NEGATIVE = ("model.queue_size", "schedule.warmup_epochs", "optim.weight_decay",
-                 "optim.momentum", "data.workers", "loss.alpha", "loss.beta", "loss.gamma", "loss.label_smoothing",
-                 "schedule.min_lr")
+                 "optim.momentum", "data.workers", "data.mixup_alpha", "data.cutmix_alpha", "loss.alpha", "loss.beta", "loss.gamma", "loss.label_smoothing",
+                 "schedule.min_lr", "loss.aux_weight")
 
 
 def _is_number(value: Any) -> bool:
@@ -624,9 +690,37 @@ def validate(cfg: Config) -> None:
     if cfg.train.batch_size % cfg.train.accum_iter:
         raise UserError(f"train.batch_size ({cfg.train.batch_size}) must be a multiple of "
                         f"train.accum_iter ({cfg.train.accum_iter})")
+    if (data.mixup_alpha or data.cutmix_alpha) and cfg.method != "ce":
+        raise UserError(f"data.mixup_alpha / cutmix_alpha need method=ce (soft targets), not "
+                        f"method={cfg.method}")
     if cfg.train.cuda_graph and not data.batched_augment:
         raise UserError("train.cuda_graph=true needs data.batched_augment=true (the graph "
                         "captures the batched augmentation)")
+    if cfg.task == "segmentation":
+        _validate_segmentation(cfg)
+
+
+def _pair(value: list[Any] | None, path: str) -> None:
+    if value is not None and (len(value) != 2 or min(value) <= 0):
+        raise UserError(f"{path} must be two positive numbers (H, W), not {value!r}")
+
+
+def _validate_segmentation(cfg: Config) -> None:
+    d, inf, loss = cfg.data, cfg.inference, cfg.loss
+    for path, value in (("data.crop_size", d.crop_size), ("data.scale", d.scale),
+                        ("data.ratio_range", d.ratio_range),
+                        ("inference.crop", inf.crop), ("inference.stride", inf.stride)):
+        _pair(value, path)
+    if inf.mode == "slide" and (inf.crop is None or inf.stride is None):
+        raise UserError("inference.mode=slide needs inference.crop and inference.stride")
+    if not inf.ratios or min(inf.ratios) <= 0:
+        raise UserError(f"inference.ratios must list positive scales, not {inf.ratios!r}")
+    if loss.num_samples is not None and (loss.num_samples == 0 or loss.num_samples < -1):
+        raise UserError(f"loss.num_samples must be -1 (all pixels) or >= 1, not {loss.num_samples}")
+    if not 0 < d.cat_max_ratio <= 1:
+        raise UserError(f"data.cat_max_ratio must be in (0, 1], not {d.cat_max_ratio}")
+    if cfg.model.output_stride not in (None, 8, 16):
+        raise UserError(f"model.output_stride must be 8 or 16, not {cfg.model.output_stride}")
 
 
 _PATHS = ("data.root", "data.train_split", "data.val_split", "data.test_split", "output.dir")

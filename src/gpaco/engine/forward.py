@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import nn
 
@@ -19,6 +21,11 @@ class TrainForward(nn.Module):
 
 def forward_loss(module: nn.Module, criterion: nn.Module, views: list[torch.Tensor],
                  labels: torch.Tensor) -> torch.Tensor:
-    """The training forward and the criterion on its output (the loss, not yet reduced)."""
+    """The training forward and the criterion on its output (the loss, not yet reduced).
+
+    The output is a dataclass whose fields are the criterion's arguments, in order: a
+    classification `TrainOutput` (features, labels, center_logits) or a segmentation
+    `SegmentationLossInputs` (logits, labels, aux_logits, embeddings).
+    """
     out = module(views, labels)
-    return criterion(out.features, out.labels, out.center_logits)
+    return criterion(*(getattr(out, f.name) for f in dataclasses.fields(out)))

@@ -2,7 +2,10 @@
 
 A value is either the name of released weights of the backbone (torchvision's `IMAGENET1K_V1`,
 a timm tag; gpaco.models.create_backbone loads those) or a local file: a gpaco checkpoint, an
-authors' file or a plain torchvision / timm state dict (what `gpaco export` writes).
+authors' file, a plain torchvision / timm state dict (what `gpaco export` writes), or a ViT
+encoder: an MAE pretrained file (`{"model": encoder}`, also plain) or a timm `.safetensors`
+file, loaded into the ViT backbone by `gpaco.models.mae_checkpoint` (pos_embed resampled to the
+model's grid).
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from gpaco.errors import UserError
 from gpaco.models.authors_checkpoint import authors_checkpoint_from, safe_load
+from gpaco.models.mae_checkpoint import LoadReport, load_mae_checkpoint
 from gpaco.models.export import classifier_name
 from gpaco.models.part_loading import ImportReport, load_parts
 
@@ -45,13 +50,36 @@ def _from_plain(model: nn.Module, state: dict[str, Tensor]) -> dict[str, Tensor]
             for k, v in strip_prefixes(state).items()}
 
 
-def load_pretrained(model: nn.Module, path: str | Path) -> ImportReport:
-    """Start a model (e.g. for fine-tuning) from a gpaco checkpoint's or an authors' weights.
+def _is_vit_encoder(raw: Any) -> bool:
+    """An MAE encoder file: ViT keys at the top (after "model" / "state_dict" / "module."),
+    no classifier `head` (an authors' fine-tuned ViT, or `gpaco export`'s, has one)."""
+    if is_gpaco_checkpoint(raw) or not isinstance(raw, dict):
+        return False
+    inner = next((raw[k] for k in ("model", "state_dict") if isinstance(raw.get(k), dict)), raw)
+    keys = {str(k).removeprefix("module.") for k in inner}
+    return "patch_embed.proj.weight" in keys and "head.weight" not in keys
+
+
+def _load_vit_encoder(model: nn.Module, path: str | Path) -> LoadReport:
+    if not hasattr(model.backbone, "patch_embed"):
+        raise UserError(f"{path} is a ViT (MAE / timm) file but model.backbone is a "
+                        f"{type(model.backbone).__name__}, not a ViT")
+    return load_mae_checkpoint(model.backbone, path)
+
+
+def load_pretrained(model: nn.Module, path: str | Path) -> ImportReport | LoadReport:
+    """Start a model (e.g. for fine-tuning) from a gpaco checkpoint's, an authors' or an MAE /
+    timm ViT encoder's weights.
 
     The backbone must match; the classifier, projection head and key encoder are taken where
-    their shapes fit (a new class count keeps the fresh classifier), the queue never.
+    their shapes fit (a new class count keeps the fresh classifier), the queue never. A ViT
+    encoder loads into the backbone only (missing / unexpected keys in the report).
     """
+    if Path(path).suffix == ".safetensors":
+        return _load_vit_encoder(model, path)
     raw = safe_load(path)
+    if _is_vit_encoder(raw):
+        return _load_vit_encoder(model, path)
     if is_gpaco_checkpoint(raw):
         check_format(raw, path)
         model_cfg = raw["config"].get("model") if isinstance(raw["config"], dict) else None

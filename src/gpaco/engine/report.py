@@ -99,11 +99,20 @@ def write_plots(folder: Path, counts: list[int], per_class: list[float | None],
     plt.close(fig)
 
 
-_COLUMNS = ("top1", "top5", "many", "medium", "few")
+# The metrics of a run's summaries are its task's (engine.tasks: `summary`); the table shows
+# their scalar ones, in order, under these names.
+_HEADERS = {"top1": "top-1", "top5": "top-5", "miou": "mIoU", "macc": "mAcc", "aacc": "aAcc"}
+_CLASSIFICATION = ("top1", "top5", "many", "medium", "few")
 
 
-def _row(label: str, m: dict) -> str:
-    return f"| {label} | " + " | ".join(format_pct(m.get(k)) for k in _COLUMNS) + " |"
+def _columns(metrics: dict | None) -> list[str]:
+    if not metrics:
+        return list(_CLASSIFICATION)
+    return [k for k, v in metrics.items() if not isinstance(v, (list, dict))]
+
+
+def _row(label: str, m: dict, columns: list[str]) -> str:
+    return f"| {label} | " + " | ".join(format_pct(m.get(k)) for k in columns) + " |"
 
 
 def render(folder: Path) -> str:
@@ -125,18 +134,19 @@ def render(folder: Path) -> str:
              f"git {str(env.get('git'))[:10]}"]
     if summary:
         lines.append(f"- training time {summary['train_seconds'] / 60:.1f} min (this session)")
-    lines += ["", "| evaluation | top-1 | top-5 | many | medium | few |",
-              "|---|---|---|---|---|---|"]
+    evals = [r for r in records if "test" in r]
+    columns = _columns(summary["last"] if summary else evals[-1]["test"] if evals else None)
+    lines += ["", "| evaluation | " + " | ".join(_HEADERS.get(k, k) for k in columns) + " |",
+              "|---|" + "---|" * len(columns)]
     if summary:
-        lines.append(_row(f"test, last epoch ({summary['epochs']})", summary["last"]))
+        lines.append(_row(f"test, last epoch ({summary['epochs']})", summary["last"], columns))
         best = summary.get("best_on_val")
         if best:
-            lines.append(_row(f"val, best epoch ({best['epoch']})", best["val"]))
-            lines.append(_row("test at that epoch", best["test"]))
-    else:
-        evals = [r for r in records if "test" in r]
-        if evals:
-            lines.append(_row(f"test, epoch {evals[-1]['epoch']} (unfinished)", evals[-1]["test"]))
+            lines.append(_row(f"val, best epoch ({best['epoch']})", best["val"], columns))
+            lines.append(_row("test at that epoch", best["test"], columns))
+    elif evals:
+        lines.append(_row(f"test, epoch {evals[-1]['epoch']} (unfinished)", evals[-1]["test"],
+                          columns))
     for png in (CURVES_PNG, PER_CLASS_PNG):
         if (folder / png).is_file():
             lines += ["", f"![{png}]({png})"]

@@ -28,6 +28,10 @@ class Step(Protocol):
     def __call__(self, views: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor: ...
 
 
+# (views, labels) -> (views, soft targets): batch mixing (gpaco.data.mae_augment.BatchMix)
+BatchMix = Callable[[list[torch.Tensor], torch.Tensor], tuple[list[torch.Tensor], torch.Tensor]]
+
+
 class EagerStep:
     """forward -> criterion -> backward (per micro-batch, engine/accumulation.py) -> optimiser
     step (with the fp16 loss scaler). Returns the batch's mean loss."""
@@ -36,15 +40,18 @@ class EagerStep:
 
     def __init__(self, module: nn.Module, criterion: nn.Module,
                  optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
-                 device: torch.device, amp: str, accum_iter: int = 1):
+                 device: torch.device, amp: str, accum_iter: int = 1,
+                 mix: BatchMix | None = None):
         self.module, self.criterion, self.optimizer = module, criterion, optimizer
         self.scaler, self.device, self.amp = scaler, device, amp
-        self.accum_iter = accum_iter
+        self.accum_iter, self.mix = accum_iter, mix
 
     def __call__(self, views: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
         self.optimizer.zero_grad(set_to_none=True)
         parts, losses = self.accum_iter, []
         for i, (v, y) in enumerate(micro_batches(views, labels, parts)):
+            if self.mix is not None:  # per micro-batch, as MAE mixes each GPU's 32 images
+                v, y = self.mix(v, y)
             with sync_on_last(self.module, i, parts):
                 with autocast(self.device, self.amp):
                     loss = forward_loss(self.module, self.criterion, v, y) / parts
@@ -77,15 +84,17 @@ def check_graphable(device: torch.device, amp: str, optimizer: torch.optim.Optim
 
 def build_step(train: TrainConfig, module: nn.Module, criterion: nn.Module,
                optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
-               device: torch.device, augment: list[Callable] | None) -> Step:
+               device: torch.device, augment: list[Callable] | None,
+               mix: BatchMix | None = None) -> Step:
     if train.amp == "fp16" and device.type != "cuda":
         raise UserError(f"train.amp=fp16 needs a CUDA device (train.device is {device}); use "
                         "amp=bf16 or none on the CPU")
     if not train.cuda_graph:
         return EagerStep(module, criterion, optimizer, scaler, device, train.amp,
-                         train.accum_iter)
-    if train.accum_iter > 1:
-        raise UserError("train.cuda_graph=true takes one batch per step; set accum_iter=1")
+                         train.accum_iter, mix)
+    if train.accum_iter > 1 or mix is not None:
+        raise UserError("train.cuda_graph=true takes one unmixed batch per step; set "
+                        "accum_iter=1 and no mixup / cutmix")
     check_graphable(device, train.amp, optimizer)
     return GraphedStep(module, criterion, optimizer, train.amp, augment=augment,
                        channels_last=train.channels_last)

@@ -12,23 +12,21 @@ from torch import nn
 
 from gpaco import distributed as gdist
 from gpaco.errors import UserError
-from gpaco.losses import PaCoLoss, center_weights
-from gpaco.metrics import EvalResult, format_pct
 from gpaco.seeding import seed_all, seed_epoch
 
 from . import parallel
 from . import run_dir as rd
-from .build import Data, build_criterion, build_data, build_model, build_optimizer, resolve_device
+from .build import Data, build_batch_mix, build_optimizer, resolve_device
 from .checkpoint import FORMAT_KEY, FORMAT_VERSION, atomic_save, load_checkpoint, load_weights
+from .classification import class_names
 from .config import Config, dump, to_dict
 from .cpu import apply_threads, choose_workers
-from .forward import TrainForward
-from .loop import Progress, evaluate, train_epoch
-from .report import write_per_class_csv, write_plots
+from .loop import Progress, train_epoch
 from .resume_policy import check_resume
 from .schedule import ScheduledStep
 from .step import augments_in_step, build_step
 from .step_checkpoint import EpochPosition, StepCheckpoints, position_from, start_loader_at
+from .tasks import TaskRunner, runner_for
 
 
 def say(msg: str) -> None:
@@ -36,17 +34,13 @@ def say(msg: str) -> None:
         print(msg, flush=True)
 
 
-def _format_eval(name: str, r: EvalResult) -> str:
-    f = format_pct
-    return (f"{name} top1 {r.top1:.2f} top5 {r.top5:.2f} | many {f(r.many)} "
-            f"medium {f(r.medium)} few {f(r.few)}")
-
-
 class Run:
-    """The objects of one run and the state that a checkpoint carries."""
+    """The objects of one run, built by its task (engine.tasks), and the state that a
+    checkpoint carries."""
 
     def __init__(self, cfg: Config, folder: Path):
         self.cfg, self.folder = cfg, folder
+        self.task: TaskRunner = runner_for(cfg)
         t = cfg.train
         self.device = resolve_device(t.device)
         if self.device.type == "cuda":
@@ -54,26 +48,27 @@ class Run:
         self.threads = apply_threads(t.threads, choose_workers(
             cfg.data.workers, on_gpu=self.device.type == "cuda", loader=not cfg.data.batched_augment))
         seed_all(cfg.seed)
-        self.data: Data = build_data(cfg, self.device, augment_in_step=augments_in_step(t))
+        self.data: Data = self.task.build_data(cfg, self.device,
+                                               augment_in_step=augments_in_step(t))
         if len(self.data.train_loader) == 0:
             raise UserError(f"the training set ({len(self.data.train)} images) is smaller than one "
                             f"batch (train.batch_size={t.batch_size})")
         _check_step_checkpoints(t.checkpoint_every_steps, len(self.data.train_loader),
                                 t.max_steps_per_epoch)
-        self.model = build_model(cfg, self.data.num_classes).to(self.device)
+        self.model = self.task.build_model(cfg, self.data).to(self.device)
         if t.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.criterion = build_criterion(cfg, self.data.num_classes,
-                                         self.data.class_counts).to(self.device)
+        self.criterion = self.task.build_criterion(cfg, self.data).to(self.device)
         self.optimizer = build_optimizer(cfg, self.model)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=t.amp == "fp16")
-        self.train_module: nn.Module = TrainForward(self.model)
+        self.train_module: nn.Module = self.task.train_forward(self.model)
         self.train_module = parallel.wrap_for_training(self.train_module, self.device)  # DDP
         if t.compile:
             self.train_module = torch.compile(self.train_module)
+        mix = build_batch_mix(cfg, self.data.num_classes)
         self.step = ScheduledStep(build_step(t, self.train_module, self.criterion,
                                              self.optimizer, self.scaler, self.device,
-                                             self.data.augment),
+                                             self.data.augment, mix),
                                   self.optimizer, cfg.optim.lr, cfg.schedule)
         self.start_epoch = 0
         self.resume_at: EpochPosition | None = None  # set by a mid-epoch checkpoint
@@ -82,10 +77,15 @@ class Run:
 
     def state(self, epoch: int) -> dict[str, Any]:
         """What a checkpoint holds after `epoch` complete epochs."""
-        return {FORMAT_KEY: FORMAT_VERSION, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scaler": self.scaler.state_dict(), "epoch": epoch, "config": to_dict(self.cfg),
-                "best": self.best, "num_classes": self.data.num_classes,
-                "class_counts": self.data.class_counts, "classes": _classes(self.data)}
+        state = {FORMAT_KEY: FORMAT_VERSION, "model": self.model.state_dict(),
+                 "optimizer": self.optimizer.state_dict(),
+                 "scaler": self.scaler.state_dict(), "epoch": epoch, "config": to_dict(self.cfg),
+                 "best": self.best, "num_classes": self.data.num_classes,
+                 "class_counts": self.data.class_counts, "classes": class_names(self.data)}
+        criterion = self.criterion.state_dict()
+        if criterion:  # e.g. the per-pixel GPaCo's sampling stream
+            state["criterion"] = criterion
+        return state
 
     def load(self, ckpt: dict[str, Any]) -> None:
         if "optimizer" not in ckpt or "scaler" not in ckpt:
@@ -99,6 +99,8 @@ class Run:
         except ValueError as err:
             raise UserError(f"the checkpoint's optimiser state does not fit this model ({err})")
         self.scaler.load_state_dict(ckpt["scaler"])
+        if "criterion" in ckpt:
+            self.criterion.load_state_dict(ckpt["criterion"])
         self.start_epoch = ckpt["epoch"]
         self.resume_at = position_from(ckpt, self.device)
         self.best = ckpt.get("best")
@@ -124,18 +126,6 @@ def _check_step_checkpoints(every: int | None, loader_steps: int, cap: int | Non
         raise UserError(f"train.checkpoint_every_steps={every} but an epoch has {steps} steps: "
                         "no checkpoint inside an epoch would be written (last.pt is written "
                         "after every epoch anyway); give fewer steps or leave it unset")
-
-
-def _classes(data: Data) -> list[str]:
-    names = getattr(data.train, "classes", None)
-    return list(names) if names else [str(c) for c in range(data.num_classes)]
-
-
-def _evaluate(run: Run, loader: Any) -> EvalResult:
-    t = run.cfg.train
-    return evaluate(run.model, loader, run.data.num_classes, run.data.class_counts, run.device,
-                    amp=t.amp, channels_last=t.channels_last,
-                    reduce=parallel.reduce_counter)  # each rank evaluated its shard
 
 
 def _due(epoch: int, every: int, cfg: Config) -> bool:
@@ -176,21 +166,21 @@ def _run_epoch(run: Run, epoch: int) -> dict[str, Any]:
             "epoch_seconds": stats.seconds, "images_per_second": stats.images / stats.seconds}
 
 
-def _evaluate_epoch(run: Run, epoch: int, record: dict[str, Any]) -> EvalResult | None:
+def _evaluate_epoch(run: Run, epoch: int, record: dict[str, Any]) -> Any:
     """Validation every `train.val_every` epochs (it selects the best epoch); the test set every
-    `train.eval_every` epochs and at each new best, whose test numbers the summary reports."""
-    t, lines, start = run.cfg.train, [], time.perf_counter()
+    `train.eval_every` epochs and at each new best, whose test numbers the summary reports.
+    Returns the test result, or None when the test set was not evaluated."""
+    t, task, lines, start = run.cfg.train, run.task, [], time.perf_counter()
     improved = False
     if run.data.val_loader is not None and _due(epoch, t.val_every, run.cfg):
-        val = _evaluate(run, run.data.val_loader)
-        record["val"] = val.summary()
-        lines.append(_format_eval("val", val))
-        improved = run.best is None or val.top1 > run.best["val"]["top1"]
+        record["val"] = task.summary(task.evaluate(run, run.data.val_loader))
+        lines.append(task.describe("val", record["val"]))
+        improved = run.best is None or task.score(record["val"]) > task.score(run.best["val"])
     test = None
     if improved or _due(epoch, t.eval_every, run.cfg):
-        test = _evaluate(run, run.data.test_loader)
-        record["test"] = test.summary()
-        lines.append(_format_eval("test", test))
+        test = task.evaluate(run, run.data.test_loader)
+        record["test"] = task.summary(test)
+        lines.append(task.describe("test", record["test"]))
     if improved:
         run.best = {"epoch": epoch + 1, "val": record["val"], "test": record["test"]}
         if gdist.is_main():
@@ -253,9 +243,9 @@ def _train_in(run: Run, folder: Path, resume: bool) -> dict[str, Any]:
     say(f"training {cfg.method} on {cfg.data.dataset} ({len(run.data.train)} images, "
         f"{run.data.num_classes} classes) for {epochs} epochs on {run.device} "
         f"({run.threads} CPU thread{'s' if run.threads > 1 else ''})")
-    if isinstance(run.criterion, PaCoLoss):
-        say(_center_weight_line(cfg, run.data.class_counts))
-    test: EvalResult | None = None
+    for line in run.task.start_lines(run):
+        say(line)
+    test: Any = None
     start = time.perf_counter()
     try:
         for epoch in range(run.start_epoch, epochs):
@@ -271,35 +261,22 @@ def _train_in(run: Run, folder: Path, resume: bool) -> dict[str, Any]:
         if log is not None:
             log.close()
     if test is None:  # resumed a finished run: evaluate the final weights again
-        test = _evaluate(run, run.data.test_loader)
+        test = run.task.evaluate(run, run.data.test_loader)
     summary = _summary(run, test, time.perf_counter() - start)
     if gdist.is_main():
         _write_outputs(run, test, summary)
     return summary
 
 
-def _center_weight_line(cfg: Config, class_counts: list[int]) -> str:
-    """The extra head-class discount of this run's alpha (gpaco.losses.center_weight)."""
-    contrast = 2 * cfg.train.batch_size + cfg.model.queue_size
-    w = center_weights(class_counts, alpha=cfg.loss.alpha, beta=cfg.loss.beta,
-                       contrast_size=contrast)
-    return (f"center share at the loss optimum: {float(w.min()):.2f} for the most frequent class, "
-            f"{float(w.max()):.2f} for the rarest (alpha={cfg.loss.alpha}, "
-            f"{contrast} contrast samples; docs/rebalancing.md)")
-
-
-def _summary(run: Run, test: EvalResult, seconds: float) -> dict[str, Any]:
+def _summary(run: Run, test: Any, seconds: float) -> dict[str, Any]:
     cfg = run.cfg
-    return {"name": cfg.name, "method": cfg.method, "dataset": cfg.data.dataset,
-            "epochs": cfg.schedule.epochs, "last": test.summary(),
+    return {"name": cfg.name, "task": cfg.task, "method": cfg.method,
+            "dataset": cfg.data.dataset, "epochs": cfg.schedule.epochs,
+            "last": run.task.summary(test),
             "best_on_val": run.best, "train_seconds": seconds,
             "num_train_images": len(run.data.train), "device": str(run.device)}
 
 
-def _write_outputs(run: Run, test: EvalResult, summary: dict[str, Any]) -> None:
-    folder = run.folder
-    (folder / rd.SUMMARY).write_text(json.dumps(summary, indent=2))
-    write_per_class_csv(folder, _classes(run.data), run.data.class_counts, test.per_class)
-    if run.cfg.output.plots:
-        write_plots(folder, run.data.class_counts, test.per_class, rd.read_metrics(folder),
-                    _classes(run.data))
+def _write_outputs(run: Run, test: Any, summary: dict[str, Any]) -> None:
+    (run.folder / rd.SUMMARY).write_text(json.dumps(summary, indent=2))
+    run.task.write_outputs(run, test)

@@ -29,8 +29,18 @@ def cross_entropy(
     return per_anchor.sum() / (labels != ignore_index).sum().clamp_min(1)
 
 
+def soft_target_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
+    """Mean of -sum_c target_c log softmax_c (timm's SoftTargetCrossEntropy): for mixup /
+    cutmix targets, which carry their own label smoothing."""
+    return -(targets * F.log_softmax(upcast(logits), dim=-1)).sum(-1).mean()
+
+
 class CrossEntropyLoss(nn.Module):
-    """`criterion(features, labels, center_logits)`: CE of the A anchors' logits."""
+    """`criterion(features, labels, center_logits)`: CE of the A anchors' logits.
+
+    Labels are class indices (smoothed by `label_smoothing`) or (A, C) soft targets from batch
+    mixing, used as given.
+    """
 
     def __init__(self, label_smoothing: float = 0.0, ignore_index: int | None = None) -> None:
         super().__init__()
@@ -40,6 +50,8 @@ class CrossEntropyLoss(nn.Module):
         self.ignore_index = ignore_index
 
     def forward(self, features: Tensor | None, labels: Tensor, center_logits: Tensor) -> Tensor:
+        if labels.is_floating_point():
+            return soft_target_cross_entropy(center_logits, labels[: center_logits.shape[0]])
         return cross_entropy(
             center_logits,
             labels[: center_logits.shape[0]],

@@ -9,6 +9,8 @@ themselves. The batch loss is the mean of the per-image losses.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -137,6 +139,14 @@ class PixelPaCoLoss(nn.Module):
             num_samples=self.num_samples,
             generator=self.generator,
         )
+
+    def get_extra_state(self) -> Any:
+        # In the module's state_dict, so a checkpoint resumes the same sequence of pixel subsets.
+        return None if self.generator is None else self.generator.get_state()
+
+    def set_extra_state(self, state: Any) -> None:
+        if state is not None and self.generator is not None:
+            self.generator.set_state(state)
 
     def extra_repr(self) -> str:
         return (

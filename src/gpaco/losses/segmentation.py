@@ -8,6 +8,8 @@ averaged over *all* pixels with ignored ones counting as zeros (`ce_average="all
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -17,6 +19,17 @@ from gpaco.losses._numerics import upcast
 from gpaco.losses.pixel_paco import PixelPaCoLoss
 
 CE_AVERAGES = ("all", "valid")
+
+
+@dataclass
+class SegmentationLossInputs:
+    """One training step's criterion inputs, in the order `SegmentationLoss` takes them:
+    decode logits (N, C, h, w), labels (N, H, W), aux logits or None, embeddings or None."""
+
+    logits: Tensor
+    labels: Tensor
+    aux_logits: Tensor | None
+    embeddings: Tensor | None
 
 
 def pixel_cross_entropy(

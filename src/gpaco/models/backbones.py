@@ -117,6 +117,23 @@ BACKBONES: dict[str, BackboneBuilder] = {
                                             width_per_group=4),
 }
 
+
+
+def _vit_preset(name: str) -> BackboneBuilder:
+    """gpaco's small ViTs (models/vit.py VIT_PRESETS): timm's ViT code, no released weights."""
+
+    def builder(weights: str | None = None, **kwargs: Any) -> nn.Module:
+        from gpaco.models.vit import create_vit  # imports timm, an optional extra
+
+        if weights:
+            raise UserError(f"backbone {name!r} has no released weights; model.pretrained takes "
+                            "a weights file for it (an MAE-format ViT file or a checkpoint)")
+        return create_vit(name, **kwargs)
+
+    return builder
+
+
+BACKBONES["vit_micro_patch4_32"] = _vit_preset("vit_micro_patch4_32")
 TIMM_PREFIX = "timm:"
 
 

@@ -58,6 +58,9 @@ class LoadReport:
     dropped_shape: list[str] = field(default_factory=list)
     pos_embed_grid: tuple[tuple[int, int], tuple[int, int]] | None = None
 
+    def __str__(self) -> str:
+        return self.summary()
+
     def summary(self) -> str:
         """One line for logs."""
         parts = [f"loaded {len(self.loaded)} tensors from {self.path}"]

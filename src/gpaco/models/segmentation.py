@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from gpaco.errors import UserError
 
 ARCHITECTURES = ("upernet", "deeplabv3plus")
+NO_WEIGHT_DECAY_KEYS = ("absolute_pos_embed", "relative_position_bias_table")
 
 
 @dataclass
@@ -109,6 +110,12 @@ class Segmenter(nn.Module):
         self.aux_head = (
             FCNHead(aux_in_channels, num_classes, aux_channels) if aux_in_channels else None
         )
+
+    def no_weight_decay(self) -> set[str]:
+        """Parameters AdamW leaves undecayed besides the 1-D ones (biases, norms): Swin's
+        position tables, as the `custom_keys` of mmseg's Swin configs."""
+        return {name for name, _ in self.named_parameters()
+                if any(key in name for key in NO_WEIGHT_DECAY_KEYS)}
 
     def _features(self, x: Tensor) -> tuple[list[Tensor], Tensor]:
         stages = self.encoder(x)

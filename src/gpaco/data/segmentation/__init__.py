@@ -23,6 +23,11 @@ SEGMENTATION_DATASETS = {
     "voc2012": PascalVOC,
     "seg_demo": EmbeddedSegmentationLT,
 }
+# name -> (conversion of the release files into the layout the dataset reads, its sources), for
+# `gpaco prepare NAME SOURCE...`; datasets read as released need none.
+PREPARERS = {
+    "pascal_context59": (prepare_pascal_context, ("VOC2010_DIR", "TRAINVAL_MAT_DIR")),
+}
 
 __all__ = [
     "ADE20K",
@@ -32,6 +37,7 @@ __all__ = [
     "IGNORE_INDEX",
     "PairedFileDataset",
     "PascalContext59",
+    "PREPARERS",
     "PascalVOC",
     "SEGMENTATION_DATASETS",
     "coco_ids_to_train_ids",

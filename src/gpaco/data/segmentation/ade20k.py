@@ -36,6 +36,7 @@ class ADE20K(PairedFileDataset):
         root: str | Path,
         train: bool = True,
         transform: Callable | None = None,
+        *,
         annotations: str = "annotations",
     ) -> None:
         base = find_root(root, "images", ("ADEChallengeData2016",), "ADE20K")

@@ -15,6 +15,7 @@ the package asset.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -69,6 +70,7 @@ class EmbeddedSegmentationLT(Dataset):
 
     def __init__(
         self,
+        root: str | Path | None = None,  # ignored: the set is built from the package asset
         train: bool = True,
         transform: Callable | None = None,
         *,
