@@ -14,7 +14,7 @@ def machine(monkeypatch, tmp_path):
     """A fake machine: `set(cores, load, quota=None, machine_cores=None)`."""
     def set_(cores: int, load: float, quota: str | None = None, machine_cores: int | None = None):
         monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
-        monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+        monkeypatch.setattr(cpu, "machine_busy_cpus", lambda: load)
         monkeypatch.setattr(os, "cpu_count", lambda: machine_cores or cores)
         (tmp_path / "cpu.max").write_text(quota or "max 100000")
         monkeypatch.setattr(cpu, "CGROUP_CPU_MAX", tmp_path / "cpu.max")
@@ -51,6 +51,20 @@ def test_auto_workers_from_the_free_cores(machine):
     assert cpu.choose_workers("auto", on_gpu=False) == 8
     assert cpu.choose_threads("auto", workers=8) == 8
     assert cpu.choose_workers(5, on_gpu=False) == 5
+
+
+def test_busy_cpus_come_from_proc_stat_not_from_finished_processes(monkeypatch, tmp_path):
+    """Two samples of /proc/stat a quarter second apart: what is busy now, minus our own use."""
+    stat = tmp_path / "stat"
+    samples = iter([[100, 0, 0, 900, 0, 0, 0, 0], [100 + 25, 0, 0, 900 + 25, 0, 0, 0, 0]])
+
+    def read_text():  # 25 busy and 25 idle ticks of 2 CPUs: one CPU busy
+        return "cpu  " + " ".join(map(str, next(samples))) + "\ncpu0 ...\n"
+
+    monkeypatch.setattr(cpu, "PROC_STAT", type("P", (), {"read_text": staticmethod(read_text)}))
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (2.0, 2.0, 2.0))  # a finished job's echo
+    assert cpu.machine_busy_cpus() == pytest.approx(1.0, abs=0.05)
 
 
 def test_train_threads_sets_torch_and_is_printed(tmp_path, tiny_args, capsys):
