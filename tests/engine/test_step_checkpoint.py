@@ -70,7 +70,7 @@ def test_a_kill_inside_an_epoch_resumes_to_the_uninterrupted_weights(case, tmp_p
 @pytest.mark.slow
 def test_loader_workers_do_not_change_what_a_run_learns(tmp_path, tiny_args):
     """Each sample is augmented under the seed of its position: 0 or 2 workers, same weights."""
-    base = [*tiny_args, "data.batched_augment=false", "epochs=1"]
+    base = [*tiny_args, "data.batched_augment=false", "epochs=1", "train.threads=1"]
     for workers in (0, 2):
         assert main(["train", *base, f"data.workers={workers}",
                      f"output.dir={tmp_path / str(workers)}"]) == 0
