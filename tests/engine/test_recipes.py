@@ -69,7 +69,11 @@ def test_every_launcher_of_the_authors_has_a_recipe() -> None:
             "GPaCo/LT/sh/LT/ImageNetLT_train_X101.sh",
             "GPaCo/LT/sh/LT/ImageNetLT_train_X50_multitask.sh",
             "GPaCo/LT/sh/LT/ImageNetLT_train_X101_multitask.sh", "GPaCo/LT/sh/LT/Inat_train_R50.sh",
-            "GPaCo/LT/sh/LT/Inat_train_R152.sh", "GPaCo/LT/sh/LT/PlacesLT_train_R152.sh"):
+            "GPaCo/LT/sh/LT/Inat_train_R152.sh", "GPaCo/LT/sh/LT/PlacesLT_train_R152.sh",
+            "GPaCo/MAE-ViTs/sh/finetune_base_mae.sh", "GPaCo/MAE-ViTs/sh/finetune_large_mae.sh",
+            "GPaCo/MAE-ViTs/sh/finetune_base_mae_gpaco.sh",
+            "GPaCo/MAE-ViTs/sh/finetune_large_mae_gpaco.sh",
+            "GPaCo/MAE-ViTs/sh/finetune_base_mae_multitask.sh"):
         assert script in launchers, script
 
 
