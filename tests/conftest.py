@@ -12,3 +12,27 @@ from gpaco.engine import cpu
 def idle_machine(request, monkeypatch):
     if request.module.__name__.rsplit(".", 1)[-1] != "test_cpu":
         monkeypatch.setattr(cpu, "machine_busy_cpus", lambda: 0.0)
+
+
+@pytest.fixture
+def train_until_killed(monkeypatch):
+    """`train_until_killed(cfg, epoch)`: train `cfg` and stop it with Ctrl-C as `epoch` (0-based)
+    begins, as a user or a cluster would; the trainer is left unpatched for the resume."""
+    from pathlib import Path
+
+    from gpaco.engine import trainer as T
+
+    original = T._run_epoch
+
+    def run(cfg, epoch: int) -> None:
+        def killed(run_, e):
+            if e == epoch:
+                raise KeyboardInterrupt
+            return original(run_, e)
+
+        monkeypatch.setattr(T, "_run_epoch", killed)
+        with pytest.raises(KeyboardInterrupt):
+            T.train(cfg, Path(cfg.output.dir))
+        monkeypatch.setattr(T, "_run_epoch", original)
+
+    return run

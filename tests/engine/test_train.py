@@ -37,22 +37,13 @@ def test_tensor_pipeline_and_pil_pipeline_both_train(tiny_cfg):
         assert _train(cfg)["last"]["top1"] >= 0.0
 
 
-def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(tiny_cfg, tmp_path, monkeypatch):
+def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(tiny_cfg, tmp_path,
+                                                                  train_until_killed):
     full = tiny_cfg("epochs=3", f"output.dir={tmp_path / 'full'}")
     _train(full)
     cut = tiny_cfg("epochs=3", f"output.dir={tmp_path / 'cut'}")
-    original = T._run_epoch
-
-    def killed_at_epoch_2(run, epoch):
-        if epoch == 2:
-            raise KeyboardInterrupt
-        return original(run, epoch)
-
-    monkeypatch.setattr(T, "_run_epoch", killed_at_epoch_2)
-    with pytest.raises(KeyboardInterrupt):
-        _train(cut)
+    train_until_killed(cut, 2)
     assert load_checkpoint(tmp_path / "cut" / "last.pt")["epoch"] == 2
-    monkeypatch.setattr(T, "_run_epoch", original)
     _train(cut, resume=True)
     a = load_checkpoint(tmp_path / "full" / "last.pt")["model"]
     b = load_checkpoint(tmp_path / "cut" / "last.pt")["model"]

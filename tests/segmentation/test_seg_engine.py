@@ -62,23 +62,14 @@ def test_the_ce_baseline_has_no_projection_and_no_gpaco_term(tmp_path) -> None:
     assert gpaco.model.projection is not None and gpaco.criterion.pixel_paco.num_samples == 8192
 
 
-def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(tmp_path, monkeypatch) -> None:
+def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(tmp_path,
+                                                                  train_until_killed) -> None:
     full = _cfg(tmp_path / "full", "schedule.epochs=2", "loss.num_samples=64")
     T.train(full, Path(full.output.dir))
     cut = _cfg(tmp_path / "cut", "schedule.epochs=2", "loss.num_samples=64")
-    original = T._run_epoch
-
-    def killed_at_epoch_1(run, epoch):
-        if epoch == 1:
-            raise KeyboardInterrupt
-        return original(run, epoch)
-
-    monkeypatch.setattr(T, "_run_epoch", killed_at_epoch_1)
-    with pytest.raises(KeyboardInterrupt):
-        T.train(cut, Path(cut.output.dir))
+    train_until_killed(cut, 1)
     ckpt = load_checkpoint(tmp_path / "cut" / rd.CHECKPOINT)
     assert ckpt["epoch"] == 1 and "criterion" in ckpt  # the pixel sampler's state travels
-    monkeypatch.setattr(T, "_run_epoch", original)
     T.train(cut, Path(cut.output.dir), resume=True)
     a = load_checkpoint(tmp_path / "full" / rd.CHECKPOINT)["model"]
     b = load_checkpoint(tmp_path / "cut" / rd.CHECKPOINT)["model"]

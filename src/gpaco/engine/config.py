@@ -316,19 +316,19 @@ def _subsampled(flat: dict[str, Any]) -> bool:
 # Keys that act only under some setting of other keys: key -> (those keys, whether the key
 # acts, where it acts). Set where it cannot act, it is an error, or dropped when a layer before
 # the one that made the setting set it (as for DEPENDENTS).
-CONDITIONAL: dict[str, tuple[tuple[str, ...], Callable[[dict[str, Any]], bool], str]] = {
-    "data.randaug_n": (("data.views", "data.test_transform", "data.batched_augment"),
-                       _randaugment_on_cpu, "RandAugment views (randcls, randclsstack) on the "
-                       "CPU loader"),
-    "data.randaug_m": (("data.views", "data.test_transform", "data.batched_augment"),
-                       _randaugment_on_cpu, "RandAugment views (randcls, randclsstack) on the "
-                       "CPU loader"),
+Condition = tuple[tuple[str, ...], Callable[[dict[str, Any]], bool], str]
+_RANDAUGMENT: Condition = (("data.views", "data.test_transform", "data.batched_augment"),
+                           _randaugment_on_cpu,
+                           "RandAugment views (randcls, randclsstack) on the CPU loader")
+_SUBSET: Condition = (("data.imb_factor",), _subsampled, "a long-tailed subset (data.imb_factor)")
+CONDITIONAL: dict[str, Condition] = {
+    "data.randaug_n": _RANDAUGMENT,
+    "data.randaug_m": _RANDAUGMENT,
     "data.workers": (("data.batched_augment",), _loader_workers,
                      "the DataLoader (data.batched_augment=false); batched augmentation has no "
                      "workers"),
-    "data.subset_seed": (("data.imb_factor",), _subsampled, "a long-tailed subset "
-                         "(data.imb_factor)"),
-    "data.imb_type": (("data.imb_factor",), _subsampled, "a long-tailed subset (data.imb_factor)"),
+    "data.subset_seed": _SUBSET,
+    "data.imb_type": _SUBSET,
 }
 
 

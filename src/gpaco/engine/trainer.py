@@ -53,8 +53,7 @@ class Run:
         if len(self.data.train_loader) == 0:
             raise UserError(f"the training set ({len(self.data.train)} images) is smaller than one "
                             f"batch (train.batch_size={t.batch_size})")
-        _check_step_checkpoints(t.checkpoint_every_steps, len(self.data.train_loader),
-                                t.max_steps_per_epoch)
+        _check_step_checkpoints(t.checkpoint_every_steps, self.epoch_steps())
         self.model = self.task.build_model(cfg, self.data).to(self.device)
         if t.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -74,6 +73,11 @@ class Run:
         self.resume_at: EpochPosition | None = None  # set by a mid-epoch checkpoint
         self.best: dict[str, Any] | None = None
         self.previous: Path | None = None  # the run --overwrite set aside, until a checkpoint
+
+    def epoch_steps(self) -> int:
+        """Optimiser steps in one epoch: the loader's batches, capped by max_steps_per_epoch."""
+        steps, cap = len(self.data.train_loader), self.cfg.train.max_steps_per_epoch
+        return steps if cap is None else min(steps, cap)
 
     def state(self, epoch: int) -> dict[str, Any]:
         """What a checkpoint holds after `epoch` complete epochs."""
@@ -119,9 +123,8 @@ class Run:
             self.previous = None
 
 
-def _check_step_checkpoints(every: int | None, loader_steps: int, cap: int | None) -> None:
+def _check_step_checkpoints(every: int | None, steps: int) -> None:
     """A step interval no epoch reaches would write nothing: refuse it rather than ignore it."""
-    steps = min(loader_steps, cap) if cap is not None else loader_steps
     if every is not None and every >= steps:
         raise UserError(f"train.checkpoint_every_steps={every} but an epoch has {steps} steps: "
                         "no checkpoint inside an epoch would be written (last.pt is written "
@@ -144,9 +147,7 @@ def _run_epoch(run: Run, epoch: int) -> dict[str, Any]:
     if resume_at is not None:
         start_loader_at(loader, resume_at)
     t = cfg.train
-    steps = len(loader) if t.max_steps_per_epoch is None else min(len(loader),
-                                                                   t.max_steps_per_epoch)
-    lr = run.step.begin_epoch(epoch, steps)  # the lr is set before every optimiser step
+    lr = run.step.begin_epoch(epoch, run.epoch_steps())  # the lr is set before every optimiser step
     if resume_at is not None:
         run.step.skip(resume_at.steps)
     epochs = cfg.schedule.epochs
