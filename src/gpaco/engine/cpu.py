@@ -100,9 +100,9 @@ def choose_workers(setting: int | str, *, on_gpu: bool, loader: bool = True) -> 
     would take the core of the second thread), else half of them (at most 8)."""
     if setting != "auto":
         return int(setting)
-    free = free_cores()
     if not loader:
         return 0
+    free = free_cores()
     if on_gpu:
         return min(MAX_AUTO_WORKERS, max(0, free - 1))
     return 0 if free <= 2 else min(MAX_AUTO_WORKERS, free // 2)
