@@ -80,3 +80,18 @@ def test_a_step_interval_no_epoch_reaches_is_refused(tmp_path, tiny_args, capsys
     err = capsys.readouterr().err
     assert "train.checkpoint_every_steps=3 but an epoch has 3 steps" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_samples_the_machine_once_for_threads_and_workers(machine, monkeypatch, tmp_path,
+                                                                 tiny_args, capsys):
+    """`auto` threads and `auto` loader workers come from one quarter-second sample, and the
+    loaders get the resolved number (config.yaml keeps `auto`)."""
+    machine(2, 0.0)
+    samples = []
+    monkeypatch.setattr(cpu, "machine_busy_cpus", lambda: samples.append(1) or 0.0)
+    run = tmp_path / "run"
+    assert main(["train", *tiny_args, "epochs=1", "data.batched_augment=false",
+                 "train.threads=auto", "data.workers=auto", f"output.dir={run}"]) == 0
+    assert len(samples) == 1
+    assert "(2 CPU threads)" in capsys.readouterr().out
+    assert "workers: auto" in (run / "config.yaml").read_text()

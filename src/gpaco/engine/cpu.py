@@ -11,10 +11,12 @@ cores).
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -93,7 +95,8 @@ def free_cores() -> int:
     return max(1, cores - busy_cores(cores))
 
 
-def choose_workers(setting: int | str, *, on_gpu: bool, loader: bool = True) -> int:
+def choose_workers(setting: int | str, *, on_gpu: bool, loader: bool = True,
+                   free: Callable[[], int] = free_cores) -> int:
     """`data.workers`: a number as given; `auto`: 0 without a DataLoader (batched augmentation);
     feeding a GPU, every free core but the main process's (at most 8); training on the CPU, the
     workers share the free cores with the training threads: none on 2 cores or fewer (a worker
@@ -102,19 +105,25 @@ def choose_workers(setting: int | str, *, on_gpu: bool, loader: bool = True) -> 
         return int(setting)
     if not loader:
         return 0
-    free = free_cores()
+    cores = free()
     if on_gpu:
-        return min(MAX_AUTO_WORKERS, max(0, free - 1))
-    return 0 if free <= 2 else min(MAX_AUTO_WORKERS, free // 2)
+        return min(MAX_AUTO_WORKERS, max(0, cores - 1))
+    return 0 if cores <= 2 else min(MAX_AUTO_WORKERS, cores // 2)
 
 
-def choose_threads(setting: int | str, workers: int = 0) -> int:
+def choose_threads(setting: int | str, workers: int = 0,
+                   free: Callable[[], int] = free_cores) -> int:
     """`train.threads`: a number as given; `auto`: the free cores the loader workers leave."""
-    return int(setting) if setting != "auto" else max(1, free_cores() - workers)
+    return int(setting) if setting != "auto" else max(1, free() - workers)
 
 
-def apply_threads(setting: int | str, workers: int = 0) -> int:
-    """Set torch's intra-op threads from `train.threads`; returns the number."""
-    threads = choose_threads(setting, workers)
-    torch.set_num_threads(threads)
-    return threads
+def apply_threads_and_workers(threads: int | str, workers: int | str, *, on_gpu: bool,
+                              loader: bool) -> tuple[int, int]:
+    """A run's (threads, workers) from `train.threads` and `data.workers`, from at most one
+    machine sample (each sample costs a quarter second, and two could see different machines);
+    sets torch's intra-op threads."""
+    free = functools.cache(free_cores)
+    workers_n = choose_workers(workers, on_gpu=on_gpu, loader=loader, free=free)
+    threads_n = choose_threads(threads, workers_n, free=free)
+    torch.set_num_threads(threads_n)
+    return threads_n, workers_n

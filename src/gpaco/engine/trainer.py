@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from .build import Data, build_batch_mix, build_optimizer, resolve_device
 from .checkpoint import FORMAT_KEY, FORMAT_VERSION, atomic_save, load_checkpoint, load_weights
 from .classification import class_names
 from .config import Config, dump, to_dict
-from .cpu import apply_threads, choose_workers
+from .cpu import apply_threads_and_workers
 from .loop import Progress, train_epoch
 from .resume_policy import check_resume
 from .schedule import ScheduledStep
@@ -45,10 +46,13 @@ class Run:
         self.device = resolve_device(t.device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input shapes: autotune once
-        self.threads = apply_threads(t.threads, choose_workers(
-            cfg.data.workers, on_gpu=self.device.type == "cuda", loader=not cfg.data.batched_augment))
+        self.threads, workers = apply_threads_and_workers(
+            t.threads, cfg.data.workers, on_gpu=self.device.type == "cuda",
+            loader=not cfg.data.batched_augment)
         seed_all(cfg.seed)
-        self.data: Data = self.task.build_data(cfg, self.device,
+        # The loaders get the number resolved here, not `auto` (config.yaml keeps `auto`).
+        resolved = replace(cfg, data=replace(cfg.data, workers=workers))
+        self.data: Data = self.task.build_data(resolved, self.device,
                                                augment_in_step=augments_in_step(t))
         if len(self.data.train_loader) == 0:
             raise UserError(f"the training set ({len(self.data.train)} images) is smaller than one "
