@@ -95,3 +95,22 @@ def test_a_run_samples_the_machine_once_for_threads_and_workers(machine, monkeyp
     assert len(samples) == 1
     assert "(2 CPU threads)" in capsys.readouterr().out
     assert "workers: auto" in (run / "config.yaml").read_text()
+
+
+def test_freed_memory_is_kept_for_reuse_on_glibc_only(monkeypatch):
+    """glibc takes the mmap and trim thresholds (mallopt returns 1); elsewhere nothing is set."""
+    import platform
+
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert cpu.keep_freed_memory() is True
+    monkeypatch.setattr(platform, "libc_ver", lambda: ("musl", "1.2"))
+    assert cpu.keep_freed_memory() is False
+
+
+def test_a_cpu_run_keeps_freed_memory(monkeypatch, tmp_path, tiny_args):
+    from gpaco.engine import trainer
+
+    calls = []
+    monkeypatch.setattr(trainer, "keep_freed_memory", lambda: calls.append(1) or True)
+    assert main(["train", *tiny_args, "epochs=1", f"output.dir={tmp_path / 'run'}"]) == 0
+    assert calls == [1]

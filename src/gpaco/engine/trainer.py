@@ -21,7 +21,7 @@ from .build import Data, build_batch_mix, build_optimizer, resolve_device
 from .checkpoint import FORMAT_KEY, FORMAT_VERSION, atomic_save, load_checkpoint, load_weights
 from .classification import class_names
 from .config import Config, dump, to_dict
-from .cpu import apply_threads_and_workers
+from .cpu import apply_threads_and_workers, keep_freed_memory
 from .loop import Progress, train_epoch
 from .resume_policy import check_resume
 from .schedule import ScheduledStep
@@ -46,6 +46,8 @@ class Run:
         self.device = resolve_device(t.device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input shapes: autotune once
+        else:
+            keep_freed_memory()
         self.threads, workers = apply_threads_and_workers(
             t.threads, cfg.data.workers, on_gpu=self.device.type == "cuda",
             loader=not cfg.data.batched_augment)
