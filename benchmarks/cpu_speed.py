@@ -3,8 +3,9 @@
 Four measurements, each in fresh `gpaco` processes (so torch starts with the settings given),
 with no competing process of ours and beside one other busy process (a pure-Python loop, what
 another job on the same cores looks like):
-1. the main job (`gpaco`, the default recipe: 20 epochs of PaCo on the embedded data, batched
-   augmentation), whole, with train.threads = 1 and auto (wall seconds, final top-1);
+1. the main job exactly as a user runs it (`gpaco`: the default recipe, PaCo on the embedded
+   data with batched augmentation, TensorBoard and plots on), whole, with train.threads = 1 and
+   auto (wall seconds of the process, final top-1);
 2. the same job's first 2 epochs with threads 1 and 2 (seconds per epoch): two threads can be
    so slow beside other work that a whole run would take most of an hour;
 3. the CPU DataLoader path (PIL views, the CIFAR recipes' path), threads x workers, 2 epochs of
@@ -53,10 +54,10 @@ def busy_process(enabled: bool) -> Iterator[None]:
             proc.wait()
 
 
-def run_gpaco(overrides: list[str], folder: Path) -> dict:
+def run_gpaco(overrides: list[str], folder: Path, common: list[str] = COMMON) -> dict:
     """Wall seconds and final top-1 of one `gpaco train` process."""
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}  # gpaco chooses
-    cmd = [sys.executable, "-m", "gpaco", "train", *COMMON, *overrides, f"output.dir={folder}",
+    cmd = [sys.executable, "-m", "gpaco", "train", *common, *overrides, f"output.dir={folder}",
            "--overwrite"]
     load = _load()
     start = time.perf_counter()
@@ -76,16 +77,19 @@ def epoch_seconds(folder: Path) -> list[float]:
 
 
 def main_job(threads: list[str], tmp: Path, epochs: int | None = None) -> list[dict]:
-    """The default run (or its first `epochs` epochs) per threads setting, idle and busy."""
+    """The default run as a user runs it (or, with `epochs`, its first epochs without the
+    report files) per threads setting, idle and busy."""
     rows = []
     more = [f"epochs={epochs}"] if epochs else []
     for busy in (False, True):
         for t in threads:
             folder = tmp / f"main-{t}-{busy}-{epochs}"
             with busy_process(busy):
-                row = run_gpaco([f"train.threads={t}", *more], folder)
-            rows.append({"competing_process": busy, "threads": t, "epochs": epochs or 20,
-                         "epoch_s": epoch_seconds(folder), **row})
+                row = run_gpaco([f"train.threads={t}", *more], folder,
+                                common=COMMON if epochs else [])
+            seconds = epoch_seconds(folder)
+            rows.append({"competing_process": busy, "threads": t, "epochs": len(seconds),
+                         "epoch_s": seconds, **row})
             print(json.dumps(rows[-1]), flush=True)
     return rows
 
