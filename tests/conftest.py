@@ -10,6 +10,9 @@ from gpaco.engine import cpu
 
 @pytest.fixture(autouse=True)
 def idle_machine(request, monkeypatch):
+    # A shell's OMP_NUM_THREADS or torchrun's LOCAL_WORLD_SIZE would decide `auto` too.
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
     if request.module.__name__.rsplit(".", 1)[-1] != "test_cpu":
         monkeypatch.setattr(cpu, "machine_busy_cpus", lambda: 0.0)
 

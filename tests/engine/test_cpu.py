@@ -47,7 +47,7 @@ def test_auto_workers_from_the_free_cores(machine):
     assert cpu.choose_workers("auto", on_gpu=False) == 0  # a worker would take a thread's core
     assert cpu.choose_workers("auto", on_gpu=False, loader=False) == 0
     machine(16, 0.0)
-    assert cpu.choose_workers("auto", on_gpu=True) == 8
+    assert cpu.choose_workers("auto", on_gpu=True) == 15  # all but the main process's core
     assert cpu.choose_workers("auto", on_gpu=False) == 8
     assert cpu.choose_threads("auto", workers=8) == 8
     assert cpu.choose_workers(5, on_gpu=False) == 5
@@ -114,3 +114,41 @@ def test_a_cpu_run_keeps_freed_memory(monkeypatch, tmp_path, tiny_args):
     monkeypatch.setattr(trainer, "keep_freed_memory", lambda: calls.append(1) or True)
     assert main(["train", *tiny_args, "epochs=1", f"output.dir={tmp_path / 'run'}"]) == 0
     assert calls == [1]
+
+
+def test_auto_threads_follow_omp_num_threads(machine, monkeypatch, tmp_path, tiny_args, capsys):
+    """`OMP_NUM_THREADS=1 gpaco` runs on one thread, as torch alone would; a number given as
+    train.threads still wins; nonsense in the variable is ignored."""
+    machine(2, 0.0)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert cpu.choose_threads("auto") == 1
+    assert cpu.choose_threads(2) == 2
+    assert main(["train", *tiny_args, "epochs=1", f"output.dir={tmp_path / 'run'}"]) == 0
+    assert "on cpu (1 CPU thread)" in capsys.readouterr().out
+    monkeypatch.setenv("OMP_NUM_THREADS", "lots")
+    assert cpu.choose_threads("auto") == 2
+
+
+def test_torchrun_processes_split_the_cores_without_sampling(machine, monkeypatch):
+    """Processes that start together would see each other's start-up as load: 4 cores and 2
+    local processes give each 2, whatever /proc/stat says."""
+    machine(4, 0.0)
+
+    def no_sample():
+        raise AssertionError("sampled the machine under torchrun")
+
+    monkeypatch.setattr(cpu, "machine_busy_cpus", no_sample)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert cpu.free_cores() == 2
+    assert cpu.choose_threads("auto") == 2
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")
+    assert cpu.choose_threads("auto") == 1
+
+
+def test_auto_workers_feeding_gpus_are_the_authors_16_per_machine(machine, monkeypatch):
+    machine(64, 0.0)
+    assert cpu.choose_workers("auto", on_gpu=True) == 16
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")  # 4 GPUs: 16 cores and 4 loaders each
+    assert cpu.choose_workers("auto", on_gpu=True) == 4
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "32")
+    assert cpu.choose_workers("auto", on_gpu=True) == 1

@@ -109,6 +109,14 @@ def test_no_recipe_leans_on_an_implicit_or_missing_weights_choice() -> None:
             assert weights in (False, "IMAGENET1K_V1"), name
 
 
+def test_no_recipe_fixes_threads_or_workers_for_a_machine_it_cannot_know() -> None:
+    """The authors' `-j 16` was per machine, split over its GPUs; a recipe's fixed count would be
+    per process (16 x 8 GPUs = 128 loaders) and too many on a laptop: recipes leave both `auto`."""
+    for name in C.list_recipes():
+        c = C.load_config(name)
+        assert (c.data.workers, c.train.threads) == ("auto", "auto"), name
+
+
 def test_cifar_multitask_is_the_authors_ce_plus_supcon_on_two_regular_views() -> None:
     c = C.load_config("cifar100-lt-multitask")
     assert c.data.views == ["cifar_regular", "cifar_regular"] and c.loss.prior is False

@@ -22,7 +22,9 @@ from typing import Callable
 
 import torch
 
-MAX_AUTO_WORKERS = 8  # beyond this, loader processes mostly cost memory
+MAX_AUTO_WORKERS = 8  # training on the CPU: beyond this, loader processes mostly cost memory
+# Feeding a GPU: the authors' 16 loader processes per machine (`-j 16`, split over its GPUs).
+MAX_AUTO_GPU_WORKERS = 16
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")  # cgroup v2: "<quota> <period>" or "max ..."
 
 
@@ -91,16 +93,34 @@ def busy_cores(cores: int) -> int:
     return min(cores, int(share + 0.5))
 
 
+def local_processes() -> int:
+    """Training processes on this machine: torchrun's LOCAL_WORLD_SIZE, 1 without torchrun."""
+    value = os.environ.get("LOCAL_WORLD_SIZE", "")
+    return int(value) if value.isdigit() and int(value) > 0 else 1
+
+
 def free_cores() -> int:
-    """The usable cores no other process keeps busy (at least 1)."""
-    cores = usable_cores()
+    """This process's share of the usable cores no other process keeps busy (at least 1).
+
+    Under torchrun the processes of one machine split its cores evenly, without a sample: they
+    start together, so each would count the others' start-up as another job's load."""
+    cores, local = usable_cores(), local_processes()
+    if local > 1:
+        return max(1, cores // local)
     return max(1, cores - busy_cores(cores))
+
+
+def env_threads() -> int | None:
+    """OMP_NUM_THREADS, when set to a positive number (by the user, or by torchrun: 1)."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 def choose_workers(setting: int | str, *, on_gpu: bool, loader: bool = True,
                    free: Callable[[], int] = free_cores) -> int:
     """`data.workers`: a number as given; `auto`: 0 without a DataLoader (batched augmentation);
-    feeding a GPU, every free core but the main process's (at most 8); training on the CPU, the
+    feeding a GPU, every free core but the main process's (at most 16 per machine, as the
+    authors' runs had, split over its torchrun processes); training on the CPU, the
     workers share the free cores with the training threads: none on 2 cores or fewer (a worker
     would take the core of the second thread), else half of them (at most 8)."""
     if setting != "auto":
@@ -109,14 +129,17 @@ def choose_workers(setting: int | str, *, on_gpu: bool, loader: bool = True,
         return 0
     cores = free()
     if on_gpu:
-        return min(MAX_AUTO_WORKERS, max(0, cores - 1))
+        return min(max(1, MAX_AUTO_GPU_WORKERS // local_processes()), max(0, cores - 1))
     return 0 if cores <= 2 else min(MAX_AUTO_WORKERS, cores // 2)
 
 
 def choose_threads(setting: int | str, workers: int = 0,
                    free: Callable[[], int] = free_cores) -> int:
-    """`train.threads`: a number as given; `auto`: the free cores the loader workers leave."""
-    return int(setting) if setting != "auto" else max(1, free() - workers)
+    """`train.threads`: a number as given; `auto`: OMP_NUM_THREADS if set (what torch itself
+    would use), else the free cores the loader workers leave."""
+    if setting != "auto":
+        return int(setting)
+    return env_threads() or max(1, free() - workers)
 
 
 def apply_threads_and_workers(threads: int | str, workers: int | str, *, on_gpu: bool,
