@@ -377,11 +377,14 @@ def test_autoaugment_op_frequencies() -> None:
     assert abs((signed % 2).float().mean().item() - 0.5) < 0.02
 
 
+@pytest.mark.parametrize("capturable", [False, True])
 @pytest.mark.parametrize("device", DEVICES)
-def test_autoaugment_forward_equals_pil_ops_in_sequence(device: str) -> None:
-    """The whole policy: each sample's two sampled ops, applied by PIL, give the batched result."""
+def test_autoaugment_forward_equals_pil_ops_in_sequence(device: str, capturable: bool) -> None:
+    """The whole policy: each sample's two sampled ops, applied by PIL, give the batched result,
+    by the stage-by-stage CPU path and by the fixed-shape path a CUDA graph captures."""
     x = images(64).to(device).float() / 255
     aa = A.AutoAugmentCIFAR10()
+    aa.capturable = capturable
     out = aa(x, gen(device, 1))
     assert out.shape == x.shape and out.dtype == torch.float32
     assert torch.equal(out, aa(x, gen(device, 1)))
@@ -394,6 +397,28 @@ def test_autoaugment_forward_equals_pil_ops_in_sequence(device: str) -> None:
             imgs[i] = pil.apply_op(imgs[i], *ops[e[slot]]) if e[slot] != aa.identity_entry else imgs[i]
     diff = (out.cpu() * 255 - _tensor(imgs)).abs()
     assert diff.max() <= (0 if device == "cpu" else 1) and (diff > 0).float().mean() <= 0.005
+
+
+def test_autoaugment_stage_by_stage_equals_every_stage_for_every_entry() -> None:
+    """Running each sample through its op's stage only gives the pixels of running it through
+    all three, for every entry of the policy (mixed in one batch)."""
+    aa = A.AutoAugmentCIFAR10()
+    entries, _ = aa.tables(torch.device("cpu"), 32, 32)
+    n = len(entries.stage)
+    x = (images(n, seed=5).float()).contiguous()
+    chosen = entries.select(torch.randperm(n, generator=torch.Generator().manual_seed(0)))
+    assert set(chosen.stage.tolist()) == {A.IDENTITY, A.RESAMPLING, A.LUT, A.BLEND}
+    assert torch.equal(A.apply_entries(x, chosen, capturable=False),
+                       A.apply_entries(x, chosen, capturable=True))
+
+
+def test_a_graphed_step_makes_its_augmentation_capturable() -> None:
+    from gpaco.data.batched_ops import make_capturable
+    from gpaco.data.batched_views import BatchedCompose
+
+    aa = A.AutoAugmentCIFAR10()
+    make_capturable([BatchedCompose([aa])])
+    assert aa.capturable
 
 
 def test_autoaugment_identity_entry_is_exact() -> None:

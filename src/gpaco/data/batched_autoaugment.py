@@ -31,13 +31,25 @@ FIXED_LUT_OPS = {  # ops that are one LUT whatever the image: PIL's own, read of
 }
 
 
+IDENTITY, RESAMPLING, LUT, BLEND = range(4)  # the one stage an op changes the image in
+
+
+def _stage(name: str) -> int:
+    if name in RESAMPLE:
+        return RESAMPLING
+    if name in FIXED_LUT_OPS or name in ("AutoContrast", "Equalize"):
+        return LUT
+    return BLEND if name in BLENDS else IDENTITY
+
+
 class Entries(NamedTuple):
     """Per-entry tables (E entries; N = H * W output pixels).
 
     taps (E, N, 4) long: the 4 input pixels (clamped to the image) along the one axis an op
     resamples, around each output pixel's sampling position; frac (E, N) float64: the position's
     offset from the second tap (0 for nearest ops); inside (E, N) bool: False where PIL fills;
-    luts (E, 256); rows (E, 6): blend factor, then one flag per FLAGS.
+    luts (E, 256); rows (E, 6): blend factor, then one flag per FLAGS; stage (E,) long: the
+    stage the op works in (the other two are exact no-ops for it).
     """
 
     taps: Tensor
@@ -45,6 +57,7 @@ class Entries(NamedTuple):
     inside: Tensor
     luts: Tensor
     rows: Tensor
+    stage: Tensor
 
     def select(self, entry: Tensor) -> Entries:
         return Entries(*(t[entry] for t in self))
@@ -125,6 +138,7 @@ def build_entries(ops: Sequence[tuple[str, float]], h: int, w: int) -> Entries:
         luts=torch.from_numpy(np.stack([_lut(name, m) for name, m in ops])).float(),
         # float32 factor: PIL's blend takes its alpha as a C float
         rows=torch.tensor([_row(name, m) for name, m in ops], dtype=torch.float32),
+        stage=torch.tensor([_stage(name) for name, _ in ops], dtype=torch.int64),
     )
 
 
@@ -181,7 +195,7 @@ class AutoAugmentCIFAR10(BatchedOp):
         entry = self.sample(x, generator)
         y = (x * 255.0).round()
         for slot in range(entry.shape[1]):
-            y = apply_entries(y, entries.select(entry[:, slot]))
+            y = apply_entries(y, entries.select(entry[:, slot]), capturable=self.capturable)
         return y / 255.0
 
 
@@ -192,10 +206,32 @@ def apply_op(y: Tensor, name: str, m: float) -> Tensor:
     return apply_entries(y, Entries(*(t.to(y.device).expand(b, *t.shape[1:]) for t in entries)))
 
 
-def apply_entries(y: Tensor, e: Entries) -> Tensor:
-    """Apply per-sample entries (each table with a leading B) to y (B, C, H, W) of integers 0..255."""
-    y = resample(y, e.taps, e.frac, e.inside)
-    y = apply_luts(y, e.luts, e.rows[:, COLUMN["AutoContrast"]] > 0.5, e.rows[:, COLUMN["Equalize"]] > 0.5)
+def apply_entries(y: Tensor, e: Entries, capturable: bool = True) -> Tensor:
+    """Apply per-sample entries (each table with a leading B) to y (B, C, H, W) of integers 0..255.
+
+    `capturable`: every sample through all three stages (fixed shapes, no host synchronisation,
+    as a CUDA graph needs); else each sample through its op's stage only, the same pixels at
+    about a third of the work (what a CPU wants)."""
+    if capturable:
+        return _blend_stage(_lut_stage(_resample_stage(y, e), e), e)
+    out = y.clone()
+    for stage, run in ((RESAMPLING, _resample_stage), (LUT, _lut_stage), (BLEND, _blend_stage)):
+        rows = (e.stage == stage).nonzero().squeeze(1)
+        if len(rows):
+            out[rows] = run(y[rows], e.select(rows))
+    return out
+
+
+def _resample_stage(y: Tensor, e: Entries) -> Tensor:
+    return resample(y, e.taps, e.frac, e.inside)
+
+
+def _lut_stage(y: Tensor, e: Entries) -> Tensor:
+    return apply_luts(y, e.luts, e.rows[:, COLUMN["AutoContrast"]] > 0.5,
+                      e.rows[:, COLUMN["Equalize"]] > 0.5)
+
+
+def _blend_stage(y: Tensor, e: Entries) -> Tensor:
     return blend(y, e.rows)
 
 

@@ -22,7 +22,7 @@ became the authors' policy, whose resampling adds a small float64 cubic per slot
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -76,7 +76,12 @@ def _gray(x: Tensor) -> Tensor:
 
 
 class BatchedOp(nn.Module):
-    """Base class: `op(x, generator)` with x float (B, C, H, W)."""
+    """Base class: `op(x, generator)` with x float (B, C, H, W).
+
+    `capturable`: run with fixed shapes and no host synchronisation, as a CUDA graph capturing
+    the op needs; an op whose fastest form is capturable anyway ignores it."""
+
+    capturable: bool = False
 
     def forward(self, x: Tensor, generator: Generator = None) -> Tensor:  # pragma: no cover
         raise NotImplementedError
@@ -369,3 +374,12 @@ class Cutout(BatchedOp):
         inside = (d >= -half) & (d < half)  # rows / columns [c - half, c + half), as the authors
         hole = inside[:, 0, :h, None] & inside[:, 1, None, :w] & (r[:, 2] < self.p)[:, None, None]
         return x * (~hole).unsqueeze(1)
+
+
+def make_capturable(ops: Iterable[Callable]) -> None:
+    """Set `capturable` on every batched op inside `ops` (a CUDA graph is about to capture them)."""
+    for op in ops:
+        if isinstance(op, nn.Module):
+            for module in op.modules():
+                if isinstance(module, BatchedOp):
+                    module.capturable = True

@@ -25,6 +25,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from gpaco.data.batched_ops import make_capturable
+
 from .amp import AMP_DTYPES
 from .forward import forward_loss
 
@@ -44,6 +46,7 @@ class GraphedStep:
         self.module, self.criterion, self.optimizer = train_module, criterion, optimizer
         self.amp = amp
         self.augment, self.channels_last = augment, channels_last
+        make_capturable(augment or [])
         self.warmup_left = warmup_steps
         self.side_stream: torch.cuda.Stream | None = None
         self.graph: torch.cuda.CUDAGraph | None = None
