@@ -209,10 +209,10 @@ def apply_op(y: Tensor, name: str, m: float) -> Tensor:
 def apply_entries(y: Tensor, e: Entries, capturable: bool = True) -> Tensor:
     """Apply per-sample entries (each table with a leading B) to y (B, C, H, W) of integers 0..255.
 
-    `capturable`: every sample through all three stages (fixed shapes, no host synchronisation,
-    as a CUDA graph needs); else each sample through its op's stage only, the same pixels at
-    about a third of the work (what a CPU wants)."""
-    if capturable:
+    On a GPU, or `capturable`: every sample through all three stages (fixed shapes, no host
+    synchronisation, as a CUDA graph and a GPU's queue want); on the CPU each sample through its
+    op's stage only, the same pixels at about a third of the work."""
+    if capturable or y.is_cuda:
         return _blend_stage(_lut_stage(_resample_stage(y, e), e), e)
     out = y.clone()
     for stage, run in ((RESAMPLING, _resample_stage), (LUT, _lut_stage), (BLEND, _blend_stage)):
