@@ -22,6 +22,8 @@ from typing import Callable
 
 import torch
 
+from gpaco import distributed as gdist
+
 MAX_AUTO_WORKERS = 8  # training on the CPU: beyond this, loader processes mostly cost memory
 # Feeding a GPU: the authors' 16 loader processes per machine (`-j 16`, split over its GPUs).
 MAX_AUTO_GPU_WORKERS = 16
@@ -93,18 +95,12 @@ def busy_cores(cores: int) -> int:
     return min(cores, int(share + 0.5))
 
 
-def local_processes() -> int:
-    """Training processes on this machine: torchrun's LOCAL_WORLD_SIZE, 1 without torchrun."""
-    value = os.environ.get("LOCAL_WORLD_SIZE", "")
-    return int(value) if value.isdigit() and int(value) > 0 else 1
-
-
 def free_cores() -> int:
     """This process's share of the usable cores no other process keeps busy (at least 1).
 
     Under torchrun the processes of one machine split its cores evenly, without a sample: they
     start together, so each would count the others' start-up as another job's load."""
-    cores, local = usable_cores(), local_processes()
+    cores, local = usable_cores(), gdist.local_world_size()
     if local > 1:
         return max(1, cores // local)
     return max(1, cores - busy_cores(cores))
@@ -129,7 +125,7 @@ def choose_workers(setting: int | str, *, on_gpu: bool, loader: bool = True,
         return 0
     cores = free()
     if on_gpu:
-        return min(max(1, MAX_AUTO_GPU_WORKERS // local_processes()), max(0, cores - 1))
+        return min(max(1, MAX_AUTO_GPU_WORKERS // gdist.local_world_size()), max(0, cores - 1))
     return 0 if cores <= 2 else min(MAX_AUTO_WORKERS, cores // 2)
 
 
