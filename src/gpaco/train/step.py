@@ -16,7 +16,7 @@ from gpaco.errors import UserError
 
 from gpaco.train.accumulation import micro_batches, sync_on_last
 from gpaco.train.amp import autocast
-from gpaco.config.core import TrainConfig
+from gpaco.config import TrainConfig
 from gpaco.train.forward import forward_loss
 from gpaco.train.graph_step import GraphedStep
 
