@@ -36,11 +36,6 @@ def dataset_options(name: str, table: Table) -> dict[str, Any]:
     return {p.name: p.default for p in _parameters(name, table) if p.kind is p.KEYWORD_ONLY}
 
 
-def dataset_defaults(name: str, table: Table) -> dict[str, Any]:
-    """The options of dataset `name` that have a default other than None."""
-    return {k: v for k, v in dataset_options(name, table).items() if v is not None}
-
-
 def datasets_using(key: str, table: Table) -> list[str]:
     """The datasets of `table` that take option `key` (a `data.*` config key name)."""
     key = ALIASES.get(key, key)

@@ -116,5 +116,5 @@ def load_into(model: nn.Module, path: str | Path) -> ImportReport | LoadReport:
     if Path(path).suffix == ".safetensors":  # timm's ViT files; never pickled
         return _load_vit_encoder(model, path)
     raw = safe_load(path)
-    loader = next(load for _, test, load in FILE_KINDS if test(raw))
-    return loader(model, raw, path)
+    loaders = {name: load for name, _, load in FILE_KINDS}
+    return loaders[file_kind(raw)](model, raw, path)

@@ -45,7 +45,6 @@ class ClassificationTask:
 
     methods = METHODS
     datasets = DATASETS
-    summary_line = "image classification: top-1 and many / medium / few accuracy"
 
     def entry(self) -> TaskEntry:
         """The task as the config sees it (gpaco.config.options)."""

@@ -78,7 +78,6 @@ class SegmentationTask:
 
     methods = SEGMENTATION_METHODS
     datasets = SEGMENTATION_DATASETS
-    summary_line = "semantic segmentation: mIoU / mAcc / aAcc and per-class IoU"
 
     def entry(self) -> TaskEntry:
         """The task as the config sees it (gpaco.config.options)."""
