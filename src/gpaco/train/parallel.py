@@ -1,6 +1,6 @@
 """Several processes (torchrun + DDP) training like one process with the same global batch.
 
-What the engine calls, all no-ops (or plain single-process behaviour) without DDP:
+What the trainer calls, all no-ops (or plain single-process behaviour) without DDP:
 - `local_batch(global_batch)`: this process's share of the batch;
 - `convert_norms(model, ghost, sync, local_batch)`: ghost batch norm (model.ghost_bn) or SyncBN
   (model.sync_bn), chosen by the recipe;

@@ -33,7 +33,7 @@ BatchMix = Callable[[list[torch.Tensor], torch.Tensor], tuple[list[torch.Tensor]
 
 
 class EagerStep:
-    """forward -> criterion -> backward (per micro-batch, engine/accumulation.py) -> optimiser
+    """forward -> criterion -> backward (per micro-batch, train/accumulation.py) -> optimiser
     step (with the fp16 loss scaler). Returns the batch's mean loss."""
 
     lays_out_inputs = False

@@ -2,7 +2,7 @@
 
 `load_model(path)` accepts a gpaco checkpoint (`Run.state`, or `gpaco convert` output) or one
 of the authors' released files, which it converts in memory (`convert.convert_authors`).
-Starting a configured model from a file (`model.pretrained=<file>`) is engine/pretrained.py.
+Starting a configured model from a file (`model.pretrained=<file>`) is weights/load.py.
 """
 
 from __future__ import annotations

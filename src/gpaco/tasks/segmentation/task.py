@@ -1,4 +1,4 @@
-"""The segmentation task as the engine runs it (see engine.tasks): the datasets of
+"""The segmentation task (gpaco.train.task interface): the datasets of
 gpaco.data.segmentation with mmseg's joint transforms, smp models with the GPaCo projection,
 CE + aux CE (+ per-pixel GPaCo), whole / slide / multi-scale + flip evaluation, mIoU files."""
 
