@@ -35,8 +35,9 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
 }
 # Config keys read under another name by the dataset.
 ALIASES = {"val_split": "test_split"}
-# Datasets whose split options name folders under the data root; the others' name list files.
-SPLITS_UNDER_ROOT = {"image_folder"}
+# Datasets whose split options are names, not files: folders under the data root (image
+# folders) or the embedded arrays' splits; the others' name list files.
+SPLITS_UNDER_ROOT = {"image_folder", "embedded"}
 
 
 Table = Mapping[str, Callable[..., Dataset]]

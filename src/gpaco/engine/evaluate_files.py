@@ -15,7 +15,9 @@ import numpy as np
 import torch
 
 from gpaco.errors import UserError
-from gpaco.metrics import EvalResult, evaluate_logits
+from gpaco.evaluation.calibration import calibration
+from gpaco.evaluation.saved import SavedLogits, labels_path, meta_json, meta_path
+from gpaco.metrics import EvalResult, evaluate_logits, shot_groups
 
 from .build import Data, build_data, resolve_device
 from .checkpoint import atomic_write
@@ -66,12 +68,6 @@ def save_logits(path: str | Path, logits: torch.Tensor) -> None:
     atomic_write(path, lambda f: np.save(f, array))
 
 
-def labels_path(logits_npy: str | Path) -> Path:
-    """Where the labels of `logits_npy` go: x.npy -> x.labels.npy."""
-    path = Path(logits_npy)
-    return path.with_name(f"{path.stem}.labels.npy")
-
-
 def evaluate_files(paths: Sequence[str | Path], split: str = "test",
                    overrides: Sequence[str] = (), *, device: str | None = None,
                    logits_npy: str | Path | None = None,
@@ -83,7 +79,8 @@ def evaluate_files(paths: Sequence[str | Path], split: str = "test",
         split: "test" or "val".
         overrides: `key=value` config overrides (data location, train.device, ...).
         device: overrides train.device of the config ("auto", "cpu", "cuda", ...).
-        logits_npy: save the raw logits (N, C) there, the labels beside (`labels_path`).
+        logits_npy: save the raw logits (N, C) there, the labels and a description beside
+            (`gpaco.evaluation.saved`).
         recipe: the architecture and data of authors' files that bring no gpaco config.
     """
     loaded = load_files(paths, overrides, recipe)
@@ -96,6 +93,12 @@ def evaluate_files(paths: Sequence[str | Path], split: str = "test",
     if logits_npy is not None:
         save_logits(logits_npy, logits)
         save_logits(labels_path(logits_npy), labels)
+        text = meta_json(SavedLogits(logits, labels, split, loaded.class_counts, loaded.classes,
+                                     cfg.method, ", ".join(map(str, paths))))
+        atomic_write(meta_path(logits_npy), lambda f: f.write(text.encode()))
     # An authors' file records no training counts: many/medium/few are then unknown (None),
     # never computed from the evaluated split's own counts.
-    return evaluate_logits(logits, labels, loaded.class_counts)
+    result = evaluate_logits(logits, labels, loaded.class_counts)
+    counts = loaded.class_counts
+    result.calibration = calibration(logits, labels, shot_groups(counts) if counts else None)
+    return result

@@ -1,0 +1,110 @@
+"""Post-hoc corrections of a trained classifier's logits, fitted on a validation split only.
+
+- Temperature scaling (Guo et al. 2017): logits / T, one scalar T minimising the validation NLL.
+- Logit adjustment (Menon et al. 2021): z - tau * log(prior_train), tau chosen on validation by
+  top-1 accuracy (ties: the smallest |tau|) over a grid that includes negative values, which give
+  the head classes back what a method such as PaCo took from them (docs/evaluation.md).
+- Both: the adjustment, then a temperature fitted on the adjusted validation logits.
+
+The fitted values are plain numbers (`PosthocFit`), stored as JSON beside a checkpoint's
+evaluation outputs, never in the weights. Applying them never needs the model: saved logits do.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from scipy.optimize import minimize_scalar
+
+from gpaco.errors import UserError
+
+from .priors import as_prior, log_prior
+
+# tau grid: -2 .. 2 in steps of 0.05 (tau = 1 is the Bayes-optimal correction of a plain
+# softmax for a balanced test set; tau = 0 leaves a Balanced-Softmax-trained model as it is)
+TAU_GRID = tuple(round(-2 + 0.05 * i, 2) for i in range(81))
+VARIANTS = ("none", "temperature", "logit_adjustment", "both")
+
+
+@dataclass
+class PosthocFit:
+    """Fitted values; `variant` logits = (z - tau * log prior) / temperature."""
+
+    temperature: float  # temperature scaling alone
+    tau: float  # logit adjustment alone
+    tau_temperature: float  # the temperature fitted after the adjustment ("both")
+    train_prior: list[float]
+    fitted_on: str
+    val_samples: int
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    def apply(self, logits: torch.Tensor, variant: str) -> torch.Tensor:
+        """The logits after correction `variant` (one of VARIANTS)."""
+        if variant not in VARIANTS:
+            raise UserError(f"post-hoc variant must be one of {', '.join(VARIANTS)}, not {variant!r}")
+        z = logits.double()
+        adjust = log_prior(torch.tensor(self.train_prior, dtype=torch.float64))
+        if variant in ("logit_adjustment", "both"):
+            z = z - self.tau * adjust
+        if variant == "temperature":
+            z = z / self.temperature
+        elif variant == "both":
+            z = z / self.tau_temperature
+        return z
+
+
+def check_fit_split(split: str) -> None:
+    """Post-hoc values are fitted on validation data only: refuse the test split."""
+    if split == "test":
+        raise UserError("post-hoc corrections are fitted on a validation split, never on the "
+                        "test split (that would select on the test set); give validation logits")
+
+
+def _nll(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    return float(torch.nn.functional.cross_entropy(logits, labels))
+
+
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """The T in [0.01, 100] minimising NLL(logits / T); NLL is convex in 1/T, so the bounded
+    scalar search over log T finds the global minimum."""
+    z = logits.double()
+    res = minimize_scalar(lambda u: _nll(z / math.exp(u), labels), bounds=(math.log(0.01),
+                          math.log(100.0)), method="bounded", options={"xatol": 1e-6})
+    return float(math.exp(res.x))
+
+
+def fit_tau(logits: torch.Tensor, labels: torch.Tensor, train_prior: torch.Tensor,
+            grid: tuple[float, ...] = TAU_GRID) -> float:
+    """The tau of `grid` with the best top-1 of z - tau * log prior (ties: smallest |tau|)."""
+    z, adjust = logits.double(), log_prior(train_prior)
+    scores = [(float(((z - t * adjust).argmax(1) == labels).double().mean()), -abs(t), t)
+              for t in grid]
+    return max(scores)[2]
+
+
+def fit_posthoc(logits: torch.Tensor, labels: torch.Tensor, train_counts: list[int] | None,
+                split: str) -> PosthocFit:
+    """Fit temperature, tau and the temperature after tau on validation logits of `split`."""
+    check_fit_split(split)
+    if train_counts is None:
+        raise UserError("logit adjustment needs the training class counts, which these logits "
+                        "do not record (an authors' file): evaluate a gpaco checkpoint")
+    if len(labels) == 0:
+        raise UserError("no validation samples to fit on")
+    prior = as_prior(train_counts, logits.shape[1], "the training prior")
+    labels = labels.long()
+    tau = fit_tau(logits, labels, prior)
+    adjusted = logits.double() - tau * log_prior(prior)
+    return PosthocFit(temperature=fit_temperature(logits, labels), tau=tau,
+                      tau_temperature=fit_temperature(adjusted, labels),
+                      train_prior=prior.tolist(), fitted_on=split, val_samples=len(labels))
+
+
+def fit_from_json(values: dict) -> PosthocFit:
+    """A PosthocFit read back from its JSON."""
+    return PosthocFit(**values)
+
