@@ -67,3 +67,17 @@ def test_variants_apply_the_fitted_numbers():
     assert math.isclose(sum(fit.train_prior), 1.0)
     with pytest.raises(UserError, match="variant"):
         fit.apply(logits, "platt")
+
+
+def test_bias_corrected_temperature_recovers_temperature_and_biases():
+    g = torch.Generator().manual_seed(5)
+    logits = torch.randn(30000, 4, generator=g) * 3
+    true_bias = torch.tensor([1.0, -0.5, 0.0, -0.5])
+    labels = torch.multinomial(torch.softmax(logits / 1.5 + true_bias, 1), 1, generator=g)[:, 0]
+    fit = fit_posthoc(logits, labels, [100, 50, 20, 5], "val")
+    assert fit.bias_temperature == pytest.approx(1.5, rel=0.05)
+    assert torch.allclose(torch.tensor(fit.bias), true_bias - true_bias.mean(), atol=0.06)
+    val_prior = torch.bincount(labels, minlength=4).double() / len(labels)
+    assert torch.allclose(fit.apply(logits, "bias_corrected"),
+                          logits.double() / fit.bias_temperature + torch.tensor(fit.bias)
+                          - val_prior.log())

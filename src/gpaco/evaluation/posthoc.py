@@ -5,6 +5,11 @@
   top-1 accuracy (ties: the smallest |tau|) over a grid that includes negative values, which give
   the head classes back what a method such as PaCo took from them (docs/evaluation.md).
 - Both: the adjustment, then a temperature fitted on the adjusted validation logits.
+- Bias-corrected temperature scaling (BCTS, Alexandari et al. 2020): z / T + b with a bias per
+  class, all fitted by validation NLL (C + 1 numbers, where the others fit one or two). Its
+  posteriors are calibrated for the validation prior: test-time prior adjustment (known or
+  EM-estimated target prior) starts from them, and the "bias_corrected" variant divides the
+  validation prior out (z / T + b - log prior_val), i.e. targets a balanced test set.
 
 The fitted values are plain numbers (`PosthocFit`), stored as JSON beside a checkpoint's
 evaluation outputs, never in the weights. Applying them never needs the model: saved logits do.
@@ -25,12 +30,13 @@ from .priors import as_prior, log_prior
 # tau grid: -2 .. 2 in steps of 0.05 (tau = 1 is the Bayes-optimal correction of a plain
 # softmax for a balanced test set; tau = 0 leaves a Balanced-Softmax-trained model as it is)
 TAU_GRID = tuple(round(-2 + 0.05 * i, 2) for i in range(81))
-VARIANTS = ("none", "temperature", "logit_adjustment", "both")
+VARIANTS = ("none", "temperature", "logit_adjustment", "both", "bias_corrected")
 
 
 @dataclass
 class PosthocFit:
-    """Fitted values; `variant` logits = (z - tau * log prior) / temperature."""
+    """Fitted values; `variant` logits = (z - tau * log prior) / temperature, or for
+    "bias_corrected" z / bias_temperature + bias - log val_prior."""
 
     temperature: float  # temperature scaling alone
     tau: float  # logit adjustment alone
@@ -38,6 +44,16 @@ class PosthocFit:
     train_prior: list[float]
     fitted_on: str
     val_samples: int
+    bias_temperature: float = 1.0  # bias-corrected temperature scaling: z / T + b
+    bias: list[float] | None = None
+    val_prior: list[float] | None = None  # the prior its posteriors are calibrated for
+
+    def calibrated_for_val_prior(self, logits: torch.Tensor) -> torch.Tensor:
+        """z / T + b: logits whose softmax is calibrated for `val_prior`."""
+        if self.bias is None:
+            raise UserError("this fit has no bias-corrected temperature")
+        return logits.double() / self.bias_temperature + torch.tensor(self.bias,
+                                                                      dtype=torch.float64)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -54,6 +70,9 @@ class PosthocFit:
             z = z / self.temperature
         elif variant == "both":
             z = z / self.tau_temperature
+        elif variant == "bias_corrected":
+            z = self.calibrated_for_val_prior(logits) - log_prior(
+                torch.tensor(self.val_prior, dtype=torch.float64))
         return z
 
 
@@ -75,6 +94,26 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
     res = minimize_scalar(lambda u: _nll(z / math.exp(u), labels), bounds=(math.log(0.01),
                           math.log(100.0)), method="bounded", options={"xatol": 1e-6})
     return float(math.exp(res.x))
+
+
+def fit_bias_corrected(logits: torch.Tensor, labels: torch.Tensor,
+                       steps: int = 200) -> tuple[float, list[float]]:
+    """T and per-class b minimising NLL(z / T + b) (L-BFGS in float64 from T = 1, b = 0)."""
+    z = logits.double()
+    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    bias = torch.zeros(z.shape[1], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t, bias], lr=1, max_iter=steps, tolerance_grad=1e-10,
+                            tolerance_change=1e-12, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(z / log_t.exp() + bias, labels)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    b = bias.detach()
+    return float(log_t.detach().exp()), (b - b.mean()).tolist()
 
 
 def fit_tau(logits: torch.Tensor, labels: torch.Tensor, train_prior: torch.Tensor,
@@ -99,9 +138,13 @@ def fit_posthoc(logits: torch.Tensor, labels: torch.Tensor, train_counts: list[i
     labels = labels.long()
     tau = fit_tau(logits, labels, prior)
     adjusted = logits.double() - tau * log_prior(prior)
+    bias_temperature, bias = fit_bias_corrected(logits, labels)
+    val_prior = torch.bincount(labels, minlength=logits.shape[1]).double() / len(labels)
     return PosthocFit(temperature=fit_temperature(logits, labels), tau=tau,
                       tau_temperature=fit_temperature(adjusted, labels),
-                      train_prior=prior.tolist(), fitted_on=split, val_samples=len(labels))
+                      train_prior=prior.tolist(), fitted_on=split, val_samples=len(labels),
+                      bias_temperature=bias_temperature, bias=bias,
+                      val_prior=val_prior.tolist())
 
 
 def fit_from_json(values: dict) -> PosthocFit:

@@ -126,15 +126,17 @@ def _top1(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 
 def evaluate_shift_suite(models: dict[str, torch.Tensor], labels: torch.Tensor,
-                         train_counts: list[int], source_priors: dict[str, torch.Tensor] | None
-                         = None, ratios: tuple[float, ...] = RATIOS) -> list[ShiftRow]:
+                         train_counts: list[int],
+                         adjustable: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
+                         ratios: tuple[float, ...] = RATIOS) -> list[ShiftRow]:
     """Top-1 of each model's test logits on every shifted subset.
 
     Args:
         models: name -> (N, C) logits on the same balanced test set (labels `labels`).
-        source_priors: name -> the prior its softmax is a posterior for (uniform for a
-            rebalanced model, the training frequencies for plain CE); given, each row also
-            holds the top-1 after adjusting to the known subset prior and to EM's estimate.
+        adjustable: name -> (logits, source prior): the logits (N, C) whose softmax is a
+            posterior for the source prior (best calibrated on validation: EM needs calibrated
+            posteriors, Alexandari et al. 2020). A model named here also gets the top-1 after
+            adjusting them to the known subset prior and to EM's estimate of it.
     """
     labels = torch.as_tensor(labels).long()
     num_classes = len(train_counts)
@@ -149,11 +151,13 @@ def evaluate_shift_suite(models: dict[str, torch.Tensor], labels: torch.Tensor,
                                 f"({len(labels)}, {num_classes})")
             z = logits[idx].double()
             row = ShiftRow(name, shift.name, len(y), _top1(z, y))
-            if source_priors is not None:
-                source = as_prior(source_priors[name], num_classes, f"{name}'s source prior")
-                row.top1_known_prior = _top1(adjust_to_prior(z, source, true_prior), y)
-                estimate = em_prior(torch.softmax(z, 1), source)
-                row.top1_em_prior = _top1(adjust_to_prior(z, source, estimate), y)
+            if adjustable is not None and name in adjustable:
+                calibrated, prior = adjustable[name]
+                source = as_prior(prior, num_classes, f"{name}'s source prior")
+                zc = calibrated[idx].double()
+                row.top1_known_prior = _top1(adjust_to_prior(zc, source, true_prior), y)
+                estimate = em_prior(torch.softmax(zc, 1), source)
+                row.top1_em_prior = _top1(adjust_to_prior(zc, source, estimate), y)
                 row.em_prior_tv = 0.5 * float((estimate - true_prior).abs().sum())
             rows.append(row)
     return rows

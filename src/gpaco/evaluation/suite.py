@@ -165,24 +165,27 @@ def run(req: Request) -> list[str]:
     _write(folder, "calibration.json", cal_json)
     _write(folder, "calibration.md", "\n".join(["# Calibration on test", "", *cal_md]))
     models = {n: t.logits for n, t in zip(names, tests)}
-    priors = {n: source_prior(t) for n, t in zip(names, tests)}
+    adjustable = {n: (t.logits, source_prior(t)) for n, t in zip(names, tests)}
     if req.posthoc:
         assert val is not None
         fit = fit_posthoc(val.logits, val.labels, val.class_counts, val.split)
         table = _posthoc(folder, fit, tests[0])
         lines += ["", f"post-hoc corrections fitted on {val.split} ({fit.val_samples} images): "
                       f"temperature {fit.temperature:.3f}; tau {fit.tau:+.2f} (then temperature "
-                      f"{fit.tau_temperature:.3f})", *table]
+                      f"{fit.tau_temperature:.3f}); bias-corrected: temperature "
+                      f"{fit.bias_temperature:.3f} and one bias per class", *table]
         adjusted = f"{names[0]} + logit adjustment (tau {fit.tau:+.2f}, val)"
         models[adjusted] = fit.apply(tests[0].logits, "logit_adjustment")
-        prior = torch.tensor(fit.train_prior, dtype=torch.float64)
-        priors[adjusted] = priors[names[0]] * prior.pow(-fit.tau)
+        # prior adjustment from the bias-corrected temperature's posteriors (calibrated for
+        # the validation prior); the logit-adjusted model is compared by its plain top-1
+        adjustable[names[0]] = (fit.calibrated_for_val_prior(tests[0].logits),
+                                torch.tensor(fit.val_prior, dtype=torch.float64))
     if req.prior_shift:
         counts = tests[0].class_counts
         if counts is None:
             raise UserError("the shifted-prior suite orders classes by their training counts, "
                             "which these logits do not record (an authors' file)")
-        rows = evaluate_shift_suite(models, tests[0].labels, counts, priors)
+        rows = evaluate_shift_suite(models, tests[0].labels, counts, adjustable)
         _write(folder, "prior_shift.json", [asdict(r) for r in rows])
         _write(folder, "prior_shift.md", "\n".join(["# Top-1 under shifted test priors", "",
                                                     *shift_table(rows), "",
@@ -195,9 +198,9 @@ def run(req: Request) -> list[str]:
 
 def _posthoc(folder: Path, fit: PosthocFit, test: SavedLogits) -> list[str]:
     """Before / after metrics of each correction on test; posthoc.json and posthoc.md."""
-    if test.class_counts is not None and \
-            torch.tensor(test.class_counts).double().div(sum(test.class_counts)).sub(
-                torch.tensor(fit.train_prior)).abs().max() > 1e-9:
+    counts = test.class_counts
+    if counts is not None and max(abs(n / sum(counts) - p)
+                                  for n, p in zip(counts, fit.train_prior)) > 1e-9:
         raise UserError("the validation and test logits come from models with different "
                         "training priors")
     variants = {v: variant_metrics(fit.apply(test.logits, v).float(), test.labels,
@@ -212,6 +215,7 @@ def _posthoc(folder: Path, fit: PosthocFit, test: SavedLogits) -> list[str]:
     _write(folder, "posthoc.md", "\n".join([
         "# Post-hoc corrections (fitted on validation, measured on test)", "",
         f"temperature {fit.temperature:.4f}; logit adjustment tau {fit.tau:+.2f}, then "
-        f"temperature {fit.tau_temperature:.4f}; fitted on {fit.fitted_on} "
-        f"({fit.val_samples} images)", "", *table, ""]))
+        f"temperature {fit.tau_temperature:.4f}; bias-corrected temperature "
+        f"{fit.bias_temperature:.4f} with biases {[round(b, 3) for b in fit.bias or []]}; "
+        f"fitted on {fit.fitted_on} ({fit.val_samples} images)", "", *table, ""]))
     return table
