@@ -79,5 +79,5 @@ def test_bias_corrected_temperature_recovers_temperature_and_biases():
     assert torch.allclose(torch.tensor(fit.bias), true_bias - true_bias.mean(), atol=0.06)
     val_prior = torch.bincount(labels, minlength=4).double() / len(labels)
     assert torch.allclose(fit.apply(logits, "bias_corrected"),
-                          logits.double() / fit.bias_temperature + torch.tensor(fit.bias)
+                          logits.double() / fit.bias_temperature + torch.tensor(fit.bias, dtype=torch.float64)
                           - val_prior.log())
