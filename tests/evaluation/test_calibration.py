@@ -5,7 +5,7 @@ import torch
 from torchmetrics.classification import MulticlassCalibrationError
 
 from gpaco.evaluation.calibration import CalibrationCounter, adaptive_ece, calibration
-from gpaco.metrics import shot_groups
+from gpaco.tasks.classification.metrics import shot_groups
 
 # p = softmax(log p): four samples of two classes whose confidences sit inside 10-bin bins
 PROBS = torch.tensor([[0.95, 0.05], [0.95, 0.05], [0.25, 0.75], [0.65, 0.35]],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpaco.metrics import format_pct
+from gpaco.tasks.classification.metrics import format_pct
 
 from .calibration import GROUPS
 from .prior_shift import ShiftRow

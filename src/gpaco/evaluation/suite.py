@@ -13,7 +13,8 @@ from typing import Any
 import torch
 
 from gpaco.errors import UserError
-from gpaco.metrics import evaluate_logits, shot_groups
+from gpaco.tasks.classification.evaluate_files import evaluate_files
+from gpaco.tasks.classification.metrics import evaluate_logits, shot_groups
 
 from .calibration import calibration
 from .plots import PRIOR_SHIFT_PNG, RELIABILITY_PNG, write_reliability, write_shift_plot
@@ -83,8 +84,6 @@ def prepare_out(folder: Path, planned: list[str]) -> None:
 
 
 def _from_checkpoints(req: Request, split: str, folder: Path) -> SavedLogits:
-    from gpaco.engine.evaluate_files import evaluate_files  # the engine needs torch models
-
     path = folder / f"{split}_logits.npy"
     evaluate_files(req.checkpoints, split, req.overrides, logits_npy=path, recipe=req.recipe)
     return read_saved(path)
