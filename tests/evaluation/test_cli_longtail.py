@@ -50,7 +50,10 @@ def test_posthoc_and_shift_from_the_checkpoint_then_from_saved_logits(run, capsy
     posthoc = json.loads((out / "posthoc.json").read_text())
     assert posthoc["fit"]["fitted_on"] == "val" and posthoc["fit"]["val_samples"] == 1000
     assert set(posthoc["test"]) == {"none", "temperature", "logit_adjustment", "both",
-                                    "bias_corrected"}
+                                    "bias_corrected", "center_share"}  # a PaCo run
+    meta = json.loads((out / "test_logits.meta.json").read_text())
+    assert meta["prior_in_loss"] is True and meta["method"] == "paco"
+    assert posthoc["fit"]["center_log_weights"] == meta["center_log_weights"]
     rows = json.loads((out / "prior_shift.json").read_text())
     assert len(rows) == 2 * 11 and (out / "prior_shift.png").stat().st_size > 0
     # the same numbers again from the saved logits alone, into another folder

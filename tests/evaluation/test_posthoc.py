@@ -81,3 +81,25 @@ def test_bias_corrected_temperature_recovers_temperature_and_biases():
     assert torch.allclose(fit.apply(logits, "bias_corrected"),
                           logits.double() / fit.bias_temperature + torch.tensor(fit.bias, dtype=torch.float64)
                           - val_prior.log())
+
+
+def test_center_share_correction_and_training_prior_facts():
+    from gpaco.config import core as C
+    from gpaco.losses import center_weights
+    from gpaco.tasks.classification.training_prior import center_shares, prior_in_loss
+
+    counts = [1000, 599, 359, 215, 129, 77, 46, 27, 16, 10]
+    cfg = C.load_config("default")
+    w = center_shares(cfg, counts)
+    assert torch.allclose(w, center_weights(counts, alpha=0.01, beta=1.0,
+                                            contrast_size=2 * 32 + 1024))
+    assert prior_in_loss(cfg) and prior_in_loss(C.load_config("default", overrides=[
+        "method=balanced_softmax"]))
+    assert not prior_in_loss(C.load_config("default", overrides=["method=ce"]))
+    assert not prior_in_loss(C.load_config("default", overrides=["loss.prior=false"]))
+    assert center_shares(C.load_config("default", overrides=["method=ce"]), counts) is None
+    logits, labels = _sampled(500, 10, 1.0)
+    fit = fit_posthoc(logits, labels, counts, "val", w.log().tolist())
+    assert "center_share" in fit.variants()
+    assert torch.allclose(fit.apply(logits, "center_share"), logits.double() - w.log().double())
+    assert "center_share" not in fit_posthoc(logits, labels, counts, "val").variants()

@@ -10,6 +10,9 @@
   posteriors are calibrated for the validation prior: test-time prior adjustment (known or
   EM-estimated target prior) starts from them, and the "bias_corrected" variant divides the
   validation prior out (z / T + b - log prior_val), i.e. targets a balanced test set.
+- PaCo / GPaCo only, nothing fitted: z - log w, undoing the center share w_y at the loss optimum
+  that the run's alpha, beta and contrast size imply (docs/rebalancing.md): the correction the
+  known training prior predicts.
 
 The fitted values are plain numbers (`PosthocFit`), stored as JSON beside a checkpoint's
 evaluation outputs, never in the weights. Applying them never needs the model: saved logits do.
@@ -30,7 +33,7 @@ from .priors import as_prior, log_prior
 # tau grid: -2 .. 2 in steps of 0.05 (tau = 1 is the Bayes-optimal correction of a plain
 # softmax for a balanced test set; tau = 0 leaves a Balanced-Softmax-trained model as it is)
 TAU_GRID = tuple(round(-2 + 0.05 * i, 2) for i in range(81))
-VARIANTS = ("none", "temperature", "logit_adjustment", "both", "bias_corrected")
+VARIANTS = ("none", "temperature", "logit_adjustment", "both", "bias_corrected", "center_share")
 
 
 @dataclass
@@ -47,6 +50,11 @@ class PosthocFit:
     bias_temperature: float = 1.0  # bias-corrected temperature scaling: z / T + b
     bias: list[float] | None = None
     val_prior: list[float] | None = None  # the prior its posteriors are calibrated for
+    center_log_weights: list[float] | None = None  # PaCo / GPaCo: log w_y, known, not fitted
+
+    def variants(self) -> list[str]:
+        """The variants this fit can apply (center_share only for PaCo / GPaCo)."""
+        return [v for v in VARIANTS if v != "center_share" or self.center_log_weights]
 
     def calibrated_for_val_prior(self, logits: torch.Tensor) -> torch.Tensor:
         """z / T + b: logits whose softmax is calibrated for `val_prior`."""
@@ -70,6 +78,10 @@ class PosthocFit:
             z = z / self.temperature
         elif variant == "both":
             z = z / self.tau_temperature
+        elif variant == "center_share":
+            if self.center_log_weights is None:
+                raise UserError("the center-share correction needs a PaCo / GPaCo model")
+            z = z - torch.tensor(self.center_log_weights, dtype=torch.float64)
         elif variant == "bias_corrected":
             z = self.calibrated_for_val_prior(logits) - log_prior(
                 torch.tensor(self.val_prior, dtype=torch.float64))
@@ -126,8 +138,9 @@ def fit_tau(logits: torch.Tensor, labels: torch.Tensor, train_prior: torch.Tenso
 
 
 def fit_posthoc(logits: torch.Tensor, labels: torch.Tensor, train_counts: list[int] | None,
-                split: str) -> PosthocFit:
-    """Fit temperature, tau and the temperature after tau on validation logits of `split`."""
+                split: str, center_log_weights: list[float] | None = None) -> PosthocFit:
+    """Fit temperature, tau, the temperature after tau and the bias-corrected temperature on
+    validation logits of `split`; `center_log_weights` (PaCo / GPaCo's log w) is carried."""
     check_fit_split(split)
     if train_counts is None:
         raise UserError("logit adjustment needs the training class counts, which these logits "
@@ -135,6 +148,8 @@ def fit_posthoc(logits: torch.Tensor, labels: torch.Tensor, train_counts: list[i
     if len(labels) == 0:
         raise UserError("no validation samples to fit on")
     prior = as_prior(train_counts, logits.shape[1], "the training prior")
+    if center_log_weights is not None and len(center_log_weights) != logits.shape[1]:
+        raise UserError(f"{len(center_log_weights)} center shares for {logits.shape[1]} classes")
     labels = labels.long()
     tau = fit_tau(logits, labels, prior)
     adjusted = logits.double() - tau * log_prior(prior)
@@ -144,7 +159,8 @@ def fit_posthoc(logits: torch.Tensor, labels: torch.Tensor, train_counts: list[i
                       tau_temperature=fit_temperature(adjusted, labels),
                       train_prior=prior.tolist(), fitted_on=split, val_samples=len(labels),
                       bias_temperature=bias_temperature, bias=bias,
-                      val_prior=val_prior.tolist())
+                      val_prior=val_prior.tolist(),
+                      center_log_weights=center_log_weights)
 
 
 def fit_from_json(values: dict) -> PosthocFit:

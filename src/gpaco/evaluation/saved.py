@@ -1,6 +1,6 @@
 """Saved logits with what evaluating them needs: `x.npy` (N, C) float32 logits,
 `x.labels.npy` (N,) labels and `x.meta.json` (split, training class counts, class names, method,
-source files). `gpaco eval --save-logits x.npy` writes all three, so calibration, post-hoc
+source files, whether the loss added the log prior, PaCo / GPaCo's log center shares). `gpaco eval --save-logits x.npy` writes all three, so calibration, post-hoc
 corrections and prior-shift suites can be recomputed without the model."""
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ class SavedLogits:
     split: str  # "test" or "val"
     class_counts: list[int] | None  # training images per class; None: unknown
     classes: list[str] | None
-    method: str | None  # the training method (decides the prior the softmax is calibrated to)
+    method: str | None  # the training method
     source: str  # the checkpoint file(s) or the logits file
+    prior_in_loss: bool | None = None  # training added log prior: logits target a balanced prior
+    center_log_weights: list[float] | None = None  # PaCo / GPaCo: log center share per class
 
 
 def labels_path(logits_npy: str | Path) -> Path:
@@ -40,8 +42,8 @@ def meta_path(logits_npy: str | Path) -> Path:
 
 def meta_json(saved: SavedLogits) -> str:
     fields = asdict(saved)
-    return json.dumps({k: fields[k] for k in ("split", "class_counts", "classes", "method",
-                                              "source")}, indent=1)
+    return json.dumps({k: v for k, v in fields.items() if k not in ("logits", "labels")},
+                      indent=1)
 
 
 def read_saved(path: str | Path) -> SavedLogits:
@@ -68,4 +70,5 @@ def read_saved(path: str | Path) -> SavedLogits:
         raise UserError(f"{files[2]}: split must be test or val, not {meta.get('split')!r}")
     return SavedLogits(torch.from_numpy(logits).float(), torch.from_numpy(labels).long(),
                        meta["split"], meta.get("class_counts"), meta.get("classes"),
-                       meta.get("method"), str(path))
+                       meta.get("method"), str(path), meta.get("prior_in_loss"),
+                       meta.get("center_log_weights"))

@@ -18,15 +18,12 @@ from gpaco.tasks.classification.metrics import evaluate_logits, shot_groups
 
 from .calibration import calibration
 from .plots import PRIOR_SHIFT_PNG, RELIABILITY_PNG, write_reliability, write_shift_plot
-from .posthoc import VARIANTS, PosthocFit, check_fit_split, fit_posthoc
+from .posthoc import PosthocFit, check_fit_split, fit_posthoc
 from .prior_shift import evaluate_shift_suite
 from .report import calibration_line, calibration_table, posthoc_table, shift_table
 from .saved import SavedLogits, read_saved
 
 MANIFEST = "evaluation.json"
-# methods whose softmax is a posterior for the training prior; the others train for a
-# balanced one (Balanced Softmax, logit-adjusted loss, PaCo / GPaCo's prior on the centers)
-TRAIN_PRIOR_METHODS = ("ce",)
 
 
 @dataclass
@@ -110,10 +107,11 @@ def variant_metrics(logits: torch.Tensor, labels: torch.Tensor,
 
 
 def source_prior(saved: SavedLogits) -> torch.Tensor:
-    """The prior the model's softmax is a posterior for: the training frequencies for plain
-    CE, uniform for the methods that train for a balanced test set."""
+    """The prior the model's softmax is a posterior for: uniform where the loss added the log
+    prior in training (Balanced Softmax, logit-adjusted loss, PaCo / GPaCo with their prior),
+    else (plain CE) the training frequencies."""
     c = saved.logits.shape[1]
-    if saved.method in TRAIN_PRIOR_METHODS and saved.class_counts:
+    if saved.prior_in_loss is False and saved.class_counts:
         return torch.tensor(saved.class_counts, dtype=torch.float64)
     return torch.ones(c, dtype=torch.float64)
 
@@ -167,7 +165,8 @@ def run(req: Request) -> list[str]:
     adjustable = {n: (t.logits, source_prior(t)) for n, t in zip(names, tests)}
     if req.posthoc:
         assert val is not None
-        fit = fit_posthoc(val.logits, val.labels, val.class_counts, val.split)
+        fit = fit_posthoc(val.logits, val.labels, val.class_counts, val.split,
+                          val.center_log_weights)
         table = _posthoc(folder, fit, tests[0])
         lines += ["", f"post-hoc corrections fitted on {val.split} ({fit.val_samples} images): "
                       f"temperature {fit.temperature:.3f}; tau {fit.tau:+.2f} (then temperature "
@@ -203,7 +202,7 @@ def _posthoc(folder: Path, fit: PosthocFit, test: SavedLogits) -> list[str]:
         raise UserError("the validation and test logits come from models with different "
                         "training priors")
     variants = {v: variant_metrics(fit.apply(test.logits, v).float(), test.labels,
-                                   test.class_counts) for v in VARIANTS}
+                                   test.class_counts) for v in fit.variants()}
     head = "head class"
     if test.classes and test.class_counts:
         head = test.classes[max(range(len(test.class_counts)),

@@ -22,6 +22,7 @@ from gpaco.tasks.classification.metrics import EvalResult, evaluate_logits, shot
 from gpaco.tasks.classification.build import Data, build_data, resolve_device
 from gpaco.weights.checkpoint import atomic_write
 from gpaco.tasks.classification.checkpoint_eval import check_classes
+from gpaco.tasks.classification.training_prior import center_shares, prior_in_loss
 from gpaco.config.core import Config
 from gpaco.weights.restore import LoadedModel, ensemble_from_files, load_model
 
@@ -93,8 +94,11 @@ def evaluate_files(paths: Sequence[str | Path], split: str = "test",
     if logits_npy is not None:
         save_logits(logits_npy, logits)
         save_logits(labels_path(logits_npy), labels)
-        text = meta_json(SavedLogits(logits, labels, split, loaded.class_counts, loaded.classes,
-                                     cfg.method, ", ".join(map(str, paths))))
+        counts = loaded.class_counts
+        shares = center_shares(cfg, counts) if counts else None
+        text = meta_json(SavedLogits(logits, labels, split, counts, loaded.classes, cfg.method,
+                                     ", ".join(map(str, paths)), prior_in_loss(cfg),
+                                     None if shares is None else shares.log().tolist()))
         atomic_write(meta_path(logits_npy), lambda f: f.write(text.encode()))
     # An authors' file records no training counts: many/medium/few are then unknown (None),
     # never computed from the evaluated split's own counts.

@@ -10,7 +10,7 @@ from torch import nn
 
 from gpaco.evaluation.plots import RELIABILITY_PNG, write_reliability
 from gpaco.evaluation.report import calibration_line
-from gpaco.losses import PaCoLoss, center_weights
+from gpaco.losses import PaCoLoss
 from gpaco.tasks.classification.metrics import EvalResult, format_pct
 
 from gpaco.train import parallel
@@ -19,6 +19,7 @@ from gpaco.tasks.classification.checkpoint_eval import evaluate_loaded
 from gpaco.train.forward import TrainForward
 from gpaco.train.loop import evaluate
 from gpaco.tasks.classification.report import write_per_class_csv, write_plots
+from gpaco.tasks.classification.training_prior import center_shares, contrast_size
 from gpaco.train import run_dir as rd
 
 if TYPE_CHECKING:
@@ -95,9 +96,7 @@ class ClassificationTask:
 
 def _center_weight_line(cfg: Config, class_counts: list[int]) -> str:
     """The extra head-class discount of this run's alpha (gpaco.losses.center_weight)."""
-    contrast = 2 * cfg.train.batch_size + cfg.model.queue_size
-    w = center_weights(class_counts, alpha=cfg.loss.alpha, beta=cfg.loss.beta,
-                       contrast_size=contrast)
+    w = center_shares(cfg, class_counts)
     return (f"center share at the loss optimum: {float(w.min()):.2f} for the most frequent class, "
             f"{float(w.max()):.2f} for the rarest (alpha={cfg.loss.alpha}, "
-            f"{contrast} contrast samples; docs/rebalancing.md)")
+            f"{contrast_size(cfg)} contrast samples; docs/rebalancing.md)")
