@@ -41,12 +41,13 @@ class EmbeddedFashionMNISTLT(ArrayDataset):
     """The embedded long-tailed Fashion-MNIST; `data` is RGB (N, 28, 28, 3) uint8.
 
     No download: the data lives in the package (`root` is accepted for the torchvision
-    signature and ignored). `test_split` ("test" or "val") is the held-out split read when
-    `train` is False (`data.val_split=val` reads the validation split).
+    signature and ignored). `test_split` ("test", the default, or "val") is the held-out split
+    read when `train` is False.
     """
 
     def __init__(self, root: str | Path | None = None, train: bool = True,
-                 transform: Callable | None = None, *, test_split: str = "test") -> None:
+                 transform: Callable | None = None, *, test_split: str | None = None) -> None:
+        test_split = test_split or "test"
         if test_split not in SPLITS:
             raise UserError(f"the embedded dataset's held-out splits are {' and '.join(SPLITS)}, "
                             f"not {test_split!r}")
@@ -59,3 +60,15 @@ class EmbeddedFashionMNISTLT(ArrayDataset):
         self.meta: dict[str, Any] = arrays["meta"]
         super().__init__(grey_to_rgb(arrays[f"{split}_x"]), arrays[f"{split}_y"].tolist(),
                          [str(c) for c in arrays["classes"]], transform)
+
+    @staticmethod
+    def implied_splits(root: str | Path | None, val_split: str | None,
+                       test_split: str | None) -> tuple[str | None, str]:
+        """Every run on the embedded data validates on its val split and tests on test (as an
+        image folder with val/ and test/ does), unless data.val_split / data.test_split say
+        otherwise; `root` is ignored."""
+        test = test_split or "test"
+        if val_split is None and test != "val":
+            val_split = "val"
+        return val_split, test
+
