@@ -78,6 +78,8 @@ def summarize(results: dict[str, list[Path]]) -> tuple[dict, list[str]]:
             for row in seed_rows:
                 label = method if " + " not in row["model"] else f"{method} + LA (val)"
                 for key in ("top1", "top1_known_prior", "top1_em_prior", "em_prior_tv"):
+                    if row[key] is None:  # the logit-adjusted copy: plain top-1 only
+                        continue
                     shifts.setdefault(f"{label}|{key}", {}).setdefault(row["shift"], []).append(
                         row[key])
     names = list(dict.fromkeys(row["shift"] for row in raw[METHODS[0]]["prior_shift"][0]))
