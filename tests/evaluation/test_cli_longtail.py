@@ -32,6 +32,12 @@ def test_training_writes_calibration_everywhere(run):
     record = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
     assert record["test"]["calibration"] == cal and "calibration" in record["val"]
     assert (run / "reliability.png").stat().st_size > 0
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    tags = events.Tags()["scalars"]
+    assert "test/calibration/overall/ece" in tags and "val/calibration/few/nll" in tags
     assert main(["report", str(run)]) == 0
     report = (run / "report.md").read_text()
     assert "| many |" in report and "class-wise ECE" in report and "reliability.png" in report
@@ -63,6 +69,14 @@ def test_posthoc_and_shift_from_the_checkpoint_then_from_saved_logits(run, capsy
                  str(again)]) == 0
     assert json.loads((again / "posthoc.json").read_text())["test"] == posthoc["test"]
     assert json.loads((again / "prior_shift.json").read_text()) == rows
+    # two models compared: one table, one reliability diagram each
+    both = run.parent / "both"
+    assert main(["eval", "--logits", str(out / "test_logits.npy"), "--logits",
+                 str(again / "../run/eval-last/test_logits.npy"), "--prior-shift", "--out",
+                 str(both)]) == 0
+    compared = json.loads((both / "prior_shift.json").read_text())
+    assert len({r["model"] for r in compared}) == 2 and len(compared) == 2 * 11
+    assert (both / "reliability-0.png").is_file() and (both / "reliability-1.png").is_file()
     # rerunning into a folder it wrote is fine
     assert main(["eval", "--checkpoint", str(run / "last.pt"), "--posthoc"]) == 0
 
