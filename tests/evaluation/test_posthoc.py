@@ -84,7 +84,7 @@ def test_bias_corrected_temperature_recovers_temperature_and_biases():
 
 
 def test_center_share_correction_and_training_prior_facts():
-    from gpaco.config import core as C
+    from gpaco import run as C
     from gpaco.losses import center_weights
     from gpaco.tasks.classification.training_prior import center_shares, prior_in_loss
 

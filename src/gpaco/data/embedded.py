@@ -45,6 +45,8 @@ class EmbeddedFashionMNISTLT(ArrayDataset):
     read when `train` is False.
     """
 
+    splits_are_folders = True  # split options are names ("val"), never made absolute paths
+
     def __init__(self, root: str | Path | None = None, train: bool = True,
                  transform: Callable | None = None, *, test_split: str | None = None) -> None:
         test_split = test_split or "test"

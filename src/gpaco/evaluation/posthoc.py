@@ -162,8 +162,3 @@ def fit_posthoc(logits: torch.Tensor, labels: torch.Tensor, train_counts: list[i
                       val_prior=val_prior.tolist(),
                       center_log_weights=center_log_weights)
 
-
-def fit_from_json(values: dict) -> PosthocFit:
-    """A PosthocFit read back from its JSON."""
-    return PosthocFit(**values)
-

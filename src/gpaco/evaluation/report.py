@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpaco.tasks.classification.metrics import format_pct
-
 from .calibration import GROUPS
 from .prior_shift import ShiftRow
 
@@ -45,9 +43,9 @@ def posthoc_table(variants: dict[str, dict[str, Any]], head: str) -> list[str]:
     for name, v in variants.items():
         cal = v["calibration"]
         ece = [_num((cal.get(s) or {}).get("ece")) for s in ("overall", *GROUPS)]
-        lines.append(f"| {name} | {format_pct(v['top1'])} | {format_pct(v['many'])} | "
-                     f"{format_pct(v['medium'])} | {format_pct(v['few'])} | "
-                     f"{format_pct(v['head_class'])} | {' | '.join(ece)} | "
+        lines.append(f"| {name} | {_num(v['top1'])} | {_num(v['many'])} | "
+                     f"{_num(v['medium'])} | {_num(v['few'])} | "
+                     f"{_num(v['head_class'])} | {' | '.join(ece)} | "
                      f"{_num(cal['overall']['nll'], 3)} |")
     return lines
 

@@ -1,4 +1,4 @@
-"""One training epoch and one evaluation pass, shared by every method."""
+"""One training epoch, shared by every task and method; progress display."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from torch import nn
 from tqdm import tqdm
 
 from gpaco.errors import UserError
-from gpaco.evaluation.calibration import CalibrationCounter
-from gpaco.tasks.classification.metrics import ConfusionCounter, EvalResult, shot_groups, summarize
 
 from gpaco.train.amp import autocast
 from gpaco.train.step import Step
@@ -113,29 +111,3 @@ def train_epoch(step: Step, model: nn.Module, loader: Iterable, device: torch.de
     progress.close()
     mean = _check_finite(loss_sum, f"in epoch {epoch}") / max(steps, 1)
     return EpochStats(mean, steps, images, time.perf_counter() - start)
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, loader: Iterable, num_classes: int, train_counts: list[int],
-             device: torch.device, *, amp: str = "none", channels_last: bool = False,
-             reduce: Callable[[ConfusionCounter], None] | None = None) -> EvalResult:
-    """Top-1/5, per-class and many/medium/few accuracy and calibration of raw classifier
-    logits."""
-    was_training = model.training
-    model.eval()
-    counter = ConfusionCounter(num_classes, device)
-    calibration = CalibrationCounter(num_classes, device)
-    for x, y in loader:
-        x = to_device(as_views(x)[0], device, channels_last)
-        with autocast(device, amp):
-            logits = model(x)
-        y = y.to(device, non_blocking=True)
-        counter.update(logits.float(), y)
-        calibration.update(logits, y)
-    if reduce is not None:
-        reduce(counter)
-        calibration.reduce()
-    model.train(was_training)
-    result = summarize(counter, train_counts)
-    result.calibration = calibration.result(shot_groups(train_counts) if train_counts else None)
-    return result

@@ -7,15 +7,10 @@ from __future__ import annotations
 
 import torch
 
-from gpaco.config.core import Config
+from gpaco.config import Config
 from gpaco.losses import PaCoLoss, center_weights
 from gpaco.tasks.classification.build import build_criterion
-from gpaco.tasks.classification.methods import get_method
-
-
-def contrast_size(cfg: Config) -> int:
-    """Samples a PaCo / GPaCo anchor is contrasted with: both views of the batch and the queue."""
-    return 2 * cfg.train.batch_size + cfg.model.queue_size
+from gpaco.tasks.classification.methods import contrast_size, get_method
 
 
 def prior_in_loss(cfg: Config) -> bool:

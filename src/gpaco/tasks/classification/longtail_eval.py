@@ -1,6 +1,7 @@
 """`gpaco eval --posthoc / --prior-shift / --logits`: calibration, post-hoc corrections fitted on
-validation and the shifted-prior suite, from checkpoints or from saved logits, written to one
-output folder that holds nothing else (files of a run are never touched)."""
+validation and the shifted-prior suite (gpaco.evaluation), from checkpoints or from saved
+logits, written to one output folder that holds nothing else (files of a run are never
+touched)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,14 @@ from gpaco.errors import UserError
 from gpaco.tasks.classification.evaluate_files import evaluate_files
 from gpaco.tasks.classification.metrics import evaluate_logits, shot_groups
 
-from .calibration import calibration
-from .plots import PRIOR_SHIFT_PNG, RELIABILITY_PNG, write_reliability, write_shift_plot
-from .posthoc import PosthocFit, check_fit_split, fit_posthoc
-from .prior_shift import evaluate_shift_suite
-from .report import calibration_line, calibration_table, posthoc_table, shift_table
-from .saved import SavedLogits, read_saved
+from gpaco.evaluation.calibration import calibration
+from gpaco.evaluation.plots import (PRIOR_SHIFT_PNG, RELIABILITY_PNG, write_reliability,
+                                    write_shift_plot)
+from gpaco.evaluation.posthoc import PosthocFit, check_fit_split, fit_posthoc
+from gpaco.evaluation.prior_shift import evaluate_shift_suite
+from gpaco.evaluation.report import (calibration_line, calibration_table, posthoc_table,
+                                     shift_table)
+from gpaco.evaluation.saved import SavedLogits, read_saved
 
 MANIFEST = "evaluation.json"
 
