@@ -12,10 +12,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from gpaco import run
-from gpaco.config.options import NON_NEGATIVE
+from gpaco.config.options import NON_NEGATIVE, NoOptions
 from gpaco.errors import UserError
 from gpaco.models import Classifier
-from gpaco.tasks.classification.methods import METHODS, Method, NoOptions, register_method
+from gpaco.tasks.classification.methods import METHODS, Method, register_method
 
 
 class FocalLoss(nn.Module):

@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from gpaco import run, tasks
-from gpaco.config.options import POSITIVE, Entry, TaskEntry, options_of
+from gpaco.config.options import POSITIVE, Entry, NoOptions, TaskEntry, options_of
 from gpaco.errors import UserError
 from gpaco.train.data import Data
 
@@ -29,11 +29,6 @@ class Lines(TensorDataset):
         x = torch.randn(64 if train else 32, features, generator=g)
         w = torch.arange(1.0, features + 1)
         super().__init__(x, x @ w + noise * torch.randn(len(x), generator=g))
-
-
-@dataclass
-class NoOptions:
-    pass
 
 
 @dataclass

@@ -41,6 +41,11 @@ def options_of(cls: type, section: str) -> dict[str, Option]:
     return out
 
 
+@dataclass
+class NoOptions:
+    """The options of a choice that has none."""
+
+
 @dataclass(frozen=True)
 class Entry:
     """One entry of a table as the config sees it: the keys it owns and a check of a resolved

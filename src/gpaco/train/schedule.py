@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 
 from gpaco.config import Config, ScheduleConfig
-from gpaco.config.options import NON_NEGATIVE, POSITIVE
+from gpaco.config.options import NON_NEGATIVE, POSITIVE, NoOptions
 from gpaco.errors import UserError
 from gpaco.train.step import Step
 
@@ -89,11 +89,6 @@ def _poly(epoch: float, lr: float, s: ScheduleConfig) -> float:
 class StepOptions:
     milestones: list[int] = field(default_factory=lambda: [320, 360])
     decay: float = 0.1
-
-
-@dataclass
-class NoOptions:
-    pass
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from torch import Tensor, nn
 
-from gpaco.config.options import NON_NEGATIVE, POSITIVE, Entry, options_of
+from gpaco.config.options import NON_NEGATIVE, POSITIVE, NoOptions
 from gpaco.errors import UserError
 from gpaco.losses import (BalancedSoftmaxLoss, CrossEntropyLoss, LogitAdjustedLoss,
                           MultiTaskLoss, PaCoLoss, center_weights)
@@ -51,16 +51,6 @@ class Method:
     summary: str
     soft_targets: bool = False
     start_line: Callable[[Any, list[int]], str] | None = None
-
-    def entry(self) -> Entry:
-        """The method as the config sees it: its `model.*` and `loss.*` keys."""
-        return Entry({**options_of(self.model_options, "model"),
-                      **options_of(self.loss_options, "loss")})
-
-
-@dataclass
-class NoOptions:
-    pass
 
 
 @dataclass

@@ -10,11 +10,9 @@ import torch
 from torch import nn
 
 from gpaco.config import Config
+from gpaco.config.options import TaskEntry
 from gpaco.evaluation.plots import RELIABILITY_PNG, write_reliability
 from gpaco.evaluation.report import calibration_line
-from gpaco.config.options import Entry, TaskEntry
-from gpaco.tasks.dataset_options import keyword_options
-from gpaco.data.registry import ALIASES
 from gpaco.tasks.classification import options
 from gpaco.tasks.classification.build import (build_batch_mix, build_criterion, build_data,
                                               build_model)
@@ -23,6 +21,7 @@ from gpaco.tasks.classification.datasets import DATASETS
 from gpaco.tasks.classification.evaluate import evaluate
 from gpaco.tasks.classification.methods import METHODS
 from gpaco.tasks.classification.metrics import EvalResult, format_pct
+from gpaco.tasks.entries import task_entry
 from gpaco.tasks.classification.report import write_per_class_csv, write_plots
 from gpaco.train import parallel
 from gpaco.train import run_dir as rd
@@ -50,12 +49,8 @@ class ClassificationTask:
 
     def entry(self) -> TaskEntry:
         """The task as the config sees it (gpaco.config.options)."""
-        return TaskEntry(
-            options.OPTIONS, options.check,
-            choices={"method": {n: m.entry() for n, m in self.methods.items()},
-                     "data.dataset": {n: Entry(keyword_options(c, "data", ALIASES))
-                                      for n, c in self.datasets.items()}},
-            conditions=options.CONDITIONS)
+        return task_entry(options.OPTIONS, options.check, self.methods, self.datasets,
+                          options.CONDITIONS)
 
     def build_data(self, cfg: Config, device: torch.device, *, with_train: bool = True,
                    augment_in_step: bool = False) -> Data:

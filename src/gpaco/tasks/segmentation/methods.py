@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from gpaco.config.options import NON_NEGATIVE, POSITIVE, Entry, options_of
+from gpaco.config.options import NON_NEGATIVE, POSITIVE, NoOptions
 from gpaco.errors import UserError
 from gpaco.losses.pixel_paco import PixelPaCoLoss
 from gpaco.losses.segmentation import SegmentationLoss
@@ -27,15 +27,6 @@ class SegmentationMethod:
     model_options: type
     loss_options: type
     summary: str
-
-    def entry(self) -> Entry:
-        return Entry({**options_of(self.model_options, "model"),
-                      **options_of(self.loss_options, "loss")})
-
-
-@dataclass
-class NoOptions:
-    pass
 
 
 @dataclass

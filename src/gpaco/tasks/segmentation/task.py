@@ -15,9 +15,9 @@ from torch.utils.data import Dataset
 
 from gpaco import distributed as gdist
 from gpaco.config import Config
-from gpaco.config.options import Entry, TaskEntry
-from gpaco.tasks.dataset_options import keyword_options
-from gpaco.data.registry import ALIASES, build_dataset, dataset_options
+from gpaco.config.options import TaskEntry
+from gpaco.data.registry import build_dataset, dataset_options
+from gpaco.tasks.entries import task_entry
 from gpaco.data.segmentation import SEGMENTATION_DATASETS, eval_transform, train_transform
 from gpaco.data.segmentation.transforms import MEAN, STD
 from gpaco.errors import UserError
@@ -81,11 +81,7 @@ class SegmentationTask:
 
     def entry(self) -> TaskEntry:
         """The task as the config sees it (gpaco.config.options)."""
-        return TaskEntry(
-            options.OPTIONS, options.check,
-            choices={"method": {n: m.entry() for n, m in self.methods.items()},
-                     "data.dataset": {n: Entry(keyword_options(c, "data", ALIASES))
-                                      for n, c in self.datasets.items()}})
+        return task_entry(options.OPTIONS, options.check, self.methods, self.datasets)
 
     def batch_mix(self, cfg: Config, data: Data) -> None:
         return None
