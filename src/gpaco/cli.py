@@ -25,6 +25,7 @@ from gpaco.engine.trainer import train
 from gpaco.errors import UserError
 from gpaco.metrics import format_pct
 from gpaco.robustness import CORRUPTIONS, PROTOCOLS
+from gpaco.segmentation.authors import evaluate_authors_segmentation
 
 EPILOG = "Overrides are key=value pairs: a dotted path (optim.lr=0.1) or a unique leaf (lr=0.1)."
 
@@ -158,11 +159,15 @@ def _eval(args: argparse.Namespace) -> None:
     if args.suite is not None:
         return _robustness(args)
     paths = args.checkpoint
+    recipe = _recipe(args.recipe, args.overrides)
+    if recipe is not None and recipe.task == "segmentation":  # an authors' mmseg file
+        print(evaluate_authors_segmentation(paths, args.split, recipe, args.overrides))
+        return
     if len(paths) == 1 and args.recipe is None and args.save_logits is None:
         print(evaluate_run_checkpoint(paths[0], args.split, args.overrides))  # a run's own file
         return
     result = evaluate_files(paths, args.split, args.overrides, logits_npy=args.save_logits,
-                            recipe=_recipe(args.recipe, args.overrides))
+                            recipe=recipe)
     f = format_pct
     print(f"{args.split}: top1 {f(result.top1)} top5 {f(result.top5)} | many {f(result.many)} "
           f"| medium {f(result.medium)} | few {f(result.few)} ({result.num_samples} images)")

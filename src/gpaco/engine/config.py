@@ -96,13 +96,15 @@ class ModelConfig:
     momentum: float | None = None
     shuffle_bn: bool | None = None
     joint_forward: bool | None = None
-    # Segmentation (gpaco.tasks): the smp decoder, its width, the FCN aux head's width, the
-    # DeepLabV3+ encoder's output stride (8: the authors' D8 ResNets). model.backbone is the
-    # encoder, model.pretrained a local encoder weight file.
-    arch: Literal["upernet", "deeplabv3plus"] | None = None
+    # Segmentation (gpaco.tasks): the decoder (upernet / deeplabv3plus: mmseg's, as the authors;
+    # smp-*: smp's), its width, the FCN aux head's width, the DeepLabV3+ encoder's output stride
+    # (8: the authors' D8 ResNets) and low-level branch width (the authors' R18: 12).
+    # model.backbone is the encoder, model.pretrained a local encoder weight file.
+    arch: Literal["upernet", "deeplabv3plus", "smp-upernet", "smp-deeplabv3plus"] | None = None
     decoder_channels: int | None = None
     aux_channels: int | None = None
     output_stride: int | None = None
+    c1_channels: int | None = None
 
 
 @dataclass
@@ -643,7 +645,7 @@ _POSITIVE = ("train.batch_size", "schedule.epochs", "train.eval_every", "train.v
              "train.log_every", "optim.lr", "loss.temperature", "data.image_size", "model.dim",
              "train.max_steps_per_epoch", "train.accum_iter", "optim.blr", "schedule.power",
              "optim.layer_decay", "model.classifier_init_std", "model.decoder_channels",
-             "model.aux_channels", "inference.predictions", "train.checkpoint_every_steps",
+             "model.aux_channels", "model.c1_channels", "inference.predictions", "train.checkpoint_every_steps",
              "train.threads")
 # A queue of 0 is a valid choice (the in-batch contrast set only).
 _NON_NEGATIVE = ("model.queue_size", "schedule.warmup_epochs", "optim.weight_decay",

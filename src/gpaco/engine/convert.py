@@ -171,7 +171,15 @@ def authors_to_gpaco(source: str | Path, **kwargs: Any) -> dict[str, Any]:
 
 
 def write_converted(source: str | Path, destination: str | Path, **kwargs: Any) -> str:
-    """Convert an authors' file and save it atomically; returns the one-line import report."""
+    """Convert an authors' file and save it atomically; returns the one-line import report.
+    Under a segmentation recipe the file is an mmseg checkpoint (gpaco.segmentation.authors)."""
+    recipe = kwargs.get("recipe")
+    if recipe is not None and recipe.task == "segmentation":
+        from gpaco.segmentation.authors import convert_segmentation  # imports the engine
+
+        ckpt = convert_segmentation(source, recipe, kwargs.get("overrides", ()))
+        atomic_save(ckpt, destination)
+        return ckpt["converted_from"]["import"]
     converted = convert_authors(source, **kwargs)
     atomic_save(converted.checkpoint, destination)
     return str(converted.report)

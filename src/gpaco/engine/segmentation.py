@@ -1,5 +1,6 @@
 """The segmentation task as the engine runs it (see engine.tasks): the datasets of
-gpaco.data.segmentation with mmseg's joint transforms, smp models with the GPaCo projection,
+gpaco.data.segmentation with mmseg's joint transforms, mmseg's decoders on smp encoders with the
+GPaCo projection,
 CE + aux CE (+ per-pixel GPaCo), whole / slide / multi-scale + flip evaluation, mIoU files."""
 
 from __future__ import annotations
@@ -70,6 +71,23 @@ def _test_transform(cfg: Config) -> Any:
     return eval_transform(tuple(cfg.data.scale), **_normalisation(cfg))
 
 
+def build_segmenter(cfg: Config, num_classes: int) -> nn.Module:
+    """The config's segmentation model for `num_classes` classes (norms as the run's)."""
+    m = cfg.model
+    if m.pretrained and not weights_file(m.pretrained):
+        raise UserError(f"model.pretrained={m.pretrained}: a segmentation encoder loads a "
+                        "local weight file (nothing is downloaded); give its path")
+    contrastive = get_segmentation_method(cfg.method).contrastive
+    model = create_segmenter(
+        m.arch, m.backbone, num_classes, decoder_channels=m.decoder_channels,
+        projection_dim=m.dim if contrastive else None, aux=cfg.loss.aux_weight > 0,
+        aux_channels=m.aux_channels, encoder_output_stride=m.output_stride,
+        encoder_checkpoint=m.pretrained or None, c1_channels=m.c1_channels,
+        **(m.backbone_kwargs or {}))
+    return parallel.convert_norms(model, None, m.sync_bn,
+                                  parallel.local_batch(cfg.train.batch_size))
+
+
 class SegmentationTask:
     def build_data(self, cfg: Config, device: torch.device, *, with_train: bool = True,
                    augment_in_step: bool = False) -> Data:
@@ -88,18 +106,7 @@ class SegmentationTask:
         return Data(train, test, None, train_loader, test_loader, None, test.num_classes, [])
 
     def build_model(self, cfg: Config, data: Data) -> nn.Module:
-        m = cfg.model
-        if m.pretrained and not weights_file(m.pretrained):
-            raise UserError(f"model.pretrained={m.pretrained}: a segmentation encoder loads a "
-                            "local weight file (nothing is downloaded); give its path")
-        contrastive = get_segmentation_method(cfg.method).contrastive
-        model = create_segmenter(
-            m.arch, m.backbone, data.num_classes, decoder_channels=m.decoder_channels,
-            projection_dim=m.dim if contrastive else None, aux=cfg.loss.aux_weight > 0,
-            aux_channels=m.aux_channels, encoder_output_stride=m.output_stride,
-            encoder_checkpoint=m.pretrained or None, **(m.backbone_kwargs or {}))
-        return parallel.convert_norms(model, None, m.sync_bn,
-                                      parallel.local_batch(cfg.train.batch_size))
+        return build_segmenter(cfg, data.num_classes)
 
     def build_criterion(self, cfg: Config, data: Data) -> nn.Module:
         options = {k: getattr(cfg.loss, k)
