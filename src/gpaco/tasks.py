@@ -43,6 +43,7 @@ _SEGMENTATION_KEYS = MappingProxyType({
     "data.cat_max_ratio": 0.75,
     "model.arch": "deeplabv3plus", "model.decoder_channels": 512, "model.aux_channels": 256,
     "model.output_stride": None, "model.c1_channels": 48, "loss.aux_weight": 0.4, "loss.ce_average": "all",
+    "loss.lovasz_weight": 0.0,
     "inference.mode": "whole", "inference.crop": None, "inference.stride": None,
     "inference.ratios": [1.0], "inference.flip": False, "inference.predictions": 4,
 })

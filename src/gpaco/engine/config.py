@@ -122,9 +122,11 @@ class LossConfig:
     # the authors' ImageNet-LT loss); None: unweighted, as their CIFAR loss.
     effective_number_beta: float | None = None
     num_samples: int | None = None  # segmentation GPaCo: pixels per image (-1: all)
-    # Segmentation (gpaco.tasks): the FCN aux CE's weight; CE mean over all or valid pixels.
+    # Segmentation (gpaco.tasks): the FCN aux CE's weight; CE mean over all or valid pixels;
+    # the Lovasz-softmax term's weight (the authors' paco11 heads: 1.0; 0: none).
     aux_weight: float | None = None
     ce_average: Literal["all", "valid"] | None = None
+    lovasz_weight: float | None = None
 
 
 @dataclass
@@ -650,7 +652,7 @@ _POSITIVE = ("train.batch_size", "schedule.epochs", "train.eval_every", "train.v
 # A queue of 0 is a valid choice (the in-batch contrast set only).
 _NON_NEGATIVE = ("model.queue_size", "schedule.warmup_epochs", "optim.weight_decay",
                  "optim.momentum", "data.workers", "data.mixup_alpha", "data.cutmix_alpha", "loss.alpha", "loss.beta", "loss.gamma", "loss.label_smoothing",
-                 "schedule.min_lr", "loss.aux_weight")
+                 "schedule.min_lr", "loss.aux_weight", "loss.lovasz_weight")
 
 
 def _is_number(value: Any) -> bool:

@@ -115,7 +115,8 @@ class SegmentationTask:
         seed = cfg.seed + 65536 * gdist.rank()
         return build_segmentation_criterion(cfg.method, data.num_classes,
                                             aux_weight=cfg.loss.aux_weight,
-                                            ce_average=cfg.loss.ce_average, seed=seed, **options)
+                                            ce_average=cfg.loss.ce_average, seed=seed,
+                                            lovasz_weight=cfg.loss.lovasz_weight, **options)
 
     def train_forward(self, model: nn.Module) -> nn.Module:
         return SegmentationForward(model)
