@@ -156,6 +156,11 @@ class ScheduleConfig:
     decay: float | None = None
     min_lr: float | None = None
     power: float | None = None
+    # poly / warmup_cosine: run this many optimiser steps in all (epochs then follows from the
+    # data, the last epoch cut short) with a warm-up of warmup_iterations steps
+    # (gpaco.engine.iterations); None: whole epochs.
+    iterations: int | None = None
+    warmup_iterations: int | None = None
 
 
 @dataclass
@@ -240,8 +245,8 @@ OPTIMIZER_OPTIONS: dict[str, dict[str, Any]] = {
 SCHEDULE_OPTIONS: dict[str, dict[str, Any]] = {
     "step": {"milestones": [320, 360], "decay": 0.1},
     "cosine": {},
-    "warmup_cosine": {"min_lr": 1e-6},
-    "poly": {"min_lr": 0.0, "power": 0.9},
+    "warmup_cosine": {"min_lr": 1e-6, "iterations": None, "warmup_iterations": 0},
+    "poly": {"min_lr": 0.0, "power": 0.9, "iterations": None, "warmup_iterations": 0},
 }
 # Keys renamed since earlier versions, so that their saved config.yaml files still resume.
 RENAMED = {"data.on_gpu": "data.batched_augment"}
@@ -647,12 +652,13 @@ _POSITIVE = ("train.batch_size", "schedule.epochs", "train.eval_every", "train.v
              "train.log_every", "optim.lr", "loss.temperature", "data.image_size", "model.dim",
              "train.max_steps_per_epoch", "train.accum_iter", "optim.blr", "schedule.power",
              "optim.layer_decay", "model.classifier_init_std", "model.decoder_channels",
-             "model.aux_channels", "model.c1_channels", "inference.predictions", "train.checkpoint_every_steps",
-             "train.threads")
+             "model.aux_channels", "model.c1_channels", "inference.predictions",
+             "train.checkpoint_every_steps", "train.threads", "schedule.iterations")
 # A queue of 0 is a valid choice (the in-batch contrast set only).
 _NON_NEGATIVE = ("model.queue_size", "schedule.warmup_epochs", "optim.weight_decay",
                  "optim.momentum", "data.workers", "data.mixup_alpha", "data.cutmix_alpha", "loss.alpha", "loss.beta", "loss.gamma", "loss.label_smoothing",
-                 "schedule.min_lr", "loss.aux_weight", "loss.lovasz_weight")
+                 "schedule.min_lr", "loss.aux_weight", "loss.lovasz_weight",
+                 "schedule.warmup_iterations")
 
 
 def _is_number(value: Any) -> bool:
@@ -676,6 +682,9 @@ def validate(cfg: Config) -> None:
             raise UserError(f"data.{key} must list 3 numbers (one per channel)")
     if sched.milestones is not None and sched.milestones != sorted(set(sched.milestones)):
         raise UserError(f"schedule.milestones must be increasing epochs, not {sched.milestones}")
+    if sched.iterations is not None and (sched.warmup_iterations or 0) >= sched.iterations:
+        raise UserError(f"schedule.warmup_iterations ({sched.warmup_iterations}) must be fewer "
+                        f"than schedule.iterations ({sched.iterations})")
     if data.val_split is not None and data.val_split == data.test_split:
         raise UserError("data.val_split is the test split: selecting on it would select on "
                         "the test set; give a separate validation list")

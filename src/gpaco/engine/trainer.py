@@ -15,7 +15,7 @@ from gpaco import distributed as gdist
 from gpaco.errors import UserError
 from gpaco.seeding import seed_all, seed_epoch
 
-from . import parallel
+from . import iterations, parallel
 from . import run_dir as rd
 from .build import Data, build_batch_mix, build_optimizer, resolve_device
 from .checkpoint import FORMAT_KEY, FORMAT_VERSION, atomic_save, load_checkpoint, load_weights
@@ -59,6 +59,8 @@ class Run:
         if len(self.data.train_loader) == 0:
             raise UserError(f"the training set ({len(self.data.train)} images) is smaller than one "
                             f"batch (train.batch_size={t.batch_size})")
+        if cfg.schedule.iterations is not None:  # the epochs an iteration run walks
+            cfg.schedule.epochs = iterations.epochs_for(cfg.schedule, self.epoch_steps())
         _check_step_checkpoints(t.checkpoint_every_steps, self.epoch_steps())
         self.model = self.task.build_model(cfg, self.data).to(self.device)
         if t.channels_last:
@@ -74,7 +76,8 @@ class Run:
         self.step = ScheduledStep(build_step(t, self.train_module, self.criterion,
                                              self.optimizer, self.scaler, self.device,
                                              self.data.augment, mix),
-                                  self.optimizer, cfg.optim.lr, cfg.schedule)
+                                  self.optimizer, cfg.optim.lr,
+                                  iterations.lr_schedule(cfg.schedule, self.epoch_steps()))
         self.start_epoch = 0
         self.resume_at: EpochPosition | None = None  # set by a mid-epoch checkpoint
         self.best: dict[str, Any] | None = None
@@ -137,6 +140,14 @@ def _check_step_checkpoints(every: int | None, steps: int) -> None:
                         "after every epoch anyway); give fewer steps or leave it unset")
 
 
+def _step_cap(run: Run, epoch: int) -> int | None:
+    """max_steps_per_epoch, and the end of an iteration run inside its last epoch."""
+    cap = run.cfg.train.max_steps_per_epoch
+    if run.cfg.schedule.iterations is None:
+        return cap
+    return iterations.steps_in_epoch(run.cfg.schedule, epoch, run.epoch_steps())
+
+
 def _due(epoch: int, every: int, cfg: Config) -> bool:
     return epoch + 1 == cfg.schedule.epochs or (epoch + 1) % every == 0
 
@@ -164,7 +175,7 @@ def _run_epoch(run: Run, epoch: int) -> dict[str, Any]:
                   if every else None)
     stats = train_epoch(run.step, run.model, loader, run.device,
                         channels_last=t.channels_last and not run.step.lays_out_inputs,
-                        max_steps=t.max_steps_per_epoch, log_every=t.log_every,
+                        max_steps=_step_cap(run, epoch), log_every=t.log_every,
                         progress=progress, epoch=epoch + 1, resume_at=resume_at,
                         after_step=after_step)
     stats = parallel.end_epoch(run.model, stats)  # DDP: average BN stats, global loss
