@@ -17,6 +17,7 @@ from gpaco.engine import config as C
 from gpaco.engine import run_dir as rd
 from gpaco.engine.convert import write_converted
 from gpaco.engine.evaluate_files import evaluate_files
+from gpaco.engine.model_summary import parameter_line
 from gpaco.engine.restore import export_file
 from gpaco.engine.robustness_eval import SUITE_CHOICES, SuiteRun, evaluate_robustness
 from gpaco.engine.report import write_report
@@ -206,7 +207,9 @@ def _recipes(_: argparse.Namespace) -> None:
 
 
 def _config(args: argparse.Namespace) -> None:
-    print(C.dump(C.load_config(args.recipe, args.config, args.overrides)), end="")
+    cfg = C.load_config(args.recipe, args.config, args.overrides)
+    print(C.dump(cfg), end="")
+    print(parameter_line(cfg))
 
 
 def _prepare(args: argparse.Namespace) -> None:

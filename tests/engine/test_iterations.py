@@ -62,3 +62,4 @@ def test_a_training_run_stops_after_the_stated_iterations(tmp_path, capsys) -> N
     records = rd.read_metrics(run)
     assert [r["steps"] for r in records] == [2, 2, 1]
     assert "for 3 epochs" in capsys.readouterr().out
+

@@ -13,6 +13,7 @@ from torch import nn
 
 from gpaco import distributed as gdist
 from gpaco.errors import UserError
+from gpaco.models.summary import describe_parts
 from gpaco.seeding import seed_all, seed_epoch
 
 from . import iterations, parallel
@@ -259,8 +260,9 @@ def _train_in(run: Run, folder: Path, resume: bool) -> dict[str, Any]:
     log = rd.MetricsLog(folder, cfg.output.tensorboard) if gdist.is_main() else None
     epochs = cfg.schedule.epochs
     say(f"training {cfg.method} on {cfg.data.dataset} ({len(run.data.train)} images, "
-        f"{run.data.num_classes} classes) for {epochs} epochs on {run.device} "
+        f"{run.data.num_classes} classes) for {epochs} epochs{_iterations(cfg)} on {run.device} "
         f"({run.threads} CPU thread{'s' if run.threads > 1 else ''})")
+    say(describe_parts(run.model))
     for line in run.task.start_lines(run):
         say(line)
     test: Any = None
@@ -284,6 +286,11 @@ def _train_in(run: Run, folder: Path, resume: bool) -> dict[str, Any]:
     if gdist.is_main():
         _write_outputs(run, test, summary)
     return summary
+
+
+def _iterations(cfg: Config) -> str:
+    n = cfg.schedule.iterations
+    return f" ({n:,} iterations)" if n is not None else ""
 
 
 def _summary(run: Run, test: Any, seconds: float) -> dict[str, Any]:
