@@ -18,9 +18,9 @@ import statistics
 
 import torch
 
-from gpaco.engine import config as C
-from gpaco.engine.build import resolve_device
-from gpaco.engine.segmentation import SegmentationTask, build_segmenter
+from gpaco.config import core as C
+from gpaco.tasks.classification.build import resolve_device
+from gpaco.tasks.segmentation.runner import SegmentationTask, build_segmenter
 from gpaco.losses.pixel_paco import downsample_labels
 
 
@@ -86,7 +86,7 @@ def main() -> None:
                                                         data.num_classes)}))
     model = build_segmenter(cfg, data.num_classes)
     criterion = task.build_criterion(cfg, data)
-    from gpaco.engine.build import build_optimizer
+    from gpaco.tasks.classification.build import build_optimizer
     optimizer = build_optimizer(cfg, model)
     batches = [b for _, b in zip(range(args.batches), data.train_loader)]
     done = 0

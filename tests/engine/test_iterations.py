@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from gpaco.cli import main
-from gpaco.engine import config as C
-from gpaco.engine import iterations as I
-from gpaco.engine import run_dir as rd
-from gpaco.engine.config import ScheduleConfig
-from gpaco.engine.schedule import lr_at
+from gpaco.config import core as C
+from gpaco.train import iterations as I
+from gpaco.train import run_dir as rd
+from gpaco.config.core import ScheduleConfig
+from gpaco.train.schedule import lr_at
 from gpaco.errors import UserError
 
 POLY = ScheduleConfig("poly", epochs=400, warmup_epochs=0, power=1.0, min_lr=0.0,

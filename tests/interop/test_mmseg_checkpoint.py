@@ -11,11 +11,11 @@ import torch.nn.functional as F
 
 from _mmseg_layouts import released_file, resnet18_v1c, sep_aspp_head, swin_tiny, uper_head
 from gpaco.cli import main
-from gpaco.engine import config as C
-from gpaco.engine.checkpoint import load_checkpoint
-from gpaco.engine.segmentation import build_segmenter
+from gpaco.config import core as C
+from gpaco.weights.checkpoint import load_checkpoint
+from gpaco.tasks.segmentation.runner import build_segmenter
 from gpaco.errors import UserError
-from gpaco.models.mmseg_checkpoint import load_mmseg_state, unfold_to_timm
+from gpaco.weights.mmseg import load_mmseg_state, unfold_to_timm
 
 DEMO = ["data.dataset=seg_demo", "data.root=null", "data.crop_size=[64,64]",
         "data.scale=[64,64]", "train.device=cpu", "train.eval_batch_size=16", "data.workers=0",

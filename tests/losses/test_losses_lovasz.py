@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gpaco.engine import config as C
+from gpaco.config import core as C
 from gpaco.losses.lovasz import lovasz_softmax
 from gpaco.losses.segmentation import SegmentationLoss
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gpaco.engine import config as C
-from gpaco.engine.optimizer import param_groups
-from gpaco.engine.segmentation import build_segmenter
+from gpaco.config import core as C
+from gpaco.train.optimizer import param_groups
+from gpaco.tasks.segmentation.runner import build_segmenter
 from gpaco.models.mmseg_decoders import ConvModule, SeparableASPPDecoder, UPerDecoder
 
 

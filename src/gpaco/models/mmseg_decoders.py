@@ -3,7 +3,7 @@
 `SeparableASPPDecoder` is mmseg's `DepthwiseSeparableASPPHead` (DeepLabV3+) and `UPerDecoder`
 its `UPerHead`, without their `conv_seg` (gpaco's `Segmenter` owns the classifier, the GPaCo
 projection and the auxiliary head). Module and attribute names follow mmseg's, so that the
-authors' `decode_head.*` keys name the same tensors here (gpaco.models.mmseg_checkpoint).
+authors' `decode_head.*` keys name the same tensors here (gpaco.weights.mmseg).
 Facts: docs/segmentation.md and extensions-spec section D.
 
 - `ConvModule` is mmcv's conv (no bias) + BN + ReLU, the conv initialised kaiming normal with

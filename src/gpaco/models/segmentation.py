@@ -132,7 +132,7 @@ class Segmenter(nn.Module):
 
     def no_weight_decay_keys(self) -> tuple[str, ...]:
         """AdamW decays exactly the parameters whose names contain none of these (the
-        authors' paramwise_cfg; gpaco.engine.optimizer.decay_groups)."""
+        authors' paramwise_cfg; gpaco.train.optimizer.decay_groups)."""
         return NO_WEIGHT_DECAY_KEYS
 
     def _features(self, x: Tensor) -> tuple[list[Tensor], Tensor]:
