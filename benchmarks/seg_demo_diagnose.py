@@ -4,10 +4,13 @@ canvases (never the test split).
 1. What the per-pixel GPaCo term sees per image: stride-4 pixels, how many are background,
    void (ignored) and item pixels, and how many same-class positives an item anchor has.
 2. How strongly each term pulls on the fused decoder feature F: the norm of d(term)/dF for CE,
-   aux CE and GPaCo on the same batches, at the recipe's init and after `--steps` CE+GPaCo
-   steps (the recipe's optimiser), and the terms' values.
+   aux CE and GPaCo on the same batches, at the recipe's init (and after `--steps` CE+GPaCo
+   steps at the recipe's lr), and the terms' values.
+3. With `--checkpoints RUN/last.pt ...` (finished CE and GPaCo runs): the same terms on those
+   weights and each model's mIoU on those *training* batches (is GPaCo's deficit a fitting one?).
 
-Usage: python benchmarks/seg_demo_diagnose.py [--batches 8] [--steps 0] [key=value ...]
+Usage: python benchmarks/seg_demo_diagnose.py [--batches 8] [--steps 0] [--checkpoints A B]
+       [key=value ...]
 """
 
 from __future__ import annotations
@@ -63,10 +66,10 @@ def term_gradients(model, criterion, images, masks) -> dict[str, float]:
     out = {}
     for name, value in parts.items():
         if name == "aux":  # the aux head sits on the encoder, not on F
-            out["aux_value"] = round(float(value), 4)
+            out["aux_value"] = round(float(value.detach()), 4)
             continue
         grad, = torch.autograd.grad(value, fused, retain_graph=True)
-        out[f"{name}_value"] = round(float(value), 4)
+        out[f"{name}_value"] = round(float(value.detach()), 4)
         out[f"{name}_grad_F"] = float(grad.norm() / len(images))
     out["paco_over_ce_grad"] = round(out["paco_grad_F"] / out["ce_grad_F"], 2)
     return out
@@ -75,7 +78,8 @@ def term_gradients(model, criterion, images, masks) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=8)
-    parser.add_argument("--steps", type=int, nargs="+", default=[0, 200])
+    parser.add_argument("--steps", type=int, nargs="+", default=[0])
+    parser.add_argument("--checkpoints", nargs="*", default=[])
     args, overrides = parser.parse_known_args()
     torch.manual_seed(0)
     cfg = C.load_config("seg-default", overrides=["train.device=cpu", *overrides])
@@ -101,9 +105,31 @@ def main() -> None:
                 loss.backward()
                 optimizer.step()
                 done += 1
-        rows = [term_gradients(model, criterion, x, y) for x, y in batches]
-        mean = {k: round(statistics.mean(r[k] for r in rows), 4) for k in rows[0]}
-        print(json.dumps({"after_steps": done, **mean}), flush=True)
+        print(json.dumps({"after_steps": done, **measure(model, criterion, batches)}), flush=True)
+    for path in args.checkpoints:
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["model"],
+                              strict=False)  # a CE run has no projection: keep the random one
+        train_miou = evaluate(model, batches, data.num_classes)
+        print(json.dumps({"checkpoint": path, "train_miou": round(train_miou, 2),
+                          **measure(model, criterion, batches)}), flush=True)
+
+
+def measure(model, criterion, batches) -> dict[str, float]:
+    rows = [term_gradients(model, criterion, x, y) for x, y in batches]
+    return {k: round(statistics.mean(r[k] for r in rows), 4) for k in rows[0]}
+
+
+@torch.no_grad()
+def evaluate(model, batches, num_classes: int) -> float:
+    """mIoU (%) of the model on the measured training batches, whole-image argmax."""
+    from gpaco.tasks.segmentation.metrics import ConfusionMatrix
+
+    model.eval()
+    matrix = ConfusionMatrix(num_classes)
+    for images, masks in batches:
+        matrix.update(model(images).argmax(1), masks)
+    model.train()
+    return 100 * float(matrix.compute().miou)
 
 
 if __name__ == "__main__":
