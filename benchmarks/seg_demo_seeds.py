@@ -6,7 +6,9 @@ user gets. The rare classes are the item classes with the fewest labelled traini
 (the run's pixel_counts.json). Writes a JSON list of runs and prints a markdown table.
 
 Usage: python benchmarks/seg_demo_seeds.py [--seeds 0 1 2] [--rare 3] [--out results.json]
-       [--runs DIR] [key=value ...]   (overrides for every run)
+       [--runs DIR] [--jobs 1] [key=value ...]   (overrides for every run)
+--jobs N runs N trainings at once (one torch thread each), in the order seed 0 CE, seed 0
+GPaCo, seed 1 CE, ..., so that a change of machine load hits both methods.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import platform
 import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -68,17 +72,24 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--rare", type=int, default=3)
     parser.add_argument("--runs", type=Path, default=Path("runs/seg-demo-seeds"))
+    parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--out", type=Path, default=HERE / "results-seg-demo-seeds-cpu.json")
     args, overrides = parser.parse_known_args()
-    runs = []
-    for seed in args.seeds:  # interleaved, so a change of machine load hits both methods
-        for method in ("ce", "gpaco"):
-            runs.append(run_one(method, seed, args.runs / f"{method}-{seed}", overrides))
-            print(json.dumps({k: runs[-1][k] for k in ("method", "seed", "miou", "train_seconds")}),
-                  flush=True)
+    jobs = [(method, seed) for seed in args.seeds for method in ("ce", "gpaco")]
+
+    def one(job: tuple[str, int]) -> dict:
+        method, seed = job
+        run = run_one(method, seed, args.runs / f"{method}-{seed}", overrides)
+        print(json.dumps({k: run[k] for k in ("method", "seed", "miou", "train_seconds")}),
+              flush=True)
+        return run
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        runs = list(pool.map(one, jobs))
     rare = rare_classes(runs[0], args.rare)
     args.out.write_text(json.dumps({"torch": torch.__version__, "machine": platform.processor()
                                     or platform.machine(), "overrides": overrides,
+                                    "jobs": args.jobs, "load_after": os.getloadavg(),
                                     "rare": rare, "runs": runs}, indent=2))
     print(table(runs, rare))
 

@@ -19,6 +19,7 @@ from gpaco.train import run_dir as rd
 from gpaco.tasks.classification.convert import write_converted
 from gpaco.tasks.classification.evaluate_files import evaluate_files
 from gpaco.tasks.classification.restore import export_file
+from gpaco.tasks.model_summary import parameter_line
 from gpaco.tasks.classification.robustness_eval import SUITE_CHOICES, SuiteRun, evaluate_robustness
 from gpaco.tasks.classification.report import write_report
 from gpaco.errors import UserError
@@ -27,6 +28,12 @@ from gpaco.tasks.classification.longtail_eval import Request
 from gpaco.tasks.classification.longtail_eval import run as longtail_eval
 from gpaco.tasks.classification.metrics import format_pct
 from gpaco.tasks.classification.robustness import CORRUPTIONS, PROTOCOLS
+from gpaco.tasks.segmentation.authors import (evaluate_authors_segmentation,
+                                             write_converted_segmentation)
+
+# Tasks whose authors' files `gpaco eval --recipe` / `gpaco convert --recipe` read with their
+# own (evaluate, convert) pair; classification's are evaluate_files / write_converted.
+AUTHORS_FILES = {"segmentation": (evaluate_authors_segmentation, write_converted_segmentation)}
 
 EPILOG = "Overrides are key=value pairs: a dotted path (optim.lr=0.1) or a unique leaf (lr=0.1)."
 
@@ -193,11 +200,15 @@ def _eval(args: argparse.Namespace) -> None:
     if not paths:
         raise UserError("give --checkpoint FILE (or --logits FILE.npy with --posthoc / "
                         "--prior-shift)")
+    recipe = _recipe(args.recipe, args.overrides)
+    if recipe is not None and recipe.task in AUTHORS_FILES:  # e.g. an mmseg file
+        print(AUTHORS_FILES[recipe.task][0](paths, args.split, recipe, args.overrides))
+        return
     if len(paths) == 1 and args.recipe is None and args.save_logits is None:
         print(C.evaluate_run_checkpoint(paths[0], args.split, args.overrides))  # a run's own file
         return
     result = evaluate_files(paths, args.split, args.overrides, logits_npy=args.save_logits,
-                            recipe=_recipe(args.recipe, args.overrides))
+                            recipe=recipe)
     f = format_pct
     print(f"{args.split}: top1 {f(result.top1)} top5 {f(result.top5)} | many {f(result.many)} "
           f"| medium {f(result.medium)} | few {f(result.few)} ({result.num_samples} images)")
@@ -205,8 +216,10 @@ def _eval(args: argparse.Namespace) -> None:
 
 
 def _convert(args: argparse.Namespace) -> None:
-    print(write_converted(args.file, args.out, overrides=args.overrides,
-                          recipe=_recipe(args.recipe, args.overrides)))
+    recipe = _recipe(args.recipe, args.overrides)
+    write = (AUTHORS_FILES[recipe.task][1] if recipe is not None and recipe.task in AUTHORS_FILES
+             else write_converted)
+    print(write(args.file, args.out, overrides=args.overrides, recipe=recipe))
     print(f"wrote {args.out}")
 
 
@@ -237,7 +250,9 @@ def _recipes(_: argparse.Namespace) -> None:
 
 
 def _config(args: argparse.Namespace) -> None:
-    print(C.dump(C.load_config(args.recipe, args.config, args.overrides)), end="")
+    cfg = C.load_config(args.recipe, args.config, args.overrides)
+    print(C.dump(cfg), end="")
+    print(parameter_line(cfg))
 
 
 def _prepare(args: argparse.Namespace) -> None:

@@ -14,7 +14,12 @@ from gpaco import run, tasks
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 # Deliberate changes since the fixtures were written (issue 25: the default validates on the
 # embedded validation split as often as it tests; evaluations add calibration to top-1).
-CHANGED = {("default", "train.val_every"): 3}
+CHANGED = {("default", "train.val_every"): 3, ("seg-default", "loss.num_samples"): 128}
+# Issue 23: segmentation recipes run the authors' iterations (schedule.iterations; epochs and
+# warm-up epochs then do not act), their mmseg decoders (origin and description say so) and the
+# R18-V1c encoder of the authors (its weights file and option).
+SEG_CHANGED = {"schedule.epochs", "schedule.warmup_epochs", "origin.differences", "description",
+               "model.backbone_kwargs", "model.pretrained"}
 
 
 def _plain(value):
@@ -31,6 +36,8 @@ def test_every_recipe_resolves_to_the_values_it_had_before_the_move():
         for key, value in old.items():
             other_task = key in classification and new["task"] != "classification"
             if new.get(key) is None and (value is None or other_task):
+                continue
+            if new["task"] == "segmentation" and key in SEG_CHANGED:
                 continue
             assert _plain(new.get(key)) == CHANGED.get((recipe, key), value), (recipe, key)
 

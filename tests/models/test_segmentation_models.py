@@ -103,17 +103,19 @@ def test_bad_weights_and_names_are_user_errors(tmp_path) -> None:
         create_segmenter("upernet", "resnet18", C, encoder_output_stride=8)
 
 
-def test_swin_position_tables_are_left_out_of_adamw_weight_decay() -> None:
+def test_swin_adamw_exempts_only_the_authors_keys() -> None:
     from gpaco.train.optimizer import decay_groups
 
     model = create_segmenter("upernet", "tu-swin_tiny_patch4_window7_224", C,
                              decoder_channels=16, aux_channels=8, img_size=64)
-    skip = model.no_weight_decay()
-    tables = [n for n, _ in model.named_parameters() if "relative_position_bias_table" in n]
-    assert tables and set(tables) <= skip
     no_decay, decay = decay_groups(model, 0.01)
     undecayed = {id(p) for p in no_decay["params"]}
     named = dict(model.named_parameters())
-    assert all(id(named[n]) in undecayed for n in tables)
+    tables = [n for n in named if "relative_position_bias_table" in n]
+    norms = [n for n in named if "norm" in n]
+    assert tables and norms and all(id(named[n]) in undecayed for n in tables + norms)
+    assert len(undecayed) == len(tables) + len(norms)
     assert no_decay["weight_decay"] == 0.0 and decay["weight_decay"] == 0.01
-    assert id(model.classifier.weight) not in undecayed and id(model.classifier.bias) in undecayed
+    # biases and the heads' BN are decayed, as the authors' paramwise_cfg
+    assert id(model.classifier.bias) not in undecayed
+    assert id(model.decoder.bottleneck.bn.weight) not in undecayed

@@ -60,7 +60,7 @@ def test_the_ce_baseline_has_no_projection_and_no_gpaco_term(tmp_path) -> None:
     assert run.model.projection is None and isinstance(run.criterion, SegmentationLoss)
     assert run.criterion.pixel_paco is None and run.model.aux_head is not None
     gpaco = T.build_run(_cfg(tmp_path / "g"), tmp_path / "g")
-    assert gpaco.model.projection is not None and gpaco.criterion.pixel_paco.num_samples == 8192
+    assert gpaco.model.projection is not None and gpaco.criterion.pixel_paco.num_samples == 128
 
 
 def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(tmp_path,

@@ -1,4 +1,5 @@
-"""The segmentation training loss: CE(decode) + aux_weight * CE(aux) + the per-pixel GPaCo term.
+"""The segmentation training loss: CE(decode) + aux_weight * CE(aux) + the per-pixel GPaCo term
+(+ lovasz_weight * Lovasz-softmax of the decode logits, the authors' `paco11` heads).
 
 As in the authors' mmsegmentation 0.17 setup (paper-spec section 6, extensions-spec D):
 logits are upsampled bilinearly (align_corners=False) to the label size, and the CE is
@@ -16,6 +17,7 @@ from torch import Tensor, nn
 
 from gpaco.errors import UserError
 from gpaco.losses._numerics import upcast
+from gpaco.losses.lovasz import lovasz_softmax
 from gpaco.losses.pixel_paco import PixelPaCoLoss
 
 CE_AVERAGES = ("all", "valid")
@@ -59,12 +61,15 @@ class SegmentationLoss(nn.Module):
         paco_weight: float = 1.0,
         ignore_index: int = 255,
         ce_average: str = "all",
+        lovasz_weight: float = 0.0,
     ) -> None:
         super().__init__()
         if ce_average not in CE_AVERAGES:
             raise UserError(f"ce_average must be one of {CE_AVERAGES}, got {ce_average!r}")
-        if aux_weight < 0 or paco_weight < 0:
-            raise UserError(f"loss weights must be >= 0, got aux {aux_weight}, paco {paco_weight}")
+        if min(aux_weight, paco_weight, lovasz_weight) < 0:
+            raise UserError(f"loss weights must be >= 0, got aux {aux_weight}, paco {paco_weight}, "
+                            f"lovasz {lovasz_weight}")
+        self.lovasz_weight = float(lovasz_weight)
         self.pixel_paco = pixel_paco
         self.aux_weight = float(aux_weight)
         self.paco_weight = float(paco_weight)
@@ -78,7 +83,7 @@ class SegmentationLoss(nn.Module):
         aux_logits: Tensor | None = None,
         embeddings: Tensor | None = None,
     ) -> dict[str, Tensor]:
-        """The weighted terms, by name ("ce", "aux", "paco"); their sum is the loss."""
+        """The weighted terms, by name ("ce", "aux", "paco", "lovasz"); their sum is the loss."""
         ce = dict(ignore_index=self.ignore_index, average=self.ce_average)
         terms = {"ce": pixel_cross_entropy(logits, labels, **ce)}
         if aux_logits is not None and self.aux_weight > 0:
@@ -87,6 +92,9 @@ class SegmentationLoss(nn.Module):
             if embeddings is None:
                 raise ValueError("the GPaCo term needs the projection embeddings")
             terms["paco"] = self.paco_weight * self.pixel_paco(embeddings, logits, labels)
+        if self.lovasz_weight > 0:
+            terms["lovasz"] = self.lovasz_weight * lovasz_softmax(
+                logits, labels, ignore_index=self.ignore_index)
         return terms
 
     def forward(
@@ -101,5 +109,6 @@ class SegmentationLoss(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"aux_weight={self.aux_weight}, paco_weight={self.paco_weight}, "
-            f"ignore_index={self.ignore_index}, ce_average={self.ce_average!r}"
+            f"ignore_index={self.ignore_index}, ce_average={self.ce_average!r}, "
+            f"lovasz_weight={self.lovasz_weight}"
         )

@@ -1,7 +1,10 @@
-"""Segmentation models with the GPaCo branch: smp encoder + decoder, our heads.
+"""Segmentation models with the GPaCo branch: smp encoder, mmseg's decoders, our heads.
 
 segmentation-models-pytorch supplies the encoder (smp ResNets, `tu-<name>` timm encoders incl.
-Swin) and the decoder (UPerNet, DeepLabV3+), whose output is the fused stride-4 feature F.
+Swin). The decoder, whose output is the fused stride-4 feature F, is mmseg's as the authors
+used it (`upernet`, `deeplabv3plus`: gpaco.models.mmseg_decoders; a Swin encoder also gets
+mmseg's per-stage LayerNorms `encoder_norms`), or smp's smaller and faster ones
+(`smp-upernet`, `smp-deeplabv3plus`).
 As in the authors' heads (paper-spec section 6) three heads sit on top:
 - the classifier `conv_seg` = 1x1 conv after Dropout2d(0.1); its stride-4 logits are both the
   decode logits (upsampled for CE) and the GPaCo center logits (not upsampled);
@@ -13,6 +16,7 @@ No weights are downloaded: encoders start random or load a local file (`encoder_
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +27,12 @@ from torch import Tensor, nn
 
 from gpaco.errors import UserError
 
-ARCHITECTURES = ("upernet", "deeplabv3plus")
-NO_WEIGHT_DECAY_KEYS = ("absolute_pos_embed", "relative_position_bias_table")
+from .mmseg_decoders import SeparableASPPDecoder, UPerDecoder
+
+ARCHITECTURES = ("upernet", "deeplabv3plus", "smp-upernet", "smp-deeplabv3plus")
+# The authors' Swin AdamW `paramwise_cfg`: decay_mult 0 for names containing one of these,
+# every other parameter (biases and the heads' BN included) is decayed.
+NO_WEIGHT_DECAY_KEYS = ("absolute_pos_embed", "relative_position_bias_table", "norm")
 
 
 @dataclass
@@ -79,6 +87,13 @@ class PixelProjection(nn.Sequential):
         )
 
 
+class StageNorm(nn.LayerNorm):
+    """LayerNorm over the channels of an (N, C, H, W) feature (mmseg's Swin `norm{i}`)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
 class Segmenter(nn.Module):
     """Encoder + decoder (stride-4 output with `decoder_channels`) + classifier / projection /
     auxiliary heads. `model(x)` gives (N, C, H, W) logits at input size (inference);
@@ -97,9 +112,13 @@ class Segmenter(nn.Module):
         projection_dim: int | None = 128,
         aux_in_channels: int | None = None,
         aux_channels: int = 256,
+        stage_norms: list[int] | None = None,
     ) -> None:
         super().__init__()
         self.encoder = encoder
+        # LayerNorms on the last len(stage_norms) encoder stages, before decoder and aux head.
+        self.encoder_norms = (nn.ModuleList(StageNorm(c) for c in stage_norms)
+                              if stage_norms else None)
         self.decoder = decoder
         self.num_classes = num_classes
         self.dropout = nn.Dropout2d(0.1)
@@ -111,14 +130,16 @@ class Segmenter(nn.Module):
             FCNHead(aux_in_channels, num_classes, aux_channels) if aux_in_channels else None
         )
 
-    def no_weight_decay(self) -> set[str]:
-        """Parameters AdamW leaves undecayed besides the 1-D ones (biases, norms): Swin's
-        position tables, as the `custom_keys` of mmseg's Swin configs."""
-        return {name for name, _ in self.named_parameters()
-                if any(key in name for key in NO_WEIGHT_DECAY_KEYS)}
+    def no_weight_decay_keys(self) -> tuple[str, ...]:
+        """AdamW decays exactly the parameters whose names contain none of these (the
+        authors' paramwise_cfg; gpaco.train.optimizer.decay_groups)."""
+        return NO_WEIGHT_DECAY_KEYS
 
     def _features(self, x: Tensor) -> tuple[list[Tensor], Tensor]:
-        stages = self.encoder(x)
+        stages = list(self.encoder(x))
+        if self.encoder_norms is not None:
+            first = len(stages) - len(self.encoder_norms)
+            stages[first:] = [norm(s) for norm, s in zip(self.encoder_norms, stages[first:])]
         return stages, self.decoder(stages)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -134,23 +155,24 @@ class Segmenter(nn.Module):
         return SegmentationTrainOutput(logits, embeddings, aux)
 
 
-def _smp_parts(
-    arch: str, encoder: str, decoder_channels: int, output_stride: int | None, **kw: Any
-) -> tuple[nn.Module, nn.Module]:
+def _smp_parts(arch: str, encoder: str, decoder_channels: int, output_stride: int | None,
+               **kw: Any) -> tuple[nn.Module, nn.Module | None]:
+    """smp's encoder, and for the smp-* architectures smp's decoder (None otherwise)."""
     import segmentation_models_pytorch as smp  # optional dependency, imported on use
 
-    if arch == "upernet":
+    if arch.endswith("upernet"):
         if output_stride not in (None, 32):
-            raise UserError("upernet takes no encoder_output_stride (its encoder keeps stride 32)")
+            raise UserError(f"{arch} takes no encoder_output_stride (its encoder keeps stride 32)")
+        if arch == "upernet":
+            return smp.encoders.get_encoder(encoder, weights=None, **kw), None
         net = smp.UPerNet(encoder, encoder_weights=None, decoder_channels=decoder_channels, **kw)
+    elif arch == "deeplabv3plus":
+        return smp.encoders.get_encoder(encoder, weights=None, output_stride=output_stride or 16,
+                                        **kw), None
     else:
-        net = smp.DeepLabV3Plus(
-            encoder,
-            encoder_weights=None,
-            encoder_output_stride=output_stride or 16,
-            decoder_channels=decoder_channels,
-            **kw,
-        )
+        net = smp.DeepLabV3Plus(encoder, encoder_weights=None,
+                                encoder_output_stride=output_stride or 16,
+                                decoder_channels=decoder_channels, **kw)
     return net.encoder, net.decoder
 
 
@@ -165,12 +187,14 @@ def create_segmenter(
     aux_channels: int = 256,
     encoder_output_stride: int | None = None,
     encoder_checkpoint: str | Path | None = None,
+    c1_channels: int = 48,
     **encoder_kwargs: Any,
 ) -> Segmenter:
     """Build a `Segmenter`.
 
     Args:
-        arch: "upernet" or "deeplabv3plus".
+        arch: "upernet" / "deeplabv3plus" (mmseg's UPerHead / DepthwiseSeparableASPPHead, as
+            the authors), or "smp-upernet" / "smp-deeplabv3plus" (smp's decoders).
         encoder: an smp encoder name ("resnet50") or "tu-<timm name>" ("tu-resnet50c",
             "tu-swin_tiny_patch4_window7_224"; timm Swins also need `img_size=<crop>`).
         num_classes: C.
@@ -179,6 +203,7 @@ def create_segmenter(
         aux: add the FCN auxiliary head (weight 0.4 in `SegmentationLoss`).
         encoder_output_stride: DeepLabV3+ only, 8 (the authors' D8 ResNets) or 16.
         encoder_checkpoint: a local weight file for the encoder (see `load_encoder_weights`).
+        c1_channels: mmseg DeepLabV3+'s low-level branch width (48; the authors' R18: 12).
         encoder_kwargs: passed to the timm encoder (e.g. img_size, drop_path_rate).
     """
     if arch not in ARCHITECTURES:
@@ -188,9 +213,16 @@ def create_segmenter(
     enc, dec = _smp_parts(arch, encoder, decoder_channels, encoder_output_stride, **encoder_kwargs)
     if encoder_checkpoint is not None:
         load_encoder_weights(enc, encoder_checkpoint)
+    stages = list(enc.out_channels[-4:])  # stride 4, 8, 16, 32 (D8: 4, 8, 8, 8)
+    norms = None
+    if arch == "deeplabv3plus":
+        dec = SeparableASPPDecoder(stages[-1], stages[0], decoder_channels, c1_channels)
+    elif arch == "upernet":
+        dec = UPerDecoder(stages, decoder_channels)
+        norms = stages if "swin" in encoder else None  # mmseg's Swin has norm0-3
     aux_in = enc.out_channels[-2] if aux else None
     return Segmenter(enc, dec, decoder_channels, num_classes, projection_dim=projection_dim,
-                     aux_in_channels=aux_in, aux_channels=aux_channels)
+                     aux_in_channels=aux_in, aux_channels=aux_channels, stage_norms=norms)
 
 
 _WRAPPER_KEYS = ("state_dict", "model")
@@ -207,8 +239,18 @@ def _unwrap(state: Any, path: Path) -> dict[str, Tensor]:
     for name, value in state.items():
         for prefix in _PREFIXES:
             name = name.removeprefix(prefix)
-        cleaned[name] = value
+        cleaned[_timm_stem(name)] = value
     return cleaned
+
+
+def _timm_stem(name: str) -> str:
+    """mmcls / mmseg ResNet-V1c stem names (stem.0-7, as open-mmlab's resnet50_v1c) in timm's
+    deep-stem names (conv1.0-6, bn1); other names unchanged."""
+    match = re.fullmatch(r"stem\.(\d)\.(.+)", name)
+    if match is None:
+        return name
+    index, rest = int(match.group(1)), match.group(2)
+    return f"bn1.{rest}" if index == 7 else f"conv1.{index}.{rest}"
 
 
 def load_encoder_weights(encoder: nn.Module, path: str | Path) -> list[str]:

@@ -4,8 +4,9 @@ Any task plugs in its own groups (`build_optimizer(cfg.optim, groups)`); each gr
 `lr_scale` (the schedule multiplies, never overwrites it) and its own `weight_decay`.
 `param_groups` is the default: for SGD one group of everything (the PaCo / GPaCo ResNet
 recipes decay every parameter); for AdamW no weight decay on 1-D parameters (biases, norms)
-nor on the model's `no_weight_decay()` names, and layer-wise lr decay (`optim.layer_decay`) for
-any backbone family (gpaco.models.layer_decay: MAE's rule for ViTs, timm's group matchers).
+nor on the model's `no_weight_decay()` names (a segmentation model: only on names with the
+authors' keys, `no_weight_decay_keys()`), and layer-wise lr decay (`optim.layer_decay`) for any
+backbone family (gpaco.models.layer_decay: MAE's rule for ViTs, timm's group matchers).
 """
 
 from __future__ import annotations
@@ -25,14 +26,24 @@ from gpaco.models.layer_decay import holds_vit, layer_decay_param_groups
 ParamGroups = list[dict[str, Any]]
 
 
-def decay_groups(model: nn.Module, weight_decay: float) -> ParamGroups:
-    """Two groups: weight decay on parameters of 2+ dims, none on 1-D ones or the model's
-    `no_weight_decay()` names (timm's `param_groups_weight_decay`)."""
+def _exempt_rule(model: nn.Module) -> Callable[[str, nn.Parameter], bool]:
+    """Which parameters AdamW leaves undecayed: those whose names contain one of the model's
+    `no_weight_decay_keys()` (mmseg's paramwise_cfg custom_keys, the authors' segmentation
+    rule), else 1-D ones and the model's `no_weight_decay()` names (timm's rule)."""
+    if hasattr(model, "no_weight_decay_keys"):
+        keys = tuple(model.no_weight_decay_keys())
+        return lambda name, p: any(key in name for key in keys)
     skip = set(model.no_weight_decay()) if hasattr(model, "no_weight_decay") else set()
+    return lambda name, p: p.ndim <= 1 or name in skip
+
+
+def decay_groups(model: nn.Module, weight_decay: float) -> ParamGroups:
+    """Two groups: weight decay or none, as `_exempt_rule` says."""
+    exempt = _exempt_rule(model)
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if p.requires_grad:
-            (no_decay if p.ndim <= 1 or name in skip else decay).append(p)
+            (no_decay if exempt(name, p) else decay).append(p)
     return [{"params": no_decay, "weight_decay": 0.0, "lr_scale": 1.0},
             {"params": decay, "weight_decay": weight_decay, "lr_scale": 1.0}]
 

@@ -92,12 +92,21 @@ class StepOptions:
 
 
 @dataclass
-class WarmupCosineOptions:
+class _Iterations:
+    # Run this many optimiser steps in all (epochs then follows from the data, the last epoch
+    # cut short) with a warm-up of warmup_iterations steps (gpaco.train.iterations); None:
+    # whole epochs.
+    iterations: int | None = field(default=None, metadata=POSITIVE)
+    warmup_iterations: int = field(default=0, metadata=NON_NEGATIVE)
+
+
+@dataclass
+class WarmupCosineOptions(_Iterations):
     min_lr: float = field(default=1e-6, metadata=NON_NEGATIVE)
 
 
 @dataclass
-class PolyOptions:
+class PolyOptions(_Iterations):
     min_lr: float = field(default=0.0, metadata=NON_NEGATIVE)
     power: float = field(default=0.9, metadata=POSITIVE)
 
@@ -109,6 +118,10 @@ def _increasing_milestones(cfg: Config) -> None:
 
 
 def _min_lr_below_lr(cfg: Config) -> None:
+    s = cfg.schedule
+    if s.iterations is not None and s.warmup_iterations >= s.iterations:
+        raise UserError(f"schedule.warmup_iterations ({s.warmup_iterations}) must be fewer "
+                        f"than schedule.iterations ({s.iterations})")
     if cfg.schedule.min_lr > cfg.optim.lr:
         raise UserError(f"schedule.min_lr ({cfg.schedule.min_lr}) is above optim.lr "
                         f"({cfg.optim.lr})")

@@ -12,9 +12,10 @@ from torch import nn
 
 from gpaco import distributed as gdist
 from gpaco.errors import UserError
+from gpaco.models.summary import describe_parts
 from gpaco.seeding import seed_all, seed_epoch
 
-from gpaco.train import parallel
+from gpaco.train import iterations, parallel
 from gpaco.train import run_dir as rd
 from gpaco.train.optimizer import optimizer_of
 from gpaco.train.data import Data, resolve_device
@@ -58,6 +59,8 @@ class Run:
         if len(self.data.train_loader) == 0:
             raise UserError(f"the training set ({len(self.data.train)} images) is smaller than one "
                             f"batch (train.batch_size={t.batch_size})")
+        if cfg.schedule.iterations is not None:  # the epochs an iteration run walks
+            cfg.schedule.epochs = iterations.epochs_for(cfg.schedule, self.epoch_steps())
         _check_step_checkpoints(t.checkpoint_every_steps, self.epoch_steps())
         self.model = self.task.build_model(cfg, self.data).to(self.device)
         if t.channels_last:
@@ -73,7 +76,8 @@ class Run:
         self.step = ScheduledStep(build_step(t, self.train_module, self.criterion,
                                              self.optimizer, self.scaler, self.device,
                                              self.data.augment, mix),
-                                  self.optimizer, cfg.optim.lr, cfg.schedule)
+                                  self.optimizer, cfg.optim.lr,
+                                  iterations.lr_schedule(cfg.schedule, self.epoch_steps()))
         self.start_epoch = 0
         self.resume_at: EpochPosition | None = None  # set by a mid-epoch checkpoint
         self.best: dict[str, Any] | None = None
@@ -136,6 +140,14 @@ def _check_step_checkpoints(every: int | None, steps: int) -> None:
                         "after every epoch anyway); give fewer steps or leave it unset")
 
 
+def _step_cap(run: Run, epoch: int) -> int | None:
+    """max_steps_per_epoch, and the end of an iteration run inside its last epoch."""
+    cap = run.cfg.train.max_steps_per_epoch
+    if run.cfg.schedule.iterations is None:
+        return cap
+    return iterations.steps_in_epoch(run.cfg.schedule, epoch, run.epoch_steps())
+
+
 def _due(epoch: int, every: int, cfg: Config) -> bool:
     return epoch + 1 == cfg.schedule.epochs or (epoch + 1) % every == 0
 
@@ -163,7 +175,7 @@ def _run_epoch(run: Run, epoch: int) -> dict[str, Any]:
                   if every else None)
     stats = train_epoch(run.step, run.model, loader, run.device,
                         channels_last=t.channels_last and not run.step.lays_out_inputs,
-                        max_steps=t.max_steps_per_epoch, log_every=t.log_every,
+                        max_steps=_step_cap(run, epoch), log_every=t.log_every,
                         progress=progress, epoch=epoch + 1, resume_at=resume_at,
                         after_step=after_step)
     stats = parallel.end_epoch(run.model, stats)  # DDP: average BN stats, global loss
@@ -248,8 +260,9 @@ def _train_in(run: Run, folder: Path, resume: bool) -> dict[str, Any]:
     log = rd.MetricsLog(folder, cfg.output.tensorboard) if gdist.is_main() else None
     epochs = cfg.schedule.epochs
     say(f"training {cfg.method} on {cfg.data.dataset} ({len(run.data.train)} images, "
-        f"{run.data.num_classes} classes) for {epochs} epochs on {run.device} "
+        f"{run.data.num_classes} classes) for {epochs} epochs{_iterations(cfg)} on {run.device} "
         f"({run.threads} CPU thread{'s' if run.threads > 1 else ''})")
+    say(describe_parts(run.model))
     for line in run.task.start_lines(run):
         say(line)
     test: Any = None
@@ -273,6 +286,11 @@ def _train_in(run: Run, folder: Path, resume: bool) -> dict[str, Any]:
     if gdist.is_main():
         _write_outputs(run, test, summary)
     return summary
+
+
+def _iterations(cfg: Config) -> str:
+    n = cfg.schedule.iterations
+    return f" ({n:,} iterations)" if n is not None else ""
 
 
 def _summary(run: Run, test: Any, seconds: float) -> dict[str, Any]:

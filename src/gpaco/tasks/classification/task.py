@@ -59,6 +59,10 @@ class ClassificationTask:
     def build_model(self, cfg: Config, data: Data) -> nn.Module:
         return build_model(cfg, data.num_classes)
 
+    def model_for(self, cfg: Config, num_classes: int) -> nn.Module:
+        """The run's model for `num_classes` classes, without its data (gpaco config)."""
+        return build_model(cfg, num_classes)
+
     def build_criterion(self, cfg: Config, data: Data) -> nn.Module:
         return build_criterion(cfg, data.num_classes, data.class_counts)
 

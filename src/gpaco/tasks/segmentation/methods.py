@@ -60,7 +60,7 @@ def get_segmentation_method(name: str) -> SegmentationMethod:
 
 def build_segmentation_criterion(
     name: str, num_classes: int, *, aux_weight: float, ce_average: str, seed: int | None,
-    **loss_options: Any,
+    lovasz_weight: float = 0.0, **loss_options: Any,
 ) -> SegmentationLoss:
     """Method `name`'s criterion; `loss_options` are its `loss.*` values (defaults if absent)."""
     method = get_segmentation_method(name)
@@ -70,4 +70,5 @@ def build_segmentation_criterion(
         raise UserError(f"segmentation method {name!r} does not take {', '.join(unknown)}")
     options = {**allowed, **loss_options}
     paco = PixelPaCoLoss(num_classes, seed=seed, **options) if method.contrastive else None
-    return SegmentationLoss(paco, aux_weight=aux_weight, ce_average=ce_average)
+    return SegmentationLoss(paco, aux_weight=aux_weight, ce_average=ce_average,
+                            lovasz_weight=lovasz_weight)

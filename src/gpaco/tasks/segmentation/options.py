@@ -23,19 +23,23 @@ class DataOptions:
 
 @dataclass
 class ModelOptions:
-    # The smp decoder, its width, the FCN aux head's width, the DeepLabV3+ encoder's output
-    # stride (8: the authors' D8 ResNets). model.backbone is the encoder, model.pretrained a
-    # local encoder weight file.
-    arch: Literal["upernet", "deeplabv3plus"] = "deeplabv3plus"
+    # The decoder (upernet / deeplabv3plus: mmseg's, as the authors; smp-*: smp's), its width,
+    # the FCN aux head's width, the DeepLabV3+ encoder's output stride (8: the authors' D8
+    # ResNets) and low-level branch width (the authors' R18: 12). model.backbone is the encoder,
+    # model.pretrained a local encoder weight file.
+    arch: Literal["upernet", "deeplabv3plus", "smp-upernet", "smp-deeplabv3plus"] = "deeplabv3plus"
     decoder_channels: int = field(default=512, metadata=POSITIVE)
     aux_channels: int = field(default=256, metadata=POSITIVE)
     output_stride: int | None = None
+    c1_channels: int = field(default=48, metadata=POSITIVE)
 
 
 @dataclass
 class LossOptions:
     aux_weight: float = field(default=0.4, metadata=NON_NEGATIVE)  # the FCN aux CE's weight
     ce_average: Literal["all", "valid"] = "all"  # CE mean over all or valid pixels
+    # the Lovasz-softmax term's weight (the authors' paco11 heads: 1.0; 0: none)
+    lovasz_weight: float = field(default=0.0, metadata=NON_NEGATIVE)
 
 
 @dataclass

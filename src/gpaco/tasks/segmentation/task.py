@@ -1,5 +1,6 @@
 """The segmentation task (gpaco.train.task interface): the datasets of
-gpaco.data.segmentation with mmseg's joint transforms, smp models with the GPaCo projection,
+gpaco.data.segmentation with mmseg's joint transforms, mmseg's decoders on smp encoders with the
+GPaCo projection,
 CE + aux CE (+ per-pixel GPaCo), whole / slide / multi-scale + flip evaluation, mIoU files."""
 
 from __future__ import annotations
@@ -73,6 +74,23 @@ def _test_transform(cfg: Config) -> Any:
     return eval_transform(tuple(cfg.data.scale), **_normalisation(cfg))
 
 
+def build_segmenter(cfg: Config, num_classes: int) -> nn.Module:
+    """The config's segmentation model for `num_classes` classes (norms as the run's)."""
+    m = cfg.model
+    if m.pretrained and not weights_file(m.pretrained):
+        raise UserError(f"model.pretrained={m.pretrained}: a segmentation encoder loads a "
+                        "local weight file (nothing is downloaded); give its path")
+    contrastive = get_segmentation_method(cfg.method).contrastive
+    model = create_segmenter(
+        m.arch, m.backbone, num_classes, decoder_channels=m.decoder_channels,
+        projection_dim=m.dim if contrastive else None, aux=cfg.loss.aux_weight > 0,
+        aux_channels=m.aux_channels, encoder_output_stride=m.output_stride,
+        encoder_checkpoint=m.pretrained or None, c1_channels=m.c1_channels,
+        **(m.backbone_kwargs or {}))
+    return parallel.convert_norms(model, None, m.sync_bn,
+                                  parallel.local_batch(cfg.train.batch_size))
+
+
 class SegmentationTask:
     """Semantic segmentation: mIoU / mAcc / aAcc and per-class IoU."""
 
@@ -106,18 +124,11 @@ class SegmentationTask:
         return Data(train, test, None, train_loader, test_loader, None, test.num_classes, [])
 
     def build_model(self, cfg: Config, data: Data) -> nn.Module:
-        m = cfg.model
-        if m.pretrained and not weights_file(m.pretrained):
-            raise UserError(f"model.pretrained={m.pretrained}: a segmentation encoder loads a "
-                            "local weight file (nothing is downloaded); give its path")
-        contrastive = get_segmentation_method(cfg.method).contrastive
-        model = create_segmenter(
-            m.arch, m.backbone, data.num_classes, decoder_channels=m.decoder_channels,
-            projection_dim=m.dim if contrastive else None, aux=cfg.loss.aux_weight > 0,
-            aux_channels=m.aux_channels, encoder_output_stride=m.output_stride,
-            encoder_checkpoint=m.pretrained or None, **(m.backbone_kwargs or {}))
-        return parallel.convert_norms(model, None, m.sync_bn,
-                                      parallel.local_batch(cfg.train.batch_size))
+        return build_segmenter(cfg, data.num_classes)
+
+    def model_for(self, cfg: Config, num_classes: int) -> nn.Module:
+        """The run's model for `num_classes` classes, without its data (gpaco config)."""
+        return build_segmenter(cfg, num_classes)
 
     def build_criterion(self, cfg: Config, data: Data) -> nn.Module:
         options = {f.name: getattr(cfg.loss, f.name)
@@ -126,7 +137,8 @@ class SegmentationTask:
         seed = cfg.seed + 65536 * gdist.rank()
         return build_segmentation_criterion(cfg.method, data.num_classes,
                                             aux_weight=cfg.loss.aux_weight,
-                                            ce_average=cfg.loss.ce_average, seed=seed, **options)
+                                            ce_average=cfg.loss.ce_average, seed=seed,
+                                            lovasz_weight=cfg.loss.lovasz_weight, **options)
 
     def train_forward(self, model: nn.Module) -> nn.Module:
         return SegmentationForward(model)
