@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 from gpaco.data.cifar import CIFAR10LT, CIFAR100LT
 from gpaco.data.embedded import EmbeddedFashionMNISTLT
 from gpaco.data.fashion_mnist import FashionMNISTLT
+from gpaco.data.image_files import FileDataset
 from gpaco.data.image_folder import LongTailImageFolder
 from gpaco.data.split_file import INat2018, ImageNetLT, PlacesLT, SplitFileDataset
 from gpaco.errors import UserError
@@ -40,6 +41,14 @@ SPLITS_UNDER_ROOT = {"image_folder"}
 
 
 Table = Mapping[str, Callable[..., Dataset]]
+
+
+def reads_files(name: str, table: Table = DATASETS) -> bool:
+    """Whether dataset `name` reads image files one by one (`image_files.FileDataset`): its
+    batched path decodes and crops in loader workers (`batched_files`)."""
+    cls = table.get(name)
+    cls = cls.func if isinstance(cls, functools.partial) else cls
+    return isinstance(cls, type) and issubclass(cls, FileDataset)
 
 
 def _parameters(name: str, table: Table = DATASETS) -> list[inspect.Parameter]:

@@ -27,7 +27,7 @@ from typing import Any, Callable, Literal, Union
 
 import yaml
 
-from gpaco.data.registry import SPLITS_UNDER_ROOT, dataset_defaults, datasets_using
+from gpaco.data.registry import SPLITS_UNDER_ROOT, dataset_defaults, datasets_using, reads_files
 from gpaco.errors import UserError
 from gpaco.tasks import TASKS, Task, methods_using, task_of_dataset, tasks_using
 
@@ -299,14 +299,15 @@ def dependents(task_name: str) -> dict[str, tuple[str, Any]]:
 RANDAUGMENT_VIEWS = ("randcls", "randclsstack")
 
 
-def _randaugment_on_cpu(flat: dict[str, Any]) -> bool:
+def _randaugment_used(flat: dict[str, Any]) -> bool:
     names = [*(flat["data.views"] or []), flat["data.test_transform"]]
-    return not flat["data.batched_augment"] and any(n in RANDAUGMENT_VIEWS for n in names)
+    return any(n in RANDAUGMENT_VIEWS for n in names)
 
 
 def _loader_workers(flat: dict[str, Any]) -> bool:
     workers = flat["data.workers"]
-    return not flat["data.batched_augment"] or workers == "auto" or workers == 0
+    return (not flat["data.batched_augment"] or workers == "auto" or workers == 0
+            or reads_files(flat["data.dataset"]))
 
 
 def _subsampled(flat: dict[str, Any]) -> bool:
@@ -317,16 +318,15 @@ def _subsampled(flat: dict[str, Any]) -> bool:
 # acts, where it acts). Set where it cannot act, it is an error, or dropped when a layer before
 # the one that made the setting set it (as for DEPENDENTS).
 Condition = tuple[tuple[str, ...], Callable[[dict[str, Any]], bool], str]
-_RANDAUGMENT: Condition = (("data.views", "data.test_transform", "data.batched_augment"),
-                           _randaugment_on_cpu,
-                           "RandAugment views (randcls, randclsstack) on the CPU loader")
+_RANDAUGMENT: Condition = (("data.views", "data.test_transform"), _randaugment_used,
+                           "RandAugment views (randcls, randclsstack)")
 _SUBSET: Condition = (("data.imb_factor",), _subsampled, "a long-tailed subset (data.imb_factor)")
 CONDITIONAL: dict[str, Condition] = {
     "data.randaug_n": _RANDAUGMENT,
     "data.randaug_m": _RANDAUGMENT,
-    "data.workers": (("data.batched_augment",), _loader_workers,
-                     "the DataLoader (data.batched_augment=false); batched augmentation has no "
-                     "workers"),
+    "data.workers": (("data.batched_augment", "data.dataset"), _loader_workers,
+                     "the DataLoader (data.batched_augment=false, or image files); batched "
+                     "augmentation of in-memory sets has no workers"),
     "data.subset_seed": _SUBSET,
     "data.imb_type": _SUBSET,
 }

@@ -1,0 +1,198 @@
+"""Two-view ImageNet-LT samples/s per core: the authors' pipeline, gpaco's per-sample path and
+gpaco's batched path, on a folder of generated photo-like JPEGs (375x500-class, quality 90).
+
+- authors: their ImageNet-LT PaCo transform [randcls, sim] re-implemented from its facts
+  (paper-spec 3.1: torchvision's v1 ops on PIL, timm's RandAugment rand-n2-m10-mstd0.5 with the
+  ImageNet mean as fill, MoCo's PIL blur), read as their ImageFolder-style loader does (PIL
+  open + convert RGB), no seeding;
+- per-sample: gpaco's `imagenet-lt-paco-r50` views on `LongTailImageFolder`, under the
+  position-seeded sampler every gpaco training loader uses;
+- batched: gpaco's image-file batched path (decode + crops in the loader, the rest of the views
+  on whole batches in the main process, as the training step does).
+
+"1 core": everything in this process on one thread. "workers N": a DataLoader with N worker
+processes (one thread each); the batched path then also augments in the main process (one
+thread), so it uses N + 1 processes and its per-core figure divides by N + 1.
+
+  python benchmarks/data_speed.py --images 1000 --out benchmarks/results-data-speed-cpu.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFilter
+from torch.utils.data import DataLoader, Dataset
+
+from gpaco.data.image_folder import LongTailImageFolder
+from gpaco.data.samplers import ShardedBatchSampler
+from gpaco.data.seeded_samples import PositionSeededSampler, SeededSamples
+from gpaco.data.transforms import IMAGENET_MEAN, IMAGENET_STD, build_views
+
+SIZES = ((375, 500), (500, 375), (333, 500), (375, 500), (400, 500), (500, 333))  # (h, w)
+
+
+def photo_like(rng: np.random.Generator, h: int, w: int) -> Image.Image:
+    """A 1/f-noise scene with sharp-edged shapes, soft lighting and sensor noise: JPEG-encodes to
+    a photo's size (~80 kB at quality 90 for 375x500) and decodes at a photo's speed."""
+    img = np.zeros((h, w, 3), np.float32)
+    for octave in range(1, 8):  # 1/f: each finer octave has half the amplitude
+        gh, gw = max(2, h >> (8 - octave)), max(2, w >> (8 - octave))
+        layer = rng.normal(0, 1, (gh, gw, 3)).astype(np.float32)
+        layer = np.stack([np.asarray(Image.fromarray(layer[..., c]).resize((w, h), Image.BICUBIC))
+                          for c in range(3)], -1)
+        img += layer * (60.0 / 1.25**octave)
+    img += rng.uniform(60, 190, 3).astype(np.float32)
+    pil = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(pil)
+    for _ in range(int(rng.integers(4, 12))):
+        x0, y0 = int(rng.integers(0, w)), int(rng.integers(0, h))
+        x1, y1 = x0 + int(rng.integers(10, w // 2)), y0 + int(rng.integers(10, h // 2))
+        colour = tuple(int(v) for v in rng.integers(0, 256, 3))
+        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)((x0, y0, x1, y1), fill=colour)
+    pil = pil.filter(ImageFilter.GaussianBlur(0.7))  # optics
+    noisy = np.asarray(pil, np.float32) + rng.normal(0, 6.0, (h, w, 3)).astype(np.float32)
+    return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
+
+
+def make_folder(root: Path, n: int, classes: int = 10, seed: int = 0) -> Path:
+    """root/train/<class>/<i>.jpg: n photo-like JPEGs at quality 90 (kept if already there)."""
+    train = root / "train"
+    if train.is_dir() and sum(1 for _ in train.rglob("*.jpg")) == n:
+        return root
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        h, w = SIZES[i % len(SIZES)]
+        folder = train / f"c{i % classes:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        photo_like(rng, h, w).save(folder / f"{i:05d}.jpg", quality=90)
+    return root
+
+
+# ---- the authors' pipeline, from the facts of their transform (not their code) -------------
+def authors_views(n: int = 2, m: int = 10) -> Callable[[Image.Image], list[torch.Tensor]]:
+    from timm.data.auto_augment import rand_augment_transform
+    from torchvision import transforms as T  # the v1 ops their scripts use
+
+    class MocoBlur:  # MoCo v2's loader: PIL GaussianBlur, radius ~ U(0.1, 2)
+        def __call__(self, x: Image.Image) -> Image.Image:
+            return x.filter(ImageFilter.GaussianBlur(radius=random.uniform(0.1, 2.0)))
+
+    normalize = T.Normalize(IMAGENET_MEAN, IMAGENET_STD)
+    fill = tuple(min(255, round(255 * v)) for v in IMAGENET_MEAN)
+    randcls = T.Compose([
+        T.RandomResizedCrop(224, scale=(0.08, 1.0)), T.RandomHorizontalFlip(),
+        T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.0)], p=1.0),
+        rand_augment_transform(f"rand-n{n}-m{m}-mstd0.5",
+                               {"translate_const": int(224 * 0.45), "img_mean": fill}),
+        T.ToTensor(), normalize])
+    sim = T.Compose([
+        T.RandomResizedCrop(224, scale=(0.08, 1.0)),
+        T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.0)], p=1.0), T.RandomGrayscale(p=0.2),
+        T.RandomApply([MocoBlur()], p=0.5), T.RandomHorizontalFlip(), T.ToTensor(), normalize])
+    return lambda img: [randcls(img), sim(img)]
+
+
+class AuthorsFolder(Dataset):
+    """Their loader: PIL open + convert('RGB'), then the two-view transform."""
+
+    def __init__(self, paths: list[str], transform: Callable) -> None:
+        self.paths, self.transform = paths, transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> tuple[Any, int]:
+        with open(self.paths[i], "rb") as f:
+            img = Image.open(f).convert("RGB")
+        return self.transform(img), 0
+
+
+# ---- timing ------------------------------------------------------------------------------
+def _one_thread(_: int = 0) -> None:
+    torch.set_num_threads(1)
+
+
+def rate(batches: Iterable, n: int, after: Callable[[Any], Any] = lambda b: b) -> float:
+    """Samples/s over the batches after the first (start-up and worker spawn left out)."""
+    it = iter(batches)
+    after(next(it))
+    seen, start = 0, time.perf_counter()
+    for batch in it:
+        after(batch)
+        seen += len(batch[1])
+    return seen / (time.perf_counter() - start)
+
+
+def loader(ds: Dataset, workers: int, batch: int, seeded: bool) -> DataLoader:
+    kw: dict[str, Any] = {"num_workers": workers, "batch_size": batch, "drop_last": True,
+                          "worker_init_fn": _one_thread if workers else None,
+                          "persistent_workers": False}
+    if seeded:  # what every gpaco training loader does (engine.build.cpu_loader)
+        order = ShardedBatchSampler(len(ds), batch, seed=0)
+        return DataLoader(SeededSamples(ds), sampler=PositionSeededSampler(order, seed=0), **kw)
+    return DataLoader(ds, shuffle=True, **kw)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--images", type=int, default=1000)
+    p.add_argument("--data", type=Path, default=Path("bench/data-speed"))
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--workers", type=int, nargs="*", default=[1, 2])
+    p.add_argument("--paths", nargs="*", default=["authors", "per_sample", "batched"])
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results-data-speed-cpu.json"))
+    args = p.parse_args()
+    _one_thread()
+    root = make_folder(args.data, args.images)
+    ds = LongTailImageFolder(root, train=True)
+    sizes = [os.path.getsize(f) for f in ds.data]
+    result: dict[str, Any] = {
+        "images": len(ds), "mean_jpeg_kB": round(sum(sizes) / len(sizes) / 1e3, 1),
+        "cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
+        "load_before": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "samples_per_s": {}}
+    paths = {
+        "authors": lambda: (AuthorsFolder(ds.data, authors_views()), False, None),
+        "per_sample": lambda: (LongTailImageFolder(root, transform=build_views(["randcls", "sim"])),
+                               True, None),
+    }
+    if "batched" in args.paths:
+        paths["batched"] = batched_path(root)
+    for name in args.paths:
+        dataset, seeded, augment = paths[name]()
+        after = augment or (lambda b: b)
+        rates = {"1 core": rate(loader(dataset, 0, args.batch, seeded), len(dataset), after)}
+        for w in args.workers:
+            r = rate(loader(dataset, w, args.batch, seeded), len(dataset), after)
+            cores = w + (1 if augment else 0)
+            rates[f"workers {w}"] = r
+            rates[f"workers {w} per core"] = r / cores
+        result["samples_per_s"][name] = {k: round(v, 1) for k, v in rates.items()}
+        print(name, result["samples_per_s"][name], flush=True)
+    result["load_after"] = os.getloadavg()
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+def batched_path(root: Path) -> Callable[[], tuple[Dataset, bool, Callable]]:
+    """(dataset, seeded, augment) of gpaco's batched path for image files."""
+    from gpaco.data.batched_files import batched_file_views
+
+    def build() -> tuple[Dataset, bool, Callable]:
+        ds, augment = batched_file_views(LongTailImageFolder(root), ["randcls", "sim"])
+        return ds, True, augment
+    return build
+
+
+if __name__ == "__main__":
+    main()
