@@ -172,6 +172,7 @@ class RandAugment(BatchedOp):
         """One layer: each sample through its op's stage only on the CPU (a third of the work),
         every sample through all three stages (exact no-ops elsewhere) on a GPU or captured."""
         stages = ((GEOMETRIC, self._affine), (LUTS, self._lut), (BLENDS, self._blend))
+        y = y.contiguous()
         if self.capturable or y.is_cuda:
             for _, run in stages:
                 y = run(y, op, level, bicubic)
