@@ -10,9 +10,11 @@ gpaco's batched path, on a folder of generated photo-like JPEGs (375x500-class, 
 - batched: gpaco's image-file batched path (decode + crops in the loader, the rest of the views
   on whole batches in the main process, as the training step does).
 
-"1 core": everything in this process on one thread. "workers N": a DataLoader with N worker
-processes (one thread each); the batched path then also augments in the main process (one
-thread), so it uses N + 1 processes and its per-core figure divides by N + 1.
+"1 core": samples per CPU second of this process on one thread, the paths interleaved batch by
+batch (CPU time, not wall time: on a shared machine waiting for a core is not counted).
+"workers N": samples per wall second through a DataLoader with N worker processes (one thread
+each); the batched path then also augments in the main process (one thread), so it uses N + 1
+processes and its per-core figure divides by N + 1. Record the load: wall figures follow it.
 
   python benchmarks/data_speed.py --images 1000 --out benchmarks/results-data-speed-cpu.json
 """
@@ -33,6 +35,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFilter
 from torch.utils.data import DataLoader, Dataset
 
+from gpaco.data.batched_files import batched_file_views
 from gpaco.data.image_folder import LongTailImageFolder
 from gpaco.data.samplers import ShardedBatchSampler
 from gpaco.data.seeded_samples import PositionSeededSampler, SeededSamples
@@ -122,8 +125,9 @@ def _one_thread(_: int = 0) -> None:
     torch.set_num_threads(1)
 
 
-def rate(batches: Iterable, n: int, after: Callable[[Any], Any] = lambda b: b) -> float:
-    """Samples/s over the batches after the first (start-up and worker spawn left out)."""
+def rate(batches: Iterable, after: Callable[[Any], Any]) -> float:
+    """Samples per wall second over the batches after the first (start-up and worker spawn
+    left out)."""
     it = iter(batches)
     after(next(it))
     seen, start = 0, time.perf_counter()
@@ -133,10 +137,28 @@ def rate(batches: Iterable, n: int, after: Callable[[Any], Any] = lambda b: b) -
     return seen / (time.perf_counter() - start)
 
 
+def cpu_rates(paths: dict[str, tuple[Dataset, bool, Callable | None]], batch: int,
+              rounds: int) -> dict[str, float]:
+    """Samples per CPU second of this process (one thread, no workers) of each path: each
+    round reads the next `batch`-sized chunk through every path in turn, so load changes hit
+    all paths alike; CPU time (not wall time) leaves out the waits for a busy machine's cores."""
+    used = dict.fromkeys(paths, 0.0)
+    done = dict.fromkeys(paths, 0)
+    iters = {name: iter(loader(ds, 0, batch, seeded)) for name, (ds, seeded, _) in paths.items()}
+    for _ in range(rounds):
+        for name, (_, _, augment) in paths.items():
+            start = time.process_time()
+            crops, labels = next(iters[name])
+            if augment is not None:
+                augment(crops)
+            used[name] += time.process_time() - start
+            done[name] += len(labels)
+    return {name: done[name] / used[name] for name in paths}
+
+
 def loader(ds: Dataset, workers: int, batch: int, seeded: bool) -> DataLoader:
     kw: dict[str, Any] = {"num_workers": workers, "batch_size": batch, "drop_last": True,
-                          "worker_init_fn": _one_thread if workers else None,
-                          "persistent_workers": False}
+                          "worker_init_fn": _one_thread if workers else None}
     if seeded:  # what every gpaco training loader does (engine.build.cpu_loader)
         order = ShardedBatchSampler(len(ds), batch, seed=0)
         return DataLoader(SeededSamples(ds), sampler=PositionSeededSampler(order, seed=0), **kw)
@@ -149,6 +171,7 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=Path("bench/data-speed"))
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--workers", type=int, nargs="*", default=[1, 2])
+    p.add_argument("--rounds", type=int, default=15, help="interleaved one-core rounds")
     p.add_argument("--paths", nargs="*", default=["authors", "per_sample", "batched"])
     p.add_argument("--out", type=Path, default=Path("benchmarks/results-data-speed-cpu.json"))
     args = p.parse_args()
@@ -162,36 +185,30 @@ def main() -> None:
         "load_before": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "samples_per_s": {}}
     paths = {
-        "authors": lambda: (AuthorsFolder(ds.data, authors_views()), False, None),
-        "per_sample": lambda: (LongTailImageFolder(root, transform=build_views(["randcls", "sim"])),
-                               True, None),
+        "authors": (AuthorsFolder(ds.data, authors_views()), False, None),
+        "per_sample": (LongTailImageFolder(root, transform=build_views(["randcls", "sim"])),
+                       True, None),
     }
     if "batched" in args.paths:
-        paths["batched"] = batched_path(root)
-    for name in args.paths:
-        dataset, seeded, augment = paths[name]()
-        after = augment or (lambda b: b)
-        rates = {"1 core": rate(loader(dataset, 0, args.batch, seeded), len(dataset), after)}
+        crops, views = batched_file_views(LongTailImageFolder(root), ["randcls", "sim"])
+        g = torch.Generator().manual_seed(0)
+        paths["batched"] = (crops, True, lambda c: views(c, g))
+    paths = {k: v for k, v in paths.items() if k in args.paths}
+    rounds = min(args.rounds, len(ds) // args.batch)
+    one_core = cpu_rates(paths, args.batch, rounds)
+    for name, (dataset, seeded, augment) in paths.items():
+        rates = {"1 core (CPU time)": one_core[name]}
         for w in args.workers:
-            r = rate(loader(dataset, w, args.batch, seeded), len(dataset), after)
+            after = (lambda b, a=augment: a(b[0])) if augment else (lambda b: b)
+            r = rate(loader(dataset, w, args.batch, seeded), after)
             cores = w + (1 if augment else 0)
-            rates[f"workers {w}"] = r
+            rates[f"workers {w} (wall)"] = r
             rates[f"workers {w} per core"] = r / cores
         result["samples_per_s"][name] = {k: round(v, 1) for k, v in rates.items()}
         print(name, result["samples_per_s"][name], flush=True)
     result["load_after"] = os.getloadavg()
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
-
-
-def batched_path(root: Path) -> Callable[[], tuple[Dataset, bool, Callable]]:
-    """(dataset, seeded, augment) of gpaco's batched path for image files."""
-    from gpaco.data.batched_files import batched_file_views
-
-    def build() -> tuple[Dataset, bool, Callable]:
-        ds, augment = batched_file_views(LongTailImageFolder(root), ["randcls", "sim"])
-        return ds, True, augment
-    return build
 
 
 if __name__ == "__main__":
