@@ -251,7 +251,7 @@ def main() -> None:
         CPU_TIME = True
         torch.set_num_threads(1)
     if args.keep_freed_memory:
-        from gpaco.engine.cpu import keep_freed_memory
+        from gpaco.train.cpu import keep_freed_memory
 
         keep_freed_memory()
 

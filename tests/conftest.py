@@ -5,7 +5,7 @@ itself."""
 
 import pytest
 
-from gpaco.engine import cpu
+from gpaco.train import cpu
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +23,7 @@ def train_until_killed(monkeypatch):
     begins, as a user or a cluster would; the trainer is left unpatched for the resume."""
     from pathlib import Path
 
-    from gpaco.engine import trainer as T
+    from gpaco.train import trainer as T
 
     original = T._run_epoch
 

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gpaco import methods
+from gpaco.tasks.classification import methods
 from gpaco.errors import UserError
 from gpaco.losses import (BalancedSoftmaxLoss, CrossEntropyLoss, LogitAdjustedLoss,
                           MultiTaskLoss, PaCoLoss)

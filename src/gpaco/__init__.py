@@ -12,7 +12,7 @@ def load_model(checkpoint: str, overrides: tuple[str, ...] = ()):
 
     Takes gpaco checkpoints and (with overrides naming the architecture) the authors' files.
     """
-    from gpaco.engine.restore import load_model as load  # keeps `import gpaco` light
+    from gpaco.weights.restore import load_model as load  # keeps `import gpaco` light
 
     return load(checkpoint, overrides)
 

@@ -13,18 +13,18 @@ from pathlib import Path
 from gpaco import __version__
 from gpaco import distributed as gdist
 from gpaco.data.segmentation import PREPARERS
-from gpaco.engine import config as C
-from gpaco.engine import run_dir as rd
-from gpaco.engine.convert import write_converted
-from gpaco.engine.evaluate_files import evaluate_files
-from gpaco.engine.restore import export_file
-from gpaco.engine.robustness_eval import SUITE_CHOICES, SuiteRun, evaluate_robustness
-from gpaco.engine.report import write_report
-from gpaco.engine.tasks import evaluate_run_checkpoint, runner_for
-from gpaco.engine.trainer import train
+from gpaco.config import core as C
+from gpaco.train import run_dir as rd
+from gpaco.weights.convert import write_converted
+from gpaco.tasks.classification.evaluate_files import evaluate_files
+from gpaco.weights.restore import export_file
+from gpaco.tasks.classification.robustness_eval import SUITE_CHOICES, SuiteRun, evaluate_robustness
+from gpaco.tasks.classification.report import write_report
+from gpaco.tasks.runners import evaluate_run_checkpoint, runner_for
+from gpaco.train.trainer import train
 from gpaco.errors import UserError
-from gpaco.metrics import format_pct
-from gpaco.robustness import CORRUPTIONS, PROTOCOLS
+from gpaco.tasks.classification.metrics import format_pct
+from gpaco.tasks.classification.robustness import CORRUPTIONS, PROTOCOLS
 
 EPILOG = "Overrides are key=value pairs: a dotted path (optim.lr=0.1) or a unique leaf (lr=0.1)."
 
@@ -181,7 +181,7 @@ def _export(args: argparse.Namespace) -> None:
 
 def _predict(args: argparse.Namespace) -> None:
     # Imported here: predict pulls in PIL image reading, which training never needs.
-    from gpaco.predict import predict_files
+    from gpaco.tasks.classification.predict import predict_files
 
     count = predict_files(args.checkpoint, args.paths, args.out, k=args.topk,
                           device=args.device, recipe=_recipe(args.recipe))

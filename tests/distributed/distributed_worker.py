@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 from gpaco import distributed as gdist
-from gpaco.engine import config as C
-from gpaco.engine import run_dir as rd
-from gpaco.engine import trainer as T
+from gpaco.config import core as C
+from gpaco.train import run_dir as rd
+from gpaco.train import trainer as T
 
 
 def main(spec_path: str) -> None:

@@ -1,6 +1,6 @@
 import pytest
 
-from gpaco.engine import config as C
+from gpaco.config import core as C
 from gpaco.errors import UserError
 
 

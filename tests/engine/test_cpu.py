@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gpaco.cli import main
-from gpaco.engine import cpu
+from gpaco.train import cpu
 
 
 @pytest.fixture
@@ -108,7 +108,7 @@ def test_freed_memory_is_kept_for_reuse_on_glibc_only(monkeypatch):
 
 
 def test_a_cpu_run_keeps_freed_memory(monkeypatch, tmp_path, tiny_args):
-    from gpaco.engine import trainer
+    from gpaco.train import trainer
 
     calls = []
     monkeypatch.setattr(trainer, "keep_freed_memory", lambda: calls.append(1) or True)

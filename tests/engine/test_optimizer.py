@@ -9,14 +9,14 @@ import pytest
 import torch
 from torch import nn
 
-from gpaco.engine import config as C
-from gpaco.engine import trainer as T
-from gpaco.engine.build import build_model, build_optimizer
-from gpaco.engine.checkpoint import load_checkpoint
-from gpaco.engine.optimizer import decay_groups, param_groups
-from gpaco.engine.run_dir import read_metrics
-from gpaco.engine.schedule import lr_at
-from gpaco.engine.step import EagerStep
+from gpaco.config import core as C
+from gpaco.train import trainer as T
+from gpaco.tasks.classification.build import build_model, build_optimizer
+from gpaco.weights.checkpoint import load_checkpoint
+from gpaco.train.optimizer import decay_groups, param_groups
+from gpaco.train.run_dir import read_metrics
+from gpaco.train.schedule import lr_at
+from gpaco.train.step import EagerStep
 from gpaco.errors import UserError
 
 

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from gpaco.engine.param_groups import find_vit, layer_decay_param_groups, vit_layer_id
-from gpaco.engine.schedule import set_lr
+from gpaco.train.param_groups import find_vit, layer_decay_param_groups, vit_layer_id
+from gpaco.train.schedule import set_lr
 from gpaco.errors import UserError
 
 timm = pytest.importorskip("timm")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gpaco.engine import run_dir as rd
+from gpaco.train import run_dir as rd
 from gpaco.errors import UserError
 
 
@@ -63,7 +63,7 @@ def test_folders_that_cannot_be_made_are_one_line(tmp_path, where):
 
 
 def test_overwrite_keeps_the_old_run_until_the_new_one_has_a_checkpoint(tiny_cfg, monkeypatch):
-    from gpaco.engine import trainer as T
+    from gpaco.train import trainer as T
 
     cfg = tiny_cfg("epochs=1", "output.plots=false")
     folder = Path(cfg.output.dir)

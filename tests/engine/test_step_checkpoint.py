@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from gpaco.cli import main
-from gpaco.engine import run_dir as rd
-from gpaco.engine import trainer as T
-from gpaco.engine.checkpoint import load_checkpoint
+from gpaco.train import run_dir as rd
+from gpaco.train import trainer as T
+from gpaco.weights.checkpoint import load_checkpoint
 
 
 def _killed_at_step(monkeypatch, call: int) -> None:
@@ -87,6 +87,6 @@ def test_step_checkpoints_are_written_inside_the_epoch(tmp_path, tiny_args, monk
 
 
 def _cfg(tiny_args, tmp_path, *more):
-    from gpaco.engine import config as C
+    from gpaco.config import core as C
 
     return C.load_config(overrides=[*tiny_args, f"output.dir={tmp_path / 'run'}", *more])

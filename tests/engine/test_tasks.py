@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from gpaco.engine import config as C
-from gpaco.engine.tasks import RUNNERS
+from gpaco.config import core as C
+from gpaco.tasks.runners import RUNNERS
 from gpaco.errors import UserError
-from gpaco.tasks import TASKS
+from gpaco.tasks.table import TASKS
 
 SEG = ["task=segmentation", "data.dataset=seg_demo", "method=gpaco"]
 

@@ -3,10 +3,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from gpaco.engine import run_dir as rd
-from gpaco.engine import trainer as T
-from gpaco.engine.checkpoint import load_checkpoint
-from gpaco.engine.loop import TrainingDiverged
+from gpaco.train import run_dir as rd
+from gpaco.train import trainer as T
+from gpaco.weights.checkpoint import load_checkpoint
+from gpaco.train.loop import TrainingDiverged
 
 
 def _train(cfg, resume=False):

@@ -10,12 +10,12 @@ import torch
 from PIL import Image
 
 from _authors_layouts import gpaco_projection, pooled_logits, r32_file, randomize, save_vit_file
-from gpaco.engine.build import build_model
-from gpaco.engine.checkpoint import load_checkpoint, load_weights
-from gpaco.engine.config import from_dict, to_dict
-from gpaco.engine.convert import authors_to_gpaco, convert_authors, write_converted
-from gpaco.engine.checkpoint_eval import evaluate_checkpoint
-from gpaco.engine.restore import model_from_checkpoint
+from gpaco.tasks.classification.build import build_model
+from gpaco.weights.checkpoint import load_checkpoint, load_weights
+from gpaco.config.core import from_dict, to_dict
+from gpaco.weights.convert import authors_to_gpaco, convert_authors, write_converted
+from gpaco.tasks.classification.checkpoint_eval import evaluate_checkpoint
+from gpaco.weights.restore import model_from_checkpoint
 from gpaco.errors import UserError
 from gpaco.models import PaCoModel
 

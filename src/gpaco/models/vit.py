@@ -4,7 +4,7 @@
 tokens (the cls token is left out) followed by `fc_norm` (LayerNorm, eps 1e-6), no classifier,
 `.feature_dim = embed_dim`. This is MAE's `global_pool=True` fine-tuning model, with timm's
 parameter names, so an MAE checkpoint loads with missing {fc_norm.*} and unexpected {norm.*}
-(see `gpaco.models.mae_checkpoint`).
+(see `gpaco.weights.mae`).
 
 The GPaCo ViT variant composes with the existing `GPaCoModel`: its "gelu" projection head is
 the authors' Linear(D,D)-GELU-Linear(D,D)-GELU-Linear(D,128) with PyTorch's default init, and the
@@ -60,7 +60,7 @@ def create_vit(
             = the cls token after `norm` (the original ViT).
         img_size: input side, if not the model's default (pos_embed is sized for it).
         **kwargs: passed to `timm.create_model` (e.g. `attn_drop_rate`). `pretrained` is not
-            accepted: load weights with `gpaco.models.mae_checkpoint.load_mae_checkpoint`.
+            accepted: load weights with `gpaco.weights.mae.load_mae_checkpoint`.
 
     Raises:
         UserError: timm missing, unknown name, or a timm model that is not a VisionTransformer.
