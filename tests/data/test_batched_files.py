@@ -151,3 +151,20 @@ def test_imagenet_recipe_trains_with_batched_augment_on_files(tmp_path: Path, ca
             "output.plots=false", f"output.dir={tmp_path / 'run'}"]
     assert main(args) == 0, capsys.readouterr().err
     assert "training paco on split_file (16 images, 3 classes)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("overrides, cuda, expected", [
+    ([], True, True),  # image files, ImageNet views, a GPU: batched
+    ([], False, False),  # the CPU: the per-sample path is faster
+    (["train.device=cpu"], True, False),
+    (["data.batched_augment=false"], True, False),  # off with one key
+    (["data.views=[randcls,vit_ce_train]"], True, False),  # a view without a batched twin
+])
+def test_batched_augment_auto_is_on_where_it_is_faster(monkeypatch: pytest.MonkeyPatch,
+                                                       overrides, cuda, expected) -> None:
+    from gpaco.config.core import load_config
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    cfg = load_config("imagenet-lt-paco-r50", overrides=overrides)
+    assert cfg.data.batched_augment is expected
+    assert load_config("cifar100-lt-paco").data.batched_augment is False  # in memory: as set

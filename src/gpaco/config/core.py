@@ -62,9 +62,11 @@ class DataConfig:
     cutmix_alpha: float = 0.0
     # DataLoader worker processes; auto: from the usable cores (gpaco.train.cpu)
     workers: int | Literal["auto"] = "auto"
-    # Keep an in-memory dataset as uint8 on the training device (CPU or GPU) and augment whole
-    # batches there instead of image by image in loader workers.
-    batched_augment: bool = False
+    # Augment whole batches on the training device (CPU or GPU) instead of image by image in
+    # loader workers: in-memory sets are kept there as uint8; image files are decoded and
+    # cropped in the workers. auto: on where it is faster, i.e. image files training on a GPU
+    # (on the CPU the per-sample PIL path is ~2x faster: benchmarks/data_speed.py).
+    batched_augment: bool | Literal["auto"] = "auto"
     # Segmentation (gpaco.tasks.table; None: the task's default): training crop (H, W), the rescale
     # base (long, short side; mmseg's img_scale, also the test scale), the random rescale's
     # ratio range and the crop's largest class share; `annotations`: ADE20K's folder name.
@@ -310,6 +312,20 @@ def _loader_workers(flat: dict[str, Any]) -> bool:
             or reads_files(flat["data.dataset"]))
 
 
+def batched_by_default(flat: dict[str, Any]) -> bool:
+    """`data.batched_augment=auto`: image files whose training views all have a batched twin,
+    training on a GPU. Elsewhere the per-sample path is the faster one (in-memory sets keep
+    what their recipe chose)."""
+    import torch
+
+    from gpaco.data.batched_views import BATCHED_TRANSFORM_NAMES
+
+    device = str(flat["train.device"])
+    on_gpu = device in ("auto", "cuda") or device.startswith("cuda:")
+    return (on_gpu and torch.cuda.is_available() and reads_files(flat["data.dataset"])
+            and all(v in BATCHED_TRANSFORM_NAMES for v in flat["data.views"] or []))
+
+
 def _subsampled(flat: dict[str, Any]) -> bool:
     return flat["data.imb_factor"] is not None
 
@@ -465,6 +481,8 @@ def resolve(layers: list[tuple[str, Layer]], saved: int = -1) -> Config:
                         f"{chosen[choice]}; it is used by {choice}={'|'.join(users)}")
     _drop_overridden_blr(values, setter, saved, layers)
     merged = {**defaults, **values, **_choice_defaults(chosen, values)}
+    if merged["data.batched_augment"] == "auto":
+        merged["data.batched_augment"] = batched_by_default(merged)
     cfg = _typed(merged)
     validate(cfg)  # types and ranges first: a negative count is that, not an ignored key
     if _check_conditional(merged, values, {**defaults, **_choice_defaults(chosen, {})}, setter,
