@@ -37,6 +37,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from gpaco.data.batched_files import batched_file_views
 from gpaco.data.image_folder import LongTailImageFolder
+from gpaco.data.in_memory import ArrayDataset
 from gpaco.data.samplers import ShardedBatchSampler
 from gpaco.data.seeded_samples import PositionSeededSampler, SeededSamples
 from gpaco.data.transforms import IMAGENET_MEAN, IMAGENET_STD, build_views
@@ -105,6 +106,64 @@ def authors_views(n: int = 2, m: int = 10) -> Callable[[Image.Image], list[torch
     return lambda img: [randcls(img), sim(img)]
 
 
+def authors_cifar_views() -> Callable[[Image.Image], list[torch.Tensor]]:
+    """Their CIFAR PaCo views [regular, sim_cifar] (paper-spec 3.1) from the facts of their
+    transforms: v1 ops on PIL; their CIFAR10Policy picks one of the 25 sub-policies with
+    Python's random and applies each op with its probability, the signed ops with a random
+    sign, as PIL calls (the grey-filled geometric ops, ImageEnhance, ImageOps); their Cutout
+    multiplies the tensor by a 0/1 mask; their blur is MoCo's PIL blur."""
+    from PIL import ImageEnhance, ImageOps
+    from torchvision import transforms as T
+
+    from gpaco.data.cifar_autoaugment import (CIFAR10_POLICY, GEOMETRIC_OPS, SIGNED_OPS,
+                                              geometric_op, magnitude)
+    from gpaco.data.transforms import CIFAR_MEAN, CIFAR_STD
+
+    enhance = {"Color": ImageEnhance.Color, "Contrast": ImageEnhance.Contrast,
+               "Sharpness": ImageEnhance.Sharpness, "Brightness": ImageEnhance.Brightness}
+
+    def op(img: Image.Image, name: str, m: float) -> Image.Image:
+        if name in SIGNED_OPS:
+            m *= random.choice([-1, 1])
+        if name in GEOMETRIC_OPS:
+            return geometric_op(img, name, m)
+        if name in enhance:
+            return enhance[name](img).enhance(1 + m)
+        if name == "Posterize":
+            return ImageOps.posterize(img, int(m))
+        if name == "Solarize":
+            return ImageOps.solarize(img, m)
+        return {"AutoContrast": ImageOps.autocontrast, "Equalize": ImageOps.equalize,
+                "Invert": ImageOps.invert}[name](img)
+
+    def policy(img: Image.Image) -> Image.Image:
+        for name, p, bin_ in CIFAR10_POLICY[random.randint(0, 24)]:
+            if random.random() < p:
+                img = op(img, name, magnitude(name, bin_))
+        return img
+
+    def cutout(x: torch.Tensor, length: int = 16) -> torch.Tensor:
+        h, w = x.shape[1:]
+        mask = np.ones((h, w), np.float32)
+        y, xc = np.random.randint(h), np.random.randint(w)
+        mask[max(0, y - length // 2):min(h, y + length // 2),
+             max(0, xc - length // 2):min(w, xc + length // 2)] = 0.0
+        return x * torch.from_numpy(mask).expand_as(x)
+
+    class MocoBlur:
+        def __call__(self, x: Image.Image) -> Image.Image:
+            return x.filter(ImageFilter.GaussianBlur(radius=random.uniform(0.1, 2.0)))
+
+    normalize = T.Normalize(CIFAR_MEAN, CIFAR_STD)
+    regular = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), policy,
+                         T.ToTensor(), cutout, normalize])
+    sim = T.Compose([T.RandomResizedCrop(32, scale=(0.2, 1.0)), T.RandomHorizontalFlip(),
+                     T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
+                     T.RandomGrayscale(p=0.2), T.RandomApply([MocoBlur()], p=0.5),
+                     T.ToTensor(), normalize])
+    return lambda img: [regular(img), sim(img)]
+
+
 class AuthorsFolder(Dataset):
     """Their loader: PIL open + convert('RGB'), then the two-view transform."""
 
@@ -148,7 +207,11 @@ def cpu_rates(paths: dict[str, tuple[Dataset, bool, Callable | None]], batch: in
     for _ in range(rounds):
         for name, (_, _, augment) in paths.items():
             start = time.process_time()
-            crops, labels = next(iters[name])
+            try:
+                crops, labels = next(iters[name])
+            except StopIteration:  # next epoch (a new order; creating it is counted too)
+                iters[name] = iter(loader(paths[name][0], 0, batch, paths[name][1]))
+                crops, labels = next(iters[name])
             if augment is not None:
                 augment(crops)
             used[name] += time.process_time() - start
@@ -172,6 +235,8 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--workers", type=int, nargs="*", default=[1, 2])
     p.add_argument("--rounds", type=int, default=15, help="interleaved one-core rounds")
+    p.add_argument("--cifar", action="store_true",
+                   help="also the CIFAR views (the same photos at 32 px, in memory), one core")
     p.add_argument("--paths", nargs="*", default=["authors", "per_sample", "batched"])
     p.add_argument("--out", type=Path, default=Path("benchmarks/results-data-speed-cpu.json"))
     args = p.parse_args()
@@ -195,6 +260,17 @@ def main() -> None:
         paths["batched"] = (crops, True, lambda c: views(c, g))
     paths = {k: v for k, v in paths.items() if k in args.paths}
     rounds = min(args.rounds, len(ds) // args.batch)
+    if args.cifar:
+        data = np.stack([np.asarray(Image.open(f).convert("RGB").resize((32, 32), Image.BICUBIC))
+                         for f in ds.data])
+        cifar = {"authors_cifar": (ArrayDataset(data, ds.targets, ds.classes,
+                                                authors_cifar_views()), False, None),
+                 "per_sample_cifar": (ArrayDataset(data, ds.targets, ds.classes,
+                                                   build_views(["cifar_regular", "cifar_sim"])),
+                                      True, None)}
+        rates = cpu_rates(cifar, 128, 2 * args.rounds)
+        result["cifar_two_views_per_cpu_s"] = {k: round(v, 1) for k, v in rates.items()}
+        print("CIFAR views (32 px), samples per CPU second:", result["cifar_two_views_per_cpu_s"])
     one_core = cpu_rates(paths, args.batch, rounds)
     for name, (dataset, seeded, augment) in paths.items():
         rates = {"1 core (CPU time)": one_core[name]}
