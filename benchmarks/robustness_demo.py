@@ -42,7 +42,7 @@ from torch import Tensor, nn
 from gpaco.data.embedded import EmbeddedFashionMNISTLT
 from gpaco.data.transforms import FMNIST_MEAN, FMNIST_STD
 from gpaco.config import core as C
-from gpaco.weights.restore import load_model
+from gpaco.tasks.classification.restore import load_model
 from gpaco.train.trainer import train
 from gpaco.tasks.classification.robustness import evaluate_suite, imagenet_wnids, write_results
 

@@ -10,18 +10,17 @@ import sys
 import threading
 from pathlib import Path
 
-from gpaco import __version__
+from gpaco.version import __version__
 from gpaco import distributed as gdist
 from gpaco.data.segmentation import PREPARERS
-from gpaco.config import core as C
+from gpaco import run as C
+from gpaco import tasks
 from gpaco.train import run_dir as rd
-from gpaco.weights.convert import write_converted
+from gpaco.tasks.classification.convert import write_converted
 from gpaco.tasks.classification.evaluate_files import evaluate_files
-from gpaco.weights.restore import export_file
+from gpaco.tasks.classification.restore import export_file
 from gpaco.tasks.classification.robustness_eval import SUITE_CHOICES, SuiteRun, evaluate_robustness
 from gpaco.tasks.classification.report import write_report
-from gpaco.tasks.runners import evaluate_run_checkpoint, runner_for
-from gpaco.train.trainer import train
 from gpaco.errors import UserError
 from gpaco.tasks.classification.metrics import format_pct
 from gpaco.tasks.classification.robustness import CORRUPTIONS, PROTOCOLS
@@ -128,11 +127,11 @@ def _train(args: argparse.Namespace) -> None:
     gdist.init_from_env(cfg.train.device)
     is_main = gdist.is_main()  # asked before shutdown(), after which every process is "rank 0"
     try:
-        summary = train(cfg, folder, resume=bool(resume), overwrite=args.overwrite)
+        summary = C.train(cfg, folder, resume=bool(resume), overwrite=args.overwrite)
     finally:
         gdist.shutdown()
     if is_main:
-        print(runner_for(cfg).final_line(summary["last"]))
+        print(tasks.task_of(cfg).final_line(summary["last"]))
         print(f"run directory: {folder}")
 
 
@@ -159,7 +158,7 @@ def _eval(args: argparse.Namespace) -> None:
         return _robustness(args)
     paths = args.checkpoint
     if len(paths) == 1 and args.recipe is None and args.save_logits is None:
-        print(evaluate_run_checkpoint(paths[0], args.split, args.overrides))  # a run's own file
+        print(C.evaluate_run_checkpoint(paths[0], args.split, args.overrides))  # a run's own file
         return
     result = evaluate_files(paths, args.split, args.overrides, logits_npy=args.save_logits,
                             recipe=_recipe(args.recipe, args.overrides))

@@ -162,7 +162,7 @@ def test_imagenet_recipe_trains_with_batched_augment_on_files(tmp_path: Path, ca
 ])
 def test_batched_augment_auto_is_on_where_it_is_faster(monkeypatch: pytest.MonkeyPatch,
                                                        overrides, cuda, expected) -> None:
-    from gpaco.config.core import load_config
+    from gpaco.run import load_config
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     cfg = load_config("imagenet-lt-paco-r50", overrides=overrides)

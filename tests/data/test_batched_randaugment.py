@@ -12,7 +12,8 @@ import torch
 from PIL import Image
 
 from gpaco.data import batched_randaugment as R
-from gpaco.data.transforms import IMAGENET_MEAN, _posterize
+from gpaco.data.randaugment import _posterize
+from gpaco.data.transforms import IMAGENET_MEAN
 
 timm_aa = pytest.importorskip("timm.data.auto_augment")
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -5,9 +5,10 @@ import torch
 from torch import nn
 
 from gpaco import distributed as gdist
-from gpaco.config import core as C
+from gpaco import run as C
 from gpaco.tasks.classification.build import build_model
-from gpaco.train.parallel import end_epoch, reduce_counter, wrap_for_training
+from gpaco.train.parallel import end_epoch, wrap_for_training
+from gpaco.tasks.classification.task import _sum_over_ranks as reduce_counter
 from gpaco.train.loop import EpochStats
 from gpaco.errors import UserError
 from gpaco.tasks.classification.metrics import ConfusionCounter

@@ -12,7 +12,7 @@ import pytest
 
 from gpaco.train import run_dir as rd
 from gpaco.weights.checkpoint import load_checkpoint
-from gpaco.tasks.runners import evaluate_run_checkpoint
+from gpaco.run import evaluate_run_checkpoint
 
 from test_distributed_training import LAUNCH_TIMEOUT, WORKER, _check, _env, _single_node
 

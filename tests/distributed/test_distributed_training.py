@@ -24,9 +24,10 @@ import pytest
 import torch
 from PIL import Image
 
-from gpaco.config import core as C
+from gpaco import run as C
 from gpaco.train import run_dir as rd
-from gpaco.train import trainer as T
+from gpaco import run as T
+from gpaco.train import trainer
 from gpaco.weights.checkpoint import load_checkpoint
 
 HERE = Path(__file__).resolve().parent

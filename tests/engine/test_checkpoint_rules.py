@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from gpaco.cli import main
-from gpaco.config import core as C
+from gpaco import run as C
 from gpaco.train import run_dir as rd
 from gpaco.weights.checkpoint import FORMAT_KEY, FORMAT_VERSION, load_checkpoint
 

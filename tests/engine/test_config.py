@@ -1,6 +1,6 @@
 import pytest
 
-from gpaco.config import core as C
+from gpaco import run as C
 from gpaco.errors import UserError
 
 

@@ -20,7 +20,7 @@ from gpaco.train.forward import TrainForward
 from gpaco.train.graph_step import GraphedStep
 from gpaco.train.schedule import set_lr
 from gpaco.train.step import EagerStep, check_graphable
-from gpaco.train.trainer import Run
+from gpaco.run import build_run as Run
 from gpaco.models.train_output import TrainOutput
 from gpaco.errors import UserError
 from gpaco.tasks.classification.methods import build_criterion, build_model

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gpaco.config import core as C
+from gpaco import run as C
 from gpaco.tasks.classification.build import build_model
 from gpaco.errors import UserError
 

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from gpaco.config.core import ScheduleConfig
+from gpaco.config import ScheduleConfig
 import torch
 
 from gpaco.train.schedule import ScheduledStep, lr_at

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from gpaco.config import core as C
-from gpaco.tasks.runners import RUNNERS
+from gpaco import run as C
+from gpaco.tasks import TASKS as RUNNERS
 from gpaco.errors import UserError
-from gpaco.tasks.table import TASKS
+from gpaco.tasks import TASKS
 
 SEG = ["task=segmentation", "data.dataset=seg_demo", "method=gpaco"]
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from gpaco.config import core as C
-from gpaco.train import trainer as T
+from gpaco import run as C
+from gpaco import run as T
+from gpaco.train import trainer
 from gpaco.tasks.classification.build import build_batch_mix
 from gpaco.weights.checkpoint import load_checkpoint
 

@@ -10,7 +10,7 @@ import torch
 
 from _authors_layouts import randomize
 from gpaco.tasks.classification.build import build_model
-from gpaco.config.core import parse_overrides, resolve, to_dict
+from gpaco.run import parse_overrides, resolve, to_dict
 
 
 @pytest.fixture(autouse=True)

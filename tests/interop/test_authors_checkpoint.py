@@ -15,7 +15,7 @@ from _authors_layouts import (
     AuthorsMoCo, gpaco_projection, pooled_logits, r32_file, randomize, save_resnet_file,
     save_vit_file,
 )
-from gpaco.weights.convert import build_model_from_authors
+from gpaco.tasks.classification.convert import build_model_from_authors
 from gpaco.errors import UserError
 from gpaco.models import Classifier, GPaCoModel, PaCoModel, create_backbone
 from gpaco.weights.authors import (

@@ -15,8 +15,8 @@ import torchvision
 from _authors_layouts import pooled_logits, r32_file, val_folder
 from gpaco.cli import main
 from gpaco.tasks.classification.build import build_model
-from gpaco.config.core import load_config, to_dict
-from gpaco.weights.restore import load_model
+from gpaco.run import load_config, to_dict
+from gpaco.tasks.classification.restore import load_model
 
 C = 3
 

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from gpaco.data.transforms import build_transform
-from gpaco.weights.restore import load_model
+from gpaco.tasks.classification.restore import load_model
 from gpaco.errors import UserError
 from gpaco.tasks.classification.predict import list_images, predict_files
 

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from gpaco.cli import main
-from gpaco.config import core as C
+from gpaco import run as C
 from gpaco.tasks.classification.build import build_model
-from gpaco.weights.restore import load_model
+from gpaco.tasks.classification.restore import load_model
 from gpaco.tasks.classification.robustness import CORRUPTIONS, evaluate_suite, imagenet_r_wnids, imagenet_wnids
 
 from _robustness_fakes import write_class_folders, write_jpeg

@@ -8,7 +8,7 @@ for those. Each op then works in PIL's arithmetic on integer pixels: the affine 
 Pillow's bilinear / bicubic (a = -1) filters at its pixel-centre coordinates with the ImageNet
 mean pixel as fill; the pixel ops are per-sample 256-entry LUTs (posterize, solarize, solarize-add,
 invert, autocontrast, equalize) or ImageEnhance blends (color, contrast, brightness, sharpness),
-shared with the batched CIFAR AutoAugment. Posterize to 0 bits is black (gpaco's `_posterize`).
+shared with the batched CIFAR AutoAugment. Posterize to 0 bits is black (`gpaco.data.randaugment`).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""One training epoch and one evaluation pass, shared by every method."""
+"""One training epoch, shared by every task and method; progress display."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from torch import nn
 from tqdm import tqdm
 
 from gpaco.errors import UserError
-from gpaco.tasks.classification.metrics import ConfusionCounter, EvalResult, summarize
 
 from gpaco.train.amp import autocast
 from gpaco.train.step import Step
@@ -112,22 +111,3 @@ def train_epoch(step: Step, model: nn.Module, loader: Iterable, device: torch.de
     progress.close()
     mean = _check_finite(loss_sum, f"in epoch {epoch}") / max(steps, 1)
     return EpochStats(mean, steps, images, time.perf_counter() - start)
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, loader: Iterable, num_classes: int, train_counts: list[int],
-             device: torch.device, *, amp: str = "none", channels_last: bool = False,
-             reduce: Callable[[ConfusionCounter], None] | None = None) -> EvalResult:
-    """Top-1/5, per-class and many/medium/few accuracy of raw classifier logits."""
-    was_training = model.training
-    model.eval()
-    counter = ConfusionCounter(num_classes, device)
-    for x, y in loader:
-        x = to_device(as_views(x)[0], device, channels_last)
-        with autocast(device, amp):
-            logits = model(x)
-        counter.update(logits.float(), y.to(device, non_blocking=True))
-    if reduce is not None:
-        reduce(counter)
-    model.train(was_training)
-    return summarize(counter, train_counts)

@@ -1,13 +1,13 @@
 """Several processes (torchrun + DDP) training like one process with the same global batch.
 
-What the engine calls, all no-ops (or plain single-process behaviour) without DDP:
+What the trainer calls, all no-ops (or plain single-process behaviour) without DDP:
 - `local_batch(global_batch)`: this process's share of the batch;
 - `convert_norms(model, ghost, sync, local_batch)`: ghost batch norm (model.ghost_bn) or SyncBN
   (model.sync_bn), chosen by the recipe;
 - `wrap_for_training(train_module, device)`: DDP around the training forward;
 - `end_epoch(model, stats)`: average batch-norm running statistics over ranks and make the
   epoch's loss / throughput global;
-- `reduce_counter(counter)`: sum the evaluation counts of every rank's shard of the test set;
+- `sum_over_ranks(*tensors)`: sum the evaluation counts of every rank's shard of a split;
 - `rank_failures_as_errors`: turn a collective that failed because a peer died into one line.
 
 Which samples each rank reads is gpaco.data.samplers' layout (one process = N processes).
@@ -26,7 +26,6 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from gpaco import distributed as gdist
 from gpaco.errors import UserError
-from gpaco.tasks.classification.metrics import ConfusionCounter
 from gpaco.models.ghost_bn import convert_to_ghost_bn
 
 from gpaco.train.loop import EpochStats
@@ -116,11 +115,12 @@ def end_epoch(model: nn.Module, stats: EpochStats) -> EpochStats:
                       float(seconds[0]))
 
 
-def reduce_counter(counter: ConfusionCounter) -> None:
-    """Sum the evaluation counts of every rank's shard (no-op on one process)."""
+def sum_over_ranks(*tensors: torch.Tensor) -> None:
+    """Sum each tensor in place over every rank's copy (no-op on one process): the counts of
+    every rank's shard of an evaluation."""
     if gdist.world_size() == 1:
         return
-    for t in (counter.correct, counter.total, counter.topk_hits):
+    for t in tensors:
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
 
 

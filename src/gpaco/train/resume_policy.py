@@ -16,7 +16,7 @@ from typing import Any
 
 from gpaco.errors import UserError
 
-from gpaco.config.core import Config, as_flat, from_dict
+from gpaco.config import Config, OptimConfig, ScheduleConfig, as_flat
 from gpaco.train.schedule import lr_at
 
 # Keys fixed when a run starts: the lr schedule (schedule.*) and its base, and the batch order.
@@ -30,11 +30,22 @@ def _fixed(flat: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in flat.items() if k.startswith(FIXED_PREFIXES) or k in FIXED_KEYS}
 
 
-def _same_lr_ahead(before: Config, now: Config, start_epoch: int) -> bool:
+def _same_lr_ahead(before: dict[str, Any], now: Config, start_epoch: int) -> bool:
     """Whether every epoch from `start_epoch` on runs at the lr the original schedule gives."""
-    return all(math.isclose(lr_at(e + f, before.optim.lr, before.schedule),
+    optim, schedule = OptimConfig(**before["optim"]), ScheduleConfig(**before["schedule"])
+    return all(math.isclose(lr_at(e + f, optim.lr, schedule),
                             lr_at(e + f, now.optim.lr, now.schedule), rel_tol=1e-9)
                for e in range(start_epoch, now.schedule.epochs) for f in FRACTIONS)
+
+
+def _flat(nested: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in nested.items():
+        if isinstance(value, dict) and key != "backbone_kwargs":
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
 
 
 def check_resume(saved: dict[str, Any] | None, cfg: Config, source: str,
@@ -44,13 +55,13 @@ def check_resume(saved: dict[str, Any] | None, cfg: Config, source: str,
     if not isinstance(saved, dict):
         raise UserError(f"{source} holds no run config (not a checkpoint written by gpaco "
                         "train) and cannot be resumed")
-    original = from_dict(saved, f"the config of {source}")
-    before, now = _fixed(as_flat(original)), _fixed(as_flat(cfg))
-    keys = [k for k in before if before[k] != now.get(k)]
+    # The saved config was resolved when the run started: its values are what ran.
+    before, now = _fixed(_flat(saved)), _fixed(as_flat(cfg))
+    keys = [k for k in {**before, **now} if before.get(k) != now.get(k)]
     if all(k.startswith(FIXED_PREFIXES) or k in LR_KEYS for k in keys) and \
-            _same_lr_ahead(original, cfg, start_epoch):
+            _same_lr_ahead(saved, cfg, start_epoch):
         return
-    changed = [f"{k} {before[k]!r} -> {now[k]!r}" for k in keys]
+    changed = [f"{k} {before.get(k)!r} -> {now.get(k)!r}" for k in keys]
     if changed:
         raise UserError(f"--resume continues the run's own schedule; refusing the change of "
                         f"{', '.join(changed)}. To train on with a new schedule, start a new run "

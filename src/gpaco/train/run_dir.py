@@ -14,7 +14,7 @@ from typing import Any
 import torch
 import torchvision
 
-from gpaco import __version__
+from gpaco.version import __version__
 from gpaco.errors import UserError
 
 from gpaco.weights.checkpoint import atomic_write

@@ -9,10 +9,14 @@ change it before every optimiser step, from the fractional epoch `epoch + step /
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
 
-from gpaco.config.core import ScheduleConfig
+from gpaco.config import Config, ScheduleConfig
+from gpaco.config.options import NON_NEGATIVE, POSITIVE, NoOptions
+from gpaco.errors import UserError
 from gpaco.train.step import Step
 
 
@@ -60,22 +64,85 @@ def poly_lr(epoch: float, lr: float, *, min_lr: float, power: float, warmup_epoc
     return regular * epoch / warmup_epochs if epoch < warmup_epochs else regular
 
 
+def _step(epoch: float, lr: float, s: ScheduleConfig) -> float:
+    warm = warmup_factor(int(epoch), s.warmup_epochs)
+    return lr * (warm if warm is not None else step_factor(int(epoch), s.milestones, s.decay))
+
+
+def _cosine(epoch: float, lr: float, s: ScheduleConfig) -> float:
+    warm = warmup_factor(int(epoch), s.warmup_epochs)
+    return lr * (warm if warm is not None else cosine_factor(int(epoch), s.warmup_epochs,
+                                                             s.epochs))
+
+
+def _warmup_cosine(epoch: float, lr: float, s: ScheduleConfig) -> float:
+    return warmup_cosine_lr(epoch, lr, min_lr=s.min_lr, warmup_epochs=s.warmup_epochs,
+                            epochs=s.epochs)
+
+
+def _poly(epoch: float, lr: float, s: ScheduleConfig) -> float:
+    return poly_lr(epoch, lr, min_lr=s.min_lr, power=s.power, warmup_epochs=s.warmup_epochs,
+                   epochs=s.epochs)
+
+
+@dataclass
+class StepOptions:
+    milestones: list[int] = field(default_factory=lambda: [320, 360])
+    decay: float = 0.1
+
+
+@dataclass
+class WarmupCosineOptions:
+    min_lr: float = field(default=1e-6, metadata=NON_NEGATIVE)
+
+
+@dataclass
+class PolyOptions:
+    min_lr: float = field(default=0.0, metadata=NON_NEGATIVE)
+    power: float = field(default=0.9, metadata=POSITIVE)
+
+
+def _increasing_milestones(cfg: Config) -> None:
+    m = cfg.schedule.milestones
+    if m != sorted(set(m)):
+        raise UserError(f"schedule.milestones must be increasing epochs, not {m}")
+
+
+def _min_lr_below_lr(cfg: Config) -> None:
+    if cfg.schedule.min_lr > cfg.optim.lr:
+        raise UserError(f"schedule.min_lr ({cfg.schedule.min_lr}) is above optim.lr "
+                        f"({cfg.optim.lr})")
+
+
+def _warmup_below_epochs(cfg: Config) -> None:
+    s = cfg.schedule
+    if s.warmup_epochs >= s.epochs:
+        raise UserError(f"schedule.warmup_epochs ({s.warmup_epochs}) must be below "
+                        f"schedule.epochs ({s.epochs}) for {s.name}")
+    _min_lr_below_lr(cfg)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """`lr(fractional epoch, peak lr, schedule section)`, its options (`schedule.*` keys) and a
+    check of a resolved config."""
+
+    lr: Callable[[float, float, ScheduleConfig], float]
+    options: type
+    check: Callable[[Config], None] | None = None
+
+
+SCHEDULES: dict[str, Schedule] = {
+    "step": Schedule(_step, StepOptions, _increasing_milestones),
+    "cosine": Schedule(_cosine, NoOptions),
+    "warmup_cosine": Schedule(_warmup_cosine, WarmupCosineOptions, _warmup_below_epochs),
+    "poly": Schedule(_poly, PolyOptions, _min_lr_below_lr),
+}
+
+
 def lr_at(epoch: float, base_lr: float, schedule: ScheduleConfig) -> float:
     """Learning rate at `epoch` (0-based; fractional for the per-step schedules)."""
-    s = schedule
-    if s.name == "warmup_cosine":
-        return warmup_cosine_lr(epoch, base_lr, min_lr=s.min_lr, warmup_epochs=s.warmup_epochs,
-                                epochs=s.epochs)
-    if s.name == "poly":
-        return poly_lr(epoch, base_lr, min_lr=s.min_lr, power=s.power,
-                       warmup_epochs=s.warmup_epochs, epochs=s.epochs)
-    whole = int(epoch)
-    warm = warmup_factor(whole, s.warmup_epochs)
-    if warm is not None:
-        return base_lr * warm
-    if s.name == "cosine":
-        return base_lr * cosine_factor(whole, s.warmup_epochs, s.epochs)
-    return base_lr * step_factor(whole, s.milestones, s.decay)
+    return SCHEDULES[schedule.name].lr(epoch, base_lr, schedule)
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:

@@ -16,7 +16,7 @@ from gpaco.errors import UserError
 
 from gpaco.train.accumulation import micro_batches, sync_on_last
 from gpaco.train.amp import autocast
-from gpaco.config.core import TrainConfig
+from gpaco.config import TrainConfig
 from gpaco.train.forward import forward_loss
 from gpaco.train.graph_step import GraphedStep
 
@@ -33,7 +33,7 @@ BatchMix = Callable[[list[torch.Tensor], torch.Tensor], tuple[list[torch.Tensor]
 
 
 class EagerStep:
-    """forward -> criterion -> backward (per micro-batch, engine/accumulation.py) -> optimiser
+    """forward -> criterion -> backward (per micro-batch, train/accumulation.py) -> optimiser
     step (with the fp16 loss scaler). Returns the batch's mean loss."""
 
     lays_out_inputs = False

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +16,17 @@ from gpaco.seeding import seed_all, seed_epoch
 
 from gpaco.train import parallel
 from gpaco.train import run_dir as rd
-from gpaco.tasks.classification.build import Data, build_batch_mix, build_optimizer, resolve_device
+from gpaco.train.optimizer import optimizer_of
+from gpaco.train.data import Data, resolve_device
 from gpaco.weights.checkpoint import FORMAT_KEY, FORMAT_VERSION, atomic_save, load_checkpoint, load_weights
-from gpaco.tasks.classification.runner import class_names
-from gpaco.config.core import Config, dump, to_dict
+from gpaco.config import Config, dump, to_dict
 from gpaco.train.cpu import apply_threads_and_workers, keep_freed_memory
 from gpaco.train.loop import Progress, train_epoch
 from gpaco.train.resume_policy import check_resume
 from gpaco.train.schedule import ScheduledStep
 from gpaco.train.step import augments_in_step, build_step
 from gpaco.train.step_checkpoint import EpochPosition, StepCheckpoints, position_from, start_loader_at
-from gpaco.tasks.runners import TaskRunner, runner_for
+from gpaco.train.task import Task
 
 
 def say(msg: str) -> None:
@@ -36,12 +35,12 @@ def say(msg: str) -> None:
 
 
 class Run:
-    """The objects of one run, built by its task (engine.tasks), and the state that a
+    """The objects of one run, built by its task (train/task.py), and the state that a
     checkpoint carries."""
 
-    def __init__(self, cfg: Config, folder: Path):
+    def __init__(self, cfg: Config, folder: Path, task: Task):
         self.cfg, self.folder = cfg, folder
-        self.task: TaskRunner = runner_for(cfg)
+        self.task = task
         t = cfg.train
         self.device = resolve_device(t.device)
         if self.device.type == "cuda":
@@ -53,7 +52,7 @@ class Run:
             loader=not cfg.data.batched_augment)
         seed_all(cfg.seed)
         # The loaders get the number resolved here, not `auto` (config.yaml keeps `auto`).
-        resolved = replace(cfg, data=replace(cfg.data, workers=workers))
+        resolved = cfg.replace(data=cfg.data.replace(workers=workers))
         self.data: Data = self.task.build_data(resolved, self.device,
                                                augment_in_step=augments_in_step(t))
         if len(self.data.train_loader) == 0:
@@ -64,13 +63,13 @@ class Run:
         if t.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.criterion = self.task.build_criterion(cfg, self.data).to(self.device)
-        self.optimizer = build_optimizer(cfg, self.model)
+        self.optimizer = optimizer_of(cfg, self.model)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=t.amp == "fp16")
         self.train_module: nn.Module = self.task.train_forward(self.model)
         self.train_module = parallel.wrap_for_training(self.train_module, self.device)  # DDP
         if t.compile:
             self.train_module = torch.compile(self.train_module)
-        mix = build_batch_mix(cfg, self.data.num_classes)
+        mix = self.task.batch_mix(cfg, self.data)
         self.step = ScheduledStep(build_step(t, self.train_module, self.criterion,
                                              self.optimizer, self.scaler, self.device,
                                              self.data.augment, mix),
@@ -91,7 +90,7 @@ class Run:
                  "optimizer": self.optimizer.state_dict(),
                  "scaler": self.scaler.state_dict(), "epoch": epoch, "config": to_dict(self.cfg),
                  "best": self.best, "num_classes": self.data.num_classes,
-                 "class_counts": self.data.class_counts, "classes": class_names(self.data)}
+                 "class_counts": self.data.class_counts, **self.task.checkpoint_extras(self.data)}
         criterion = self.criterion.state_dict()
         if criterion:  # e.g. the per-pixel GPaCo's sampling stream
             state["criterion"] = criterion
@@ -199,13 +198,14 @@ def _evaluate_epoch(run: Run, epoch: int, record: dict[str, Any]) -> Any:
 
 
 @parallel.rank_failures_as_errors
-def train(cfg: Config, folder: Path, resume: bool = False,
+def train(cfg: Config, folder: Path, task: Task, resume: bool = False,
           overwrite: bool = False) -> dict[str, Any]:
-    """Train (or continue) the run in `folder`; returns the summary written to summary.json.
+    """Train (or continue) the run in `folder` with its `task`'s parts; returns the summary
+    written to summary.json.
 
     Everything is built (and so checked) before the run folder is created or replaced.
     """
-    run = Run(cfg, folder)
+    run = Run(cfg, folder, task)
     problem = None
     if gdist.is_main():
         try:

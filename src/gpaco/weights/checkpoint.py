@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
 import torch
+from torch.utils.data import Dataset
 
 from gpaco.errors import UserError
 
@@ -111,4 +112,19 @@ def known_class_names(classes: Any) -> list[str] | None:
     Run.state writes for a dataset without names: those say nothing."""
     names = [str(c) for c in classes] if isinstance(classes, (list, tuple)) and classes else None
     return None if names is None or names == [str(i) for i in range(len(names))] else names
+
+
+def check_classes(trained: int | None, classes: Any, dataset: Dataset, path: str) -> None:
+    """Refuse data whose classes are not the model's (`trained` classes named `classes`, as far
+    as the file knows them): the numbers would be meaningless."""
+    have = getattr(dataset, "num_classes", None)
+    if trained is not None and have is not None and trained != have:
+        raise UserError(f"{path} was trained on {trained} classes but the evaluation data has "
+                        f"{have}; point data.* at the data it was trained on")
+    ours = known_class_names(classes)
+    theirs = known_class_names(getattr(dataset, "classes", None))
+    if ours is not None and theirs is not None and ours != theirs:
+        first = next(i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b)
+        raise UserError(f"{path}'s class {first} is {ours[first]!r} but the evaluation data's is "
+                        f"{theirs[first]!r}: not the classes it was trained on")
 

@@ -62,17 +62,3 @@ def _check_class_order(class_names: Sequence[Sequence[str] | None]) -> None:
             raise UserError(f"ensemble member {i} labels its classes differently from member "
                             f"{named[0][0]} (first difference at class {first}); summing their "
                             "logits would mix classes")
-
-
-@torch.no_grad()
-def sum_logits(logits: Sequence[Tensor]) -> Tensor:
-    """Sum saved per-member logits (N, C), e.g. from `.npy` files of the same test split."""
-    if not logits:
-        raise UserError("no logits to sum")
-    shapes = {tuple(t.shape) for t in logits}
-    if len(shapes) > 1:
-        raise UserError(f"logits of different shapes cannot be summed: {sorted(shapes)}")
-    total = logits[0].clone()
-    for more in logits[1:]:  # in order, as the model ensemble adds, so both agree bit for bit
-        total += more
-    return total

@@ -1,13 +1,12 @@
-"""Turn a config into the objects of a run: datasets, loaders, model, criterion, optimiser."""
+"""A classification run's objects from its config: datasets, loaders, model, criterion, batch mixing."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import Dataset
 
 from gpaco import distributed as gdist
 from gpaco.tasks.classification import methods
@@ -15,46 +14,18 @@ from gpaco.data.batched_files import FileBatchLoader, batched_file_views
 from gpaco.data.batched_views import build_batched_transform
 from gpaco.data.image_files import FileDataset
 from gpaco.data.mae_augment import BatchMix, ce_mixup
-from gpaco.data.registry import build_dataset, dataset_options, implied_splits
-from gpaco.data.samplers import ShardedBatchSampler, StridedSampler
-from gpaco.data.seeded_samples import PositionSeededSampler, SeededSamples
+from gpaco.data.registry import implied_splits
 from gpaco.data.tensor_loader import TensorLoader
 from gpaco.data.transforms import build_transform, build_views
 from gpaco.errors import UserError
 from gpaco.models import create_backbone, freeze
 from gpaco.models.vit import init_centers_
 
-from gpaco.train import optimizer
-
+from gpaco.config import Config, DataConfig
+from gpaco.tasks.classification.datasets import DATASETS, build_dataset, dataset_options
 from gpaco.train import parallel
-from gpaco.config.core import Config, DataConfig
-from gpaco.train.cpu import choose_workers
-from gpaco.weights.pretrained import load_pretrained, weights_file
-
-
-@dataclass
-class Data:
-    train: Dataset | None  # None when built for evaluation only
-    test: Dataset
-    val: Dataset | None
-    train_loader: Iterable | None
-    test_loader: Iterable
-    val_loader: Iterable | None
-    num_classes: int
-    class_counts: list[int]
-    augment: list[Callable] | None = None  # views the training step applies itself, if any
-
-
-def resolve_device(name: str) -> torch.device:
-    """`auto` / `cuda` mean this process's GPU (torchrun's LOCAL_RANK), or the CPU for `auto`."""
-    if name == "auto" and not torch.cuda.is_available():
-        return torch.device("cpu")
-    device = torch.device("cuda" if name == "auto" else name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"train.device={name} but no CUDA device is available")
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", gdist.local_rank())
-    return device
+from gpaco.train.data import Data, cpu_loader, resolve_device
+from gpaco.weights.load import load_into, weights_file
 
 
 def _transform_kwargs(d: DataConfig) -> dict[str, Any]:
@@ -81,24 +52,6 @@ def _dataset(d: DataConfig, split: str, transform: Callable | None,
         options["test_split"] = side
     return build_dataset(d.dataset, root=d.root, train=(split == "train"), transform=transform,
                          **options)
-
-
-def cpu_loader(ds: Dataset, batch: int, train: bool, workers: int | str, pin: bool,
-                seed: int) -> DataLoader:
-    # Training: this rank's slice of each global batch of one seeded permutation (the same on
-    # every process count, see data/samplers.py), each sample augmented under a seed of its
-    # position (data/seeded_samples.py: any worker count, resumable inside an epoch);
-    # evaluation: a strided shard under DDP.
-    rank, world = gdist.rank(), gdist.world_size()
-    sampler: Sampler | None = None
-    if train:
-        order = ShardedBatchSampler(len(ds), batch, rank=rank, world=world, seed=seed)
-        sampler, ds = PositionSeededSampler(order, seed=seed), SeededSamples(ds)
-    elif world > 1:
-        sampler = StridedSampler(len(ds), rank=rank, world=world)
-    return DataLoader(ds, batch_size=batch, shuffle=False, sampler=sampler,
-                      num_workers=choose_workers(workers, on_gpu=pin), pin_memory=pin,
-                      drop_last=train)
 
 
 def _loader(ds: Dataset | None, cfg: Config, device: torch.device, train: bool,
@@ -147,7 +100,7 @@ def build_data(cfg: Config, device: torch.device, *, with_train: bool = True,
     train_tf = None if batched else build_views(view_names(cfg), **kw)
     train = _dataset(d, "train", train_tf) if with_train else None
     test_tf = None if batched else build_transform(d.test_transform, **kw)
-    val_split, test_split = implied_splits(d.dataset, d.root, d.val_split, d.test_split)
+    val_split, test_split = implied_splits(d.dataset, DATASETS, d.root, d.val_split, d.test_split)
     test = _dataset(d, "test", test_tf, test_split)
     val = _dataset(d, "val", test_tf, val_split) if val_split is not None else None
     views: list[Callable] = []
@@ -164,7 +117,7 @@ def build_data(cfg: Config, device: torch.device, *, with_train: bool = True,
             augment, views = views, [_raw]
     source = train if train is not None else test
     num_classes = source.num_classes
-    if d.dataset == "image_folder":
+    if getattr(DATASETS[d.dataset], "splits_are_folders", False):
         for name, other in (("test", test), ("val", val)):
             if train is not None and other is not None and train.classes != other.classes:
                 raise UserError(f"the train and {name} folders under {d.root} hold different "
@@ -183,12 +136,12 @@ def build_model(cfg: Config, num_classes: int) -> nn.Module:
     from_file = isinstance(m.pretrained, str) and weights_file(m.pretrained)
     weights = m.pretrained if isinstance(m.pretrained, str) and not from_file else None
     backbone = create_backbone(m.backbone, weights=weights, **(m.backbone_kwargs or {}))
-    options = {k: getattr(m, k) for k in method.model_options}
+    options = {k: getattr(m, k) for k in methods.defaults(method.model_options)}
     model = methods.build_model(cfg.method, backbone, num_classes, **options)
     if m.classifier_init_std is not None:
         init_centers_(model.classifier, m.classifier_init_std)
     if from_file:
-        report = load_pretrained(model, m.pretrained)
+        report = load_into(model, m.pretrained)
         if gdist.is_main():
             print(f"model.pretrained: {report}", flush=True)
     model = parallel.convert_norms(model, m.ghost_bn, m.sync_bn,
@@ -200,7 +153,8 @@ def build_model(cfg: Config, num_classes: int) -> nn.Module:
 
 def build_criterion(cfg: Config, num_classes: int, class_counts: list[int]) -> nn.Module:
     """The method's criterion with the config's values of its loss options."""
-    options = {k: getattr(cfg.loss, k) for k in methods.get_method(cfg.method).loss_options}
+    options = {k: getattr(cfg.loss, k)
+               for k in methods.defaults(methods.get_method(cfg.method).loss_options)}
     return methods.build_criterion(cfg.method, num_classes, class_counts, **options)
 
 
@@ -211,8 +165,3 @@ def build_batch_mix(cfg: Config, num_classes: int) -> BatchMix | None:
         return None
     return BatchMix(ce_mixup(num_classes, mixup_alpha=d.mixup_alpha, cutmix_alpha=d.cutmix_alpha,
                              label_smoothing=cfg.loss.label_smoothing or 0.0))
-
-
-def build_optimizer(cfg: Config, model: nn.Module) -> torch.optim.Optimizer:
-    """The config's optimiser over the model's default parameter groups (engine/optimizer.py)."""
-    return optimizer.build_optimizer(cfg.optim, optimizer.param_groups(model, cfg.optim))

@@ -20,8 +20,8 @@ from gpaco.tasks.classification.metrics import EvalResult, evaluate_logits
 from gpaco.tasks.classification.build import Data, build_data, resolve_device
 from gpaco.weights.checkpoint import atomic_write
 from gpaco.tasks.classification.checkpoint_eval import check_classes
-from gpaco.config.core import Config
-from gpaco.weights.restore import LoadedModel, ensemble_from_files, load_model
+from gpaco.config import Config
+from gpaco.tasks.classification.restore import LoadedModel, ensemble_from_files, load_model
 
 
 def load_files(paths: Sequence[str | Path], overrides: Sequence[str] = (),

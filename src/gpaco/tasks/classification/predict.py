@@ -20,9 +20,9 @@ from gpaco.data.image_files import load_rgb
 from gpaco.data.image_folder import IMG_EXTENSIONS
 from gpaco.tasks.classification.build import resolve_device
 from gpaco.weights.checkpoint import atomic_write
-from gpaco.config.core import Config
+from gpaco.config import Config
 from gpaco.tasks.classification.evaluate_files import collect_logits, load_files, save_logits
-from gpaco.weights.restore import eval_transform
+from gpaco.tasks.classification.restore import eval_transform
 from gpaco.errors import UserError
 
 

@@ -99,7 +99,7 @@ def write_plots(folder: Path, counts: list[int], per_class: list[float | None],
     plt.close(fig)
 
 
-# The metrics of a run's summaries are its task's (engine.tasks: `summary`); the table shows
+# The metrics of a run's summaries are its task's (train/task.py: `summary`); the table shows
 # their scalar ones, in order, under these names.
 _HEADERS = {"top1": "top-1", "top5": "top-5", "miou": "mIoU", "macc": "mAcc", "aacc": "aAcc"}
 _CLASSIFICATION = ("top1", "top5", "many", "medium", "few")

@@ -11,7 +11,7 @@ from gpaco.errors import UserError
 from gpaco.tasks.classification.robustness import CORRUPTIONS, SuiteResult, evaluate_suite, write_results
 
 from gpaco.tasks.classification.build import resolve_device
-from gpaco.config.core import Config
+from gpaco.config import Config
 from gpaco.tasks.classification.evaluate_files import load_files
 
 SUITE_CHOICES = ("imagenet-c", "imagenet-r", "imagenet-sketch", "imagenet-val", "all")

@@ -122,11 +122,14 @@ def evaluate(
     **predict_kwargs,
 ) -> tuple[SegmentationScores, ConfusionMatrix]:
     """Scores of `model` (set to eval mode) over (images, masks) batches; each prediction is
-    made at its mask's size. `predict_kwargs` go to `predict` (mode, ratios, flip...)."""
+    made at its mask's size. `predict_kwargs` go to `predict` (mode, ratios, flip...). The
+    model's training mode is restored afterwards."""
+    was_training = model.training
     model.eval()
     matrix = ConfusionMatrix(num_classes, ignore_index)
     for images, masks in batches:
         images, masks = images.to(device), masks.to(device)
         pred = predict(model, images, masks.shape[-2:], **predict_kwargs).argmax(1)
         matrix.update(pred, masks)
+    model.train(was_training)
     return matrix.compute(), matrix

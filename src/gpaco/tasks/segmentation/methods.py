@@ -8,11 +8,10 @@ it uses, with their defaults (as `gpaco.tasks.classification.methods.METHODS` is
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from types import MappingProxyType
+from dataclasses import dataclass, field, fields
 from typing import Any
 
+from gpaco.config.options import NON_NEGATIVE, POSITIVE, NoOptions
 from gpaco.errors import UserError
 from gpaco.losses.pixel_paco import PixelPaCoLoss
 from gpaco.losses.segmentation import SegmentationLoss
@@ -20,25 +19,36 @@ from gpaco.losses.segmentation import SegmentationLoss
 
 @dataclass(frozen=True)
 class SegmentationMethod:
-    """model_options / loss_options: the `model.*` / `loss.*` keys and their defaults;
-    `contrastive`: whether the model has the projection branch and the loss the GPaCo term."""
+    """model_options / loss_options: dataclasses of the `model.*` / `loss.*` keys, with types and
+    defaults; `contrastive`: whether the model has the projection branch and the loss the GPaCo
+    term."""
 
     contrastive: bool
-    model_options: Mapping[str, Any]
-    loss_options: Mapping[str, Any]
+    model_options: type
+    loss_options: type
     summary: str
 
 
-SEGMENTATION_METHODS: Mapping[str, SegmentationMethod] = MappingProxyType({
+@dataclass
+class ProjectionOptions:
+    dim: int = field(default=128, metadata=POSITIVE)
+
+
+@dataclass
+class PixelGPaCoOptions:
+    alpha: float = field(default=0.01, metadata=NON_NEGATIVE)
+    temperature: float = field(default=0.07, metadata=POSITIVE)
+    num_samples: int = 8192  # pixels per image (-1: all)
+
+
+SEGMENTATION_METHODS: dict[str, SegmentationMethod] = {
     "ce": SegmentationMethod(
-        contrastive=False, model_options=MappingProxyType({}),
-        loss_options=MappingProxyType({}),
+        contrastive=False, model_options=NoOptions, loss_options=NoOptions,
         summary="CE decode loss + 0.4 x auxiliary FCN CE (the baseline)"),
     "gpaco": SegmentationMethod(
-        contrastive=True, model_options=MappingProxyType({"dim": 128}),
-        loss_options=MappingProxyType({"alpha": 0.01, "temperature": 0.07, "num_samples": 8192}),
+        contrastive=True, model_options=ProjectionOptions, loss_options=PixelGPaCoOptions,
         summary="CE + 0.4 x aux CE + per-pixel GPaCo (K pixels per image, stride-4 features)"),
-})
+}
 
 
 def get_segmentation_method(name: str) -> SegmentationMethod:
@@ -54,9 +64,10 @@ def build_segmentation_criterion(
 ) -> SegmentationLoss:
     """Method `name`'s criterion; `loss_options` are its `loss.*` values (defaults if absent)."""
     method = get_segmentation_method(name)
-    unknown = sorted(set(loss_options) - set(method.loss_options))
+    allowed = {f.name: getattr(method.loss_options(), f.name) for f in fields(method.loss_options)}
+    unknown = sorted(set(loss_options) - set(allowed))
     if unknown:
         raise UserError(f"segmentation method {name!r} does not take {', '.join(unknown)}")
-    options = {**method.loss_options, **loss_options}
+    options = {**allowed, **loss_options}
     paco = PixelPaCoLoss(num_classes, seed=seed, **options) if method.contrastive else None
     return SegmentationLoss(paco, aux_weight=aux_weight, ce_average=ce_average)

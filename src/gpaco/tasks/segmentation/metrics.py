@@ -24,6 +24,7 @@ class SegmentationScores:
     aacc: float
     iou: list[float]
     acc: list[float]
+    num_images: int = 0  # evaluated images, where known
 
 
 def confusion_matrix(pred: Tensor, target: Tensor, num_classes: int, ignore_index: int = 255) -> Tensor:

@@ -1,5 +1,6 @@
-"""The classification task as the engine runs it (see engine.tasks): builders of engine.build,
-top-1 / many / medium / few evaluation, per-class accuracy files."""
+"""The classification task: its tables (methods, datasets), its own keys, and what the trainer
+asks of it (train/task.py): builders (build.py), top-1 / many / medium / few evaluation,
+per-class accuracy files."""
 
 from __future__ import annotations
 
@@ -8,20 +9,29 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from gpaco.losses import PaCoLoss, center_weights
-from gpaco.tasks.classification.metrics import EvalResult, format_pct
-
-from gpaco.train import parallel
-from gpaco.tasks.classification.build import Data, build_criterion, build_data, build_model
+from gpaco.config import Config
+from gpaco.config.options import TaskEntry
+from gpaco.tasks.classification import options
+from gpaco.tasks.classification.build import (build_batch_mix, build_criterion, build_data,
+                                              build_model)
 from gpaco.tasks.classification.checkpoint_eval import evaluate_loaded
-from gpaco.train.forward import TrainForward
-from gpaco.train.loop import evaluate
+from gpaco.tasks.classification.datasets import DATASETS
+from gpaco.tasks.classification.evaluate import evaluate
+from gpaco.tasks.classification.methods import METHODS
+from gpaco.tasks.classification.metrics import EvalResult, format_pct
+from gpaco.tasks.entries import task_entry
 from gpaco.tasks.classification.report import write_per_class_csv, write_plots
+from gpaco.train import parallel
 from gpaco.train import run_dir as rd
+from gpaco.train.data import Data
+from gpaco.train.forward import TrainForward
 
 if TYPE_CHECKING:
-    from gpaco.config.core import Config
     from gpaco.train.trainer import Run
+
+
+def _sum_over_ranks(counter: Any) -> None:
+    parallel.sum_over_ranks(counter.correct, counter.total, counter.topk_hits)
 
 
 def class_names(data: Data) -> list[str]:
@@ -30,6 +40,16 @@ def class_names(data: Data) -> list[str]:
 
 
 class ClassificationTask:
+    """Image classification: top-1 and many / medium / few accuracy."""
+
+    methods = METHODS
+    datasets = DATASETS
+
+    def entry(self) -> TaskEntry:
+        """The task as the config sees it (gpaco.config.options)."""
+        return task_entry(options.OPTIONS, options.check, self.methods, self.datasets,
+                          options.CONDITIONS, options.settle)
+
     def build_data(self, cfg: Config, device: torch.device, *, with_train: bool = True,
                    augment_in_step: bool = False) -> Data:
         return build_data(cfg, device, with_train=with_train, augment_in_step=augment_in_step)
@@ -43,16 +63,21 @@ class ClassificationTask:
     def train_forward(self, model: nn.Module) -> nn.Module:
         return TrainForward(model)
 
+    def batch_mix(self, cfg: Config, data: Data) -> Any:
+        return build_batch_mix(cfg, data.num_classes)
+
+    def checkpoint_extras(self, data: Data) -> dict[str, Any]:
+        return {"classes": class_names(data)}
+
     def start_lines(self, run: Run) -> list[str]:
-        if isinstance(run.criterion, PaCoLoss):
-            return [_center_weight_line(run.cfg, run.data.class_counts)]
-        return []
+        line = self.methods[run.cfg.method].start_line
+        return [line(run.cfg, run.data.class_counts)] if line is not None else []
 
     def evaluate(self, run: Run, loader: Any) -> EvalResult:
         t = run.cfg.train
         return evaluate(run.model, loader, run.data.num_classes, run.data.class_counts,
                         run.device, amp=t.amp, channels_last=t.channels_last,
-                        reduce=parallel.reduce_counter)  # each rank evaluated its shard
+                        reduce=_sum_over_ranks)  # each rank evaluated its shard
 
     def summary(self, result: EvalResult) -> dict[str, Any]:
         return result.summary()
@@ -70,9 +95,13 @@ class ClassificationTask:
         return (f"final (last epoch) accuracy: overall {f(summary['top1'])} | many "
                 f"{f(summary['many'])} | medium {f(summary['medium'])} | few {f(summary['few'])}")
 
-    def evaluate_checkpoint(self, ckpt: dict[str, Any], cfg: Config, split: str,
-                            path: str) -> str:
-        result = evaluate_loaded(ckpt, cfg, split, path)
+    def evaluate_file(self, ckpt: dict[str, Any], cfg: Config, split: str,
+                      path: str) -> EvalResult:
+        """`gpaco eval` of a run's checkpoint `path` (loaded as `ckpt`) on `split`."""
+        return evaluate_loaded(ckpt, cfg, split, path)
+
+    def file_line(self, split: str, result: EvalResult) -> str:
+        """What `gpaco eval` prints of `evaluate_file`'s result."""
         f = format_pct
         return (f"{split}: top1 {f(result.top1)} top5 {f(result.top5)} | many {f(result.many)} "
                 f"| medium {f(result.medium)} | few {f(result.few)} "
@@ -84,13 +113,3 @@ class ClassificationTask:
         if run.cfg.output.plots:
             write_plots(folder, data.class_counts, result.per_class, rd.read_metrics(folder),
                         class_names(data))
-
-
-def _center_weight_line(cfg: Config, class_counts: list[int]) -> str:
-    """The extra head-class discount of this run's alpha (gpaco.losses.center_weight)."""
-    contrast = 2 * cfg.train.batch_size + cfg.model.queue_size
-    w = center_weights(class_counts, alpha=cfg.loss.alpha, beta=cfg.loss.beta,
-                       contrast_size=contrast)
-    return (f"center share at the loss optimum: {float(w.min()):.2f} for the most frequent class, "
-            f"{float(w.max()):.2f} for the rarest (alpha={cfg.loss.alpha}, "
-            f"{contrast} contrast samples; docs/rebalancing.md)")

@@ -26,7 +26,8 @@ from gpaco.weights.authors import (
 )
 
 from gpaco.weights.checkpoint import FORMAT_KEY, FORMAT_VERSION, atomic_save
-from gpaco.config.core import Config, parse_overrides, resolve, to_dict
+from gpaco import tasks
+from gpaco.config import Config, parse_overrides, resolve, to_dict
 
 def build_model_from_authors(source: str | Path | AuthorsCheckpoint, *,
                              backbone: str | None = None, method: str | None = None,
@@ -148,10 +149,12 @@ def convert_authors(source: str | Path | AuthorsCheckpoint, *, backbone: str | N
     kwargs = {**ckpt.backbone_kwargs, **extra}
     # The recipe counts as a saved config: its keys for another method are dropped, not errors.
     base = to_dict(recipe) if recipe is not None else {}
+    catalogue = tasks.catalogue()
     cfg = resolve([(f"recipe {recipe.name}" if recipe else "defaults", base),
                    (ckpt.source, config_layer(ckpt, method, name, kwargs,
                                               with_data=recipe is None)),
-                   ("the command line", parse_overrides(list(overrides)))], saved=0)
+                   ("the command line", parse_overrides(list(overrides), catalogue))],
+                  catalogue, saved=0)
     names = _names(classes, ckpt.num_classes, "class names")
     epoch = ckpt.meta.get("epoch")
     checkpoint = {
@@ -163,11 +166,6 @@ def convert_authors(source: str | Path | AuthorsCheckpoint, *, backbone: str | N
                            "meta": ckpt.meta, "import": str(report)},
     }
     return Converted(checkpoint, model, report)
-
-
-def authors_to_gpaco(source: str | Path, **kwargs: Any) -> dict[str, Any]:
-    """The gpaco checkpoint dict of an authors' file (options as `convert_authors`)."""
-    return convert_authors(source, **kwargs).checkpoint
 
 
 def write_converted(source: str | Path, destination: str | Path, **kwargs: Any) -> str:

@@ -2,7 +2,7 @@
 
 `load_model(path)` accepts a gpaco checkpoint (`Run.state`, or `gpaco convert` output) or one
 of the authors' released files, which it converts in memory (`convert.convert_authors`).
-Starting a configured model from a file (`model.pretrained=<file>`) is engine/pretrained.py.
+Starting a configured model from a file (`model.pretrained=<file>`) is weights/load.py.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ from gpaco.weights.ensemble import LogitEnsemble
 from gpaco.weights.export import classifier_name, export_state_dict
 
 from gpaco.tasks.classification.build import build_model
-from gpaco.weights.pretrained import is_gpaco_checkpoint
+from gpaco.weights.load import is_gpaco_checkpoint
 from gpaco.weights.checkpoint import atomic_save, check_format, known_class_names, load_weights
-from gpaco.config.core import Config, from_dict
-from gpaco.weights.convert import convert_authors
+from gpaco import config, tasks
+from gpaco.config import Config
+from gpaco.tasks.classification.convert import convert_authors
 
 
 @dataclass
@@ -60,7 +61,8 @@ def model_from_checkpoint(ckpt: dict[str, Any], overrides: Sequence[str] = (),
     if not isinstance(ckpt.get("config"), dict):
         raise UserError(f"{source} holds no run config (not a checkpoint written by gpaco)")
     check_format(ckpt, source)
-    cfg = from_dict(ckpt["config"], f"the config of {source}", overrides)
+    cfg = config.from_dict(ckpt["config"], f"the config of {source}", overrides,
+                           catalogue=tasks.catalogue())
     cfg.model.pretrained = False  # the checkpoint brings every weight
     num_classes = ckpt.get("num_classes") or cfg.data.num_classes
     if not isinstance(num_classes, int) or num_classes <= 0:
@@ -85,7 +87,8 @@ def load_model(path: str | Path, overrides: Sequence[str] = (),
     converted = convert_authors(authors_checkpoint_from(raw, str(path)), overrides=overrides,
                                 recipe=recipe)
     ckpt = converted.checkpoint
-    cfg = from_dict(ckpt["config"], f"the config converted from {path}")
+    cfg = config.from_dict(ckpt["config"], f"the config converted from {path}",
+                           catalogue=tasks.catalogue())
     return LoadedModel(converted.model.eval(), cfg, ckpt["num_classes"], None, None,
                        str(path), str(converted.report))
 

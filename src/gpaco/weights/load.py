@@ -1,4 +1,7 @@
-"""`model.pretrained`: the exact weights a run starts from.
+"""The one door for weights files: `load_into(model, file)` tells a file's kind once
+(FILE_KINDS) and loads it; `weights_file` tells a file from the name of released weights.
+
+`model.pretrained` is the exact weights a run starts from.
 
 A value is either the name of released weights of the backbone (torchvision's `IMAGENET1K_V1`,
 a timm tag; gpaco.models.create_backbone loads those) or a local file: a gpaco checkpoint, an
@@ -11,11 +14,12 @@ model's grid).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from torch import Tensor, nn
 
 from gpaco.errors import UserError
+from gpaco.models.layer_decay import is_vit
 from gpaco.weights.authors import authors_checkpoint_from, safe_load
 from gpaco.weights.mae import LoadReport, load_mae_checkpoint
 from gpaco.weights.export import classifier_name
@@ -61,34 +65,56 @@ def _is_vit_encoder(raw: Any) -> bool:
 
 
 def _load_vit_encoder(model: nn.Module, path: str | Path) -> LoadReport:
-    if not hasattr(model.backbone, "patch_embed"):
+    if not is_vit(model.backbone):
         raise UserError(f"{path} is a ViT (MAE / timm) file but model.backbone is a "
                         f"{type(model.backbone).__name__}, not a ViT")
     return load_mae_checkpoint(model.backbone, path)
 
 
-def load_pretrained(model: nn.Module, path: str | Path) -> ImportReport | LoadReport:
-    """Start a model (e.g. for fine-tuning) from a gpaco checkpoint's, an authors' or an MAE /
-    timm ViT encoder's weights.
+def _load_gpaco(model: nn.Module, raw: dict[str, Any], path: str | Path) -> ImportReport:
+    check_format(raw, path)
+    model_cfg = raw["config"].get("model") if isinstance(raw["config"], dict) else None
+    arch = model_cfg.get("backbone") if isinstance(model_cfg, dict) else None
+    return load_parts(model, strip_prefixes(raw["model"]), source=str(path), arch=arch,
+                      strict=("backbone.",))
+
+
+def _load_plain(model: nn.Module, raw: dict[str, Tensor], path: str | Path) -> ImportReport:
+    return load_parts(model, _from_plain(model, raw), source=str(path), strict=("backbone.",))
+
+
+def _load_authors(model: nn.Module, raw: Any, path: str | Path) -> ImportReport:
+    ckpt = authors_checkpoint_from(raw, str(path))
+    return load_parts(model, ckpt.state, source=ckpt.source, arch=ckpt.arch,
+                      strict=("backbone.",), dropped=ckpt.dropped)
+
+
+# The kinds of weights file, in the order they are told apart: (name, test of the loaded
+# object, loader). The authors' layouts come last: `authors_checkpoint_from` names the file's
+# problem when it is none of them.
+FILE_KINDS: list[tuple[str, Callable[[Any], bool], Callable[..., Any]]] = [
+    ("vit-encoder", _is_vit_encoder, lambda model, raw, path: _load_vit_encoder(model, path)),
+    ("gpaco", is_gpaco_checkpoint, _load_gpaco),
+    ("state-dict", _is_plain_state_dict, _load_plain),
+    ("authors", lambda raw: True, _load_authors),
+]
+
+
+def file_kind(raw: Any) -> str:
+    """Which of FILE_KINDS a loaded weights file is."""
+    return next(name for name, test, _ in FILE_KINDS if test(raw))
+
+
+def load_into(model: nn.Module, path: str | Path) -> ImportReport | LoadReport:
+    """Start `model` (e.g. for fine-tuning) from a weights file of any kind: a gpaco checkpoint,
+    an authors' file, a plain torchvision / timm state dict, an MAE / timm ViT encoder.
 
     The backbone must match; the classifier, projection head and key encoder are taken where
     their shapes fit (a new class count keeps the fresh classifier), the queue never. A ViT
     encoder loads into the backbone only (missing / unexpected keys in the report).
     """
-    if Path(path).suffix == ".safetensors":
+    if Path(path).suffix == ".safetensors":  # timm's ViT files; never pickled
         return _load_vit_encoder(model, path)
     raw = safe_load(path)
-    if _is_vit_encoder(raw):
-        return _load_vit_encoder(model, path)
-    if is_gpaco_checkpoint(raw):
-        check_format(raw, path)
-        model_cfg = raw["config"].get("model") if isinstance(raw["config"], dict) else None
-        arch = model_cfg.get("backbone") if isinstance(model_cfg, dict) else None
-        return load_parts(model, strip_prefixes(raw["model"]), source=str(path), arch=arch,
-                          strict=("backbone.",))
-    if _is_plain_state_dict(raw):
-        return load_parts(model, _from_plain(model, raw), source=str(path),
-                          strict=("backbone.",))
-    ckpt = authors_checkpoint_from(raw, str(path))
-    return load_parts(model, ckpt.state, source=ckpt.source, arch=ckpt.arch,
-                      strict=("backbone.",), dropped=ckpt.dropped)
+    loaders = {name: load for name, _, load in FILE_KINDS}
+    return loaders[file_kind(raw)](model, raw, path)

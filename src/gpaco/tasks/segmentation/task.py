@@ -1,38 +1,41 @@
-"""The segmentation task as the engine runs it (see engine.tasks): the datasets of
+"""The segmentation task (gpaco.train.task interface): the datasets of
 gpaco.data.segmentation with mmseg's joint transforms, smp models with the GPaCo projection,
 CE + aux CE (+ per-pixel GPaCo), whole / slide / multi-scale + flip evaluation, mIoU files."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch import nn
 from torch.utils.data import Dataset
 
 from gpaco import distributed as gdist
+from gpaco.config import Config
+from gpaco.config.options import TaskEntry
 from gpaco.data.registry import build_dataset, dataset_options
+from gpaco.tasks.entries import task_entry
 from gpaco.data.segmentation import SEGMENTATION_DATASETS, eval_transform, train_transform
 from gpaco.data.segmentation.transforms import MEAN, STD
 from gpaco.errors import UserError
 from gpaco.losses.segmentation import SegmentationLossInputs
 from gpaco.models.segmentation import create_segmenter
-from gpaco.tasks.segmentation.inference import predict
-from gpaco.tasks.segmentation.methods import build_segmentation_criterion, get_segmentation_method
-from gpaco.tasks.segmentation.metrics import ConfusionMatrix, SegmentationScores
+from gpaco.tasks.segmentation.inference import evaluate, predict
+from gpaco.tasks.segmentation import options
+from gpaco.tasks.segmentation.methods import (SEGMENTATION_METHODS, build_segmentation_criterion,
+                                             get_segmentation_method)
+from gpaco.tasks.segmentation.metrics import SegmentationScores
 from gpaco.tasks.segmentation.report import plot_iou_vs_frequency, plot_predictions, write_class_csv
 
 from gpaco.train import parallel
-from gpaco.tasks.classification.build import Data, cpu_loader, resolve_device
-from gpaco.weights.checkpoint import load_weights
-from gpaco.tasks.classification.checkpoint_eval import check_classes
-from gpaco.weights.pretrained import weights_file
+from gpaco.train.data import Data, cpu_loader, resolve_device
+from gpaco.weights.checkpoint import check_classes, load_weights
+from gpaco.weights.load import weights_file
 
 if TYPE_CHECKING:
-    from gpaco.config.core import Config
     from gpaco.train.trainer import Run
 
 PER_CLASS_CSV = "per_class_iou.csv"
@@ -71,6 +74,21 @@ def _test_transform(cfg: Config) -> Any:
 
 
 class SegmentationTask:
+    """Semantic segmentation: mIoU / mAcc / aAcc and per-class IoU."""
+
+    methods = SEGMENTATION_METHODS
+    datasets = SEGMENTATION_DATASETS
+
+    def entry(self) -> TaskEntry:
+        """The task as the config sees it (gpaco.config.options)."""
+        return task_entry(options.OPTIONS, options.check, self.methods, self.datasets)
+
+    def batch_mix(self, cfg: Config, data: Data) -> None:
+        return None
+
+    def checkpoint_extras(self, data: Data) -> dict[str, Any]:
+        return {"classes": list(data.test.classes)}
+
     def build_data(self, cfg: Config, device: torch.device, *, with_train: bool = True,
                    augment_in_step: bool = False) -> Data:
         d, t = cfg.data, cfg.train
@@ -102,8 +120,8 @@ class SegmentationTask:
                                       parallel.local_batch(cfg.train.batch_size))
 
     def build_criterion(self, cfg: Config, data: Data) -> nn.Module:
-        options = {k: getattr(cfg.loss, k)
-                   for k in get_segmentation_method(cfg.method).loss_options}
+        options = {f.name: getattr(cfg.loss, f.name)
+                   for f in fields(get_segmentation_method(cfg.method).loss_options)}
         # One pixel-sampling stream per process, fixed by the run's seed.
         seed = cfg.seed + 65536 * gdist.rank()
         return build_segmentation_criterion(cfg.method, data.num_classes,
@@ -121,8 +139,9 @@ class SegmentationTask:
     def evaluate(self, run: Run, loader: Any) -> SegmentationScores:
         return _evaluate(run.cfg, run.model, loader, run.data.num_classes, run.device)
 
-    def evaluate_checkpoint(self, ckpt: dict[str, Any], cfg: Config, split: str,
-                            path: str) -> str:
+    def evaluate_file(self, ckpt: dict[str, Any], cfg: Config, split: str,
+                      path: str) -> SegmentationScores:
+        """`gpaco eval` of a run's checkpoint `path` (loaded as `ckpt`) on `split`."""
         if split != "test":
             raise UserError("segmentation runs have no validation split; use --split test")
         device = resolve_device(cfg.train.device)
@@ -131,7 +150,12 @@ class SegmentationTask:
         model = self.build_model(cfg, data).to(device)
         load_weights(model, ckpt)
         result = _evaluate(cfg, model, data.test_loader, data.num_classes, device)
-        return self.describe(split, self.summary(result)) + f" ({len(data.test)} images)"
+        result.num_images = len(data.test)
+        return result
+
+    def file_line(self, split: str, result: SegmentationScores) -> str:
+        """What `gpaco eval` prints of `evaluate_file`'s result."""
+        return self.describe(split, self.summary(result)) + f" ({result.num_images} images)"
 
     def summary(self, result: SegmentationScores) -> dict[str, Any]:
         def pct(v: float) -> float | None:
@@ -162,17 +186,10 @@ class SegmentationTask:
 @torch.no_grad()
 def _evaluate(cfg: Config, model: nn.Module, loader: Any, num_classes: int,
               device: torch.device) -> SegmentationScores:
-    was_training = model.training
-    model.eval()
-    matrix = ConfusionMatrix(num_classes)
-    for images, masks in loader:
-        images, masks = images.to(device), masks.to(device)
-        scores = predict(model, images, masks.shape[-2:], **_predict_options(cfg))
-        matrix.update(scores.argmax(1), masks)
-    model.train(was_training)
+    _, matrix = evaluate(model, loader, num_classes, device=device, **_predict_options(cfg))
     if gdist.world_size() > 1:  # each rank evaluated its shard
         matrix.matrix = matrix.matrix.to(device)
-        dist.all_reduce(matrix.matrix, op=dist.ReduceOp.SUM)
+        parallel.sum_over_ranks(matrix.matrix)
     return matrix.compute()
 
 
