@@ -358,11 +358,16 @@ def _box_pass(y: Tensor, w: Tensor, dim: int) -> Tensor:
     return out.add_(0.5).floor_()
 
 
-def pil_blur(x: Tensor, sigma: Tensor, sigma_max: float = 2.0, passes: int = 3) -> Tensor:
+def box_taps(sigma_max: float, passes: int = 3) -> int:
+    """Taps of a box pass that holds every sigma up to `sigma_max` (5 up to sigma 2)."""
+    return 2 * int(pil_blur_radius(torch.tensor([float(sigma_max)]), passes)) + 3
+
+
+def pil_blur(x: Tensor, sigma: Tensor, taps: int = 5, passes: int = 3) -> Tensor:
     """PIL's `ImageFilter.GaussianBlur(radius=sigma)` (`passes` box passes along rows, then along
-    columns, each rounded to 8 bits) with a per-sample sigma (B,) up to `sigma_max`, on x in
-    [0, 1]. On integer images (x * 255) it gives PIL's pixels up to float32 rounding of ties."""
-    taps = 2 * int(pil_blur_radius(torch.tensor([float(sigma_max)]), passes)) + 3
+    columns, each rounded to 8 bits) with a per-sample sigma (B,) on x in [0, 1]; `taps` from
+    `box_taps` of the largest sigma (no host work here: a CUDA graph captures it). On integer
+    images (x * 255) it gives PIL's pixels up to float32 rounding of ties."""
     w = box_weights(pil_blur_radius(sigma, passes), taps).to(x.dtype)
     y = x * 255.0
     for dim in (3, 2):
@@ -379,11 +384,12 @@ class GaussianBlur(BatchedOp):
         super().__init__()
         self.sigma = sigma
         self.p = p
+        self.taps = box_taps(sigma[1])
 
     def forward(self, x: Tensor, generator: Generator = None) -> Tensor:
         r = _rand((2, x.shape[0]), x, generator)
         sigma = self.sigma[0] + (self.sigma[1] - self.sigma[0]) * r[0]
-        return torch.where(_mask(r[1] < self.p), pil_blur(x, sigma, self.sigma[1]), x)
+        return torch.where(_mask(r[1] < self.p), pil_blur(x, sigma, self.taps), x)
 
 
 class Cutout(BatchedOp):
