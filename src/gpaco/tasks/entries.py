@@ -40,7 +40,7 @@ def method_entry(method: Any) -> Entry:
 def task_entry(options: Mapping[str, Option], check: Callable[[Any], None],
                methods: Mapping[str, Any], datasets: Mapping[str, Callable[..., Any]],
                conditions: Mapping[str, Condition] = {},
-               settle: Callable[[dict[str, Any]], None] | None = None) -> TaskEntry:
+               settle: Callable[[dict[str, Any]], dict[str, Any]] = dict) -> TaskEntry:
     """A task's own keys, check and tables as the config sees them (`settle`: fills in its
     `auto` values)."""
     return TaskEntry(options, check, conditions=conditions, settle=settle, choices={

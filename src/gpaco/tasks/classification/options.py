@@ -78,10 +78,11 @@ def batched_by_default(flat: dict[str, Any]) -> bool:
             and all(v in BATCHED_TRANSFORM_NAMES for v in flat["data.views"] or []))
 
 
-def settle(flat: dict[str, Any]) -> None:
-    """Fill in the `auto` values of the flat config (before it is typed)."""
+def settle(flat: dict[str, Any]) -> dict[str, Any]:
+    """The flat config (before it is typed) with its `auto` values filled in."""
     if flat.get("data.batched_augment") == "auto":
         flat["data.batched_augment"] = batched_by_default(flat)
+    return flat
 
 
 def _subsampled(flat: dict[str, Any]) -> bool:
