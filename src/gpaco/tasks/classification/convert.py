@@ -19,7 +19,7 @@ from typing import Any
 from torch import nn
 
 from gpaco.errors import UserError
-from gpaco.tasks.classification.methods import build_model, get_method
+from gpaco.tasks.classification.methods import build_model, defaults, get_method
 from gpaco.models import create_backbone
 from gpaco.weights.authors import (
     AuthorsCheckpoint, ImportReport, load_authors_checkpoint, read_authors_checkpoint,
@@ -59,7 +59,7 @@ def build_model_from_authors(source: str | Path | AuthorsCheckpoint, *,
 
 def model_params(ckpt: AuthorsCheckpoint, method: str) -> dict[str, Any]:
     """The wrapper options (`build_model`) that match the file: projection width, head, queue."""
-    takes = get_method(method).model_options
+    takes = defaults(get_method(method).model_options)
     params: dict[str, Any] = {}
     if ckpt.dim is not None and "dim" in takes:
         params["dim"], params["head"] = ckpt.dim, ckpt.head

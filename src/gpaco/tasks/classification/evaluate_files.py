@@ -15,11 +15,14 @@ import numpy as np
 import torch
 
 from gpaco.errors import UserError
-from gpaco.tasks.classification.metrics import EvalResult, evaluate_logits
+from gpaco.evaluation.calibration import calibration
+from gpaco.evaluation.saved import SavedLogits, labels_path, meta_json, meta_path
+from gpaco.tasks.classification.metrics import EvalResult, evaluate_logits, shot_groups
 
 from gpaco.tasks.classification.build import Data, build_data, resolve_device
 from gpaco.weights.checkpoint import atomic_write
 from gpaco.tasks.classification.checkpoint_eval import check_classes
+from gpaco.tasks.classification.training_prior import center_shares, prior_in_loss
 from gpaco.config import Config
 from gpaco.tasks.classification.restore import LoadedModel, ensemble_from_files, load_model
 
@@ -66,12 +69,6 @@ def save_logits(path: str | Path, logits: torch.Tensor) -> None:
     atomic_write(path, lambda f: np.save(f, array))
 
 
-def labels_path(logits_npy: str | Path) -> Path:
-    """Where the labels of `logits_npy` go: x.npy -> x.labels.npy."""
-    path = Path(logits_npy)
-    return path.with_name(f"{path.stem}.labels.npy")
-
-
 def evaluate_files(paths: Sequence[str | Path], split: str = "test",
                    overrides: Sequence[str] = (), *, device: str | None = None,
                    logits_npy: str | Path | None = None,
@@ -83,7 +80,8 @@ def evaluate_files(paths: Sequence[str | Path], split: str = "test",
         split: "test" or "val".
         overrides: `key=value` config overrides (data location, train.device, ...).
         device: overrides train.device of the config ("auto", "cpu", "cuda", ...).
-        logits_npy: save the raw logits (N, C) there, the labels beside (`labels_path`).
+        logits_npy: save the raw logits (N, C) there, the labels and a description beside
+            (`gpaco.evaluation.saved`).
         recipe: the architecture and data of authors' files that bring no gpaco config.
     """
     loaded = load_files(paths, overrides, recipe)
@@ -96,6 +94,15 @@ def evaluate_files(paths: Sequence[str | Path], split: str = "test",
     if logits_npy is not None:
         save_logits(logits_npy, logits)
         save_logits(labels_path(logits_npy), labels)
+        counts = loaded.class_counts
+        shares = center_shares(cfg, counts) if counts else None
+        text = meta_json(SavedLogits(logits, labels, split, counts, loaded.classes, cfg.method,
+                                     ", ".join(map(str, paths)), prior_in_loss(cfg),
+                                     None if shares is None else shares.log().tolist()))
+        atomic_write(meta_path(logits_npy), lambda f: f.write(text.encode()))
     # An authors' file records no training counts: many/medium/few are then unknown (None),
     # never computed from the evaluated split's own counts.
-    return evaluate_logits(logits, labels, loaded.class_counts)
+    result = evaluate_logits(logits, labels, loaded.class_counts)
+    counts = loaded.class_counts
+    result.calibration = calibration(logits, labels, shot_groups(counts) if counts else None)
+    return result
