@@ -230,24 +230,42 @@ def test_grayscale() -> None:
     assert abs(rate - 0.2) < 0.03
 
 
+def _pil_blurred(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    from PIL import ImageFilter
+
+    img = Image.fromarray(x.permute(1, 2, 0).numpy())
+    return torch.from_numpy(np.array(img.filter(ImageFilter.GaussianBlur(radius=sigma)))).permute(2, 0, 1)
+
+
+def test_blur_is_pils_gaussian_blur_in_float64() -> None:
+    """The box passes and fixed point of PIL's blur: exact in float64, whatever the sigma."""
+    x = images(7, size=40)
+    sigma = torch.tensor([0.1, 0.5, 0.73, 1.0, 1.37, 1.5, 2.0])
+    out = (O.pil_blur(x.double() / 255, sigma) * 255).round().to(torch.uint8)
+    for i in range(7):
+        assert torch.equal(out[i], _pil_blurred(x[i], float(sigma[i]))), float(sigma[i])
+
+
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("k", [3, 5, 23])
-def test_blur_matches_torchvision(device: str, k: int) -> None:
-    x = images(6).to(device).float() / 255
-    sigma = torch.tensor([0.1, 0.5, 1.0, 1.5, 2.0, 3.0], device=device)
-    ref = torch.stack([TF.gaussian_blur(x[i], [k, k], [float(sigma[i])] * 2) for i in range(6)])
-    torch.testing.assert_close(O.blur(x, sigma, k), ref, atol=1e-5, rtol=0)
+def test_blur_matches_pil_within_rounding_in_float32(device: str) -> None:
+    """float32 breaks some of the fixed point's ties: a level or two on few pixels."""
+    x = images(6, size=40)
+    sigma = torch.tensor([0.1, 0.5, 1.0, 1.5, 1.9, 2.0])
+    out = (O.pil_blur(x.to(device).float() / 255, sigma.to(device)) * 255).round().cpu()
+    ref = torch.stack([_pil_blurred(x[i], float(sigma[i])) for i in range(6)]).float()
+    diff = (out - ref).abs()
+    assert diff.max() <= 3 and (diff > 0).float().mean() < 0.15
 
 
 def test_gaussian_blur_op_per_sample_sigma() -> None:
     x = images(8).float() / 255
-    op = O.GaussianBlur(3, (0.1, 2.0), p=1.0)
+    op = O.GaussianBlur((0.1, 2.0), p=1.0)
     r = torch.rand((2, 8), generator=gen("cpu", 4))  # the op's draws: sigma, apply
     sigma = 0.1 + 1.9 * r[0]
-    torch.testing.assert_close(op(x, gen("cpu", 4)), O.blur(x, sigma, 3))
-    assert torch.equal(O.GaussianBlur(3, p=0.0)(x), x)
-    with pytest.raises(ValueError):
-        O.GaussianBlur(4)
+    torch.testing.assert_close(op(x, gen("cpu", 4)), O.pil_blur(x, sigma))
+    assert torch.equal(O.GaussianBlur(p=0.0)(x), x)
+    rate = (O.GaussianBlur(p=0.3)(x.repeat(100, 1, 1, 1), gen("cpu", 5)) != x.repeat(100, 1, 1, 1))
+    assert abs(rate.flatten(1).any(1)[8:].float().mean().item() - 0.3) < 0.06
 
 
 # --------------------------------------------------------------------------------------------
@@ -445,7 +463,7 @@ def test_autoaugment_statistics_match_pil() -> None:
 @pytest.mark.parametrize("name", V.BATCHED_TRANSFORM_NAMES)
 def test_build_batched_transform(device: str, name: str) -> None:
     x = images(16).to(device).permute(0, 2, 3, 1)  # NHWC uint8, as datasets store it
-    t = V.build_batched_transform(name)
+    t = V.build_batched_transform(name, image_size=32)
     out = t(x, gen(device))
     assert out.shape == (16, 3, 32, 32) and out.dtype == torch.float32 and out.device.type == device
     assert torch.isfinite(out).all()
@@ -465,7 +483,7 @@ def test_build_batched_transform_28px_and_errors() -> None:
     x = images(4, size=28)
     assert V.build_batched_transform("cifar_regular", image_size=28)(x, gen("cpu")).shape == (4, 3, 28, 28)
     with pytest.raises(UserError):
-        V.build_batched_transform("sim")
+        V.build_batched_transform("imagenet_test")
 
 
 def _same_distribution(d_ours: torch.Tensor, d_theirs: torch.Tensor, ratio_tol: float = 0.2) -> bool:

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torchvision.transforms import v2
 
 from gpaco.data import transforms as T
 from gpaco.errors import UserError
@@ -131,19 +133,42 @@ def test_randcls_without_timm_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) 
         T.build_transform("randclsstack", image_size=64)
 
 
-def test_blur_kernel_defaults() -> None:
-    from torchvision.transforms import v2
+def test_blur_is_the_authors_pil_blur() -> None:
+    """Every blurring view blurs as the authors (MoCo's loader): PIL's GaussianBlur(radius=sigma),
+    sigma ~ U(0.1, 2), with the paper's probability."""
+    from PIL import Image, ImageFilter
 
-    def kernels(t: v2.Compose) -> list[int]:
-        found = []
-        for op in t.transforms:
-            inner = op.transforms if isinstance(op, v2.RandomApply) else [op]
-            found += [o.kernel_size[0] for o in inner if isinstance(o, v2.GaussianBlur)]
-        return found
+    def blurs(t: Any) -> list[T.PILGaussianBlur]:
+        return [o for o in t.transforms if isinstance(o, T.PILGaussianBlur)]
 
-    assert kernels(T.build_transform("cifar_sim")) == [13]
-    assert kernels(T.build_transform("sim")) == [23]
-    assert kernels(T.build_transform("sim", blur_kernel=9)) == [9]
+    probs = {"cifar_sim": 0.5, "cifar_aug": 0.2, "sim": 0.5, "randclsstack": 0.5}
+    for name, p in probs.items():
+        (blur,) = blurs(T.build_transform(name))
+        assert blur.p == p and blur.sigma == (0.1, 2.0)
+    assert not blurs(T.build_transform("randcls")) and not blurs(T.build_transform("cifar_regular"))
+    img = Image.fromarray(np.random.default_rng(0).integers(0, 256, (24, 24, 3), dtype=np.uint8))
+    torch.manual_seed(3)
+    r = torch.rand(2)
+    torch.manual_seed(3)
+    out = T.PILGaussianBlur((0.1, 2.0), p=1.0)(img)
+    ref = img.filter(ImageFilter.GaussianBlur(radius=0.1 + 1.9 * float(r[1])))
+    assert np.array_equal(np.asarray(out), np.asarray(ref))
+    hits = 0
+    for seed in range(400):
+        torch.manual_seed(seed)
+        hits += T.PILGaussianBlur(p=0.5)(img) is not img
+    assert 160 < hits < 240
+
+
+def test_to_normalized_tensor_is_totensor_normalize() -> None:
+    from PIL import Image
+
+    img = Image.fromarray(np.random.default_rng(1).integers(0, 256, (9, 11, 3), dtype=np.uint8))
+    ref = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True),
+                      v2.Normalize(list(T.IMAGENET_MEAN), list(T.IMAGENET_STD))])(img)
+    out = T.ToNormalizedTensor(T.IMAGENET_MEAN, T.IMAGENET_STD)(img)
+    assert out.shape == (3, 9, 11) and out.is_contiguous()
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
 
 
 def test_cifar_pipelines_accept_images_of_another_size():

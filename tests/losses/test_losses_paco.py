@@ -214,10 +214,12 @@ def test_only_features_or_only_logits_need_grad() -> None:
     torch.testing.assert_close(g_logits, full[1])
 
 
-def test_no_anchor_by_column_tensor_is_saved_for_backward() -> None:
-    """Memory contract: the (A, M) similarities are recomputed in backward, not kept."""
-    num_anchors, num_columns = 32, 96
-    feats, labels, logits = contrast_set(num_anchors, num_columns, 3, dim=4)
+def _saved_sizes(monkeypatch: pytest.MonkeyPatch, keep_bytes: int) -> tuple[list[int], tuple]:
+    """numel of every tensor saved for backward with `KEEP_BYTES` = keep_bytes, and the grads."""
+    from gpaco.losses import _contrast
+
+    monkeypatch.setattr(_contrast, "KEEP_BYTES", keep_bytes)
+    feats, labels, logits = contrast_set(32, 96, 3, dim=4)
     saved: list[int] = []
 
     def pack(tensor: torch.Tensor) -> torch.Tensor:
@@ -226,5 +228,19 @@ def test_no_anchor_by_column_tensor_is_saved_for_backward() -> None:
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
         loss = paco_loss(feats, labels, logits, alpha=0.1)
-    grads(loss, feats, logits)
-    assert saved and max(saved) < num_anchors * num_columns
+    return saved, grads(loss, feats, logits)
+
+
+def test_no_anchor_by_column_tensor_is_saved_for_backward(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory contract: above KEEP_BYTES the (A, M) similarities are recomputed in backward."""
+    saved, _ = _saved_sizes(monkeypatch, 0)
+    assert saved and max(saved) < 32 * 96
+
+
+def test_a_small_contrast_set_keeps_one_softmax(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At CIFAR sizes the softmax is kept (one (A, M) buffer): the same gradients, no matmul."""
+    saved, kept = _saved_sizes(monkeypatch, 2**30)
+    assert sorted(saved)[-1] == 32 * 96 and sorted(saved)[-2] < 32 * 96
+    _, recomputed = _saved_sizes(monkeypatch, 0)
+    for a, b in zip(kept, recomputed):
+        torch.testing.assert_close(a, b)

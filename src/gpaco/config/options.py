@@ -63,11 +63,11 @@ Condition = tuple[tuple[str, ...], Callable[[dict[str, Any]], bool], str]
 
 @dataclass(frozen=True)
 class TaskEntry(Entry):
-    """A task: its own keys, its tables (`"method"` and `"data.dataset"` -> name -> Entry) and
-    the conditions of its keys."""
+    """A task: its keys, tables (choice -> name -> Entry), key conditions, `settle` (autos)."""
 
     choices: Mapping[str, Mapping[str, Entry]] = field(default_factory=dict)
     conditions: Mapping[str, Condition] = field(default_factory=dict)
+    settle: Callable[[dict[str, Any]], dict[str, Any]] = dict  # the flat config, autos filled in
 
     def all_options(self) -> dict[str, Option]:
         """Its own keys and every key an entry of its tables owns (the first declaration)."""

@@ -80,8 +80,8 @@ def resolve(layers: list[tuple[str, Layer]], catalogue: Catalogue, saved: int = 
                         f"{chosen[choice]}; it is used by {choice}={'|'.join(users)}")
     _drop_overridden_blr(values, setter, saved, layers)
     owned = {k: o.default for k, o in active.items()}
-    merged = {**defaults, **owned, **{k: v for k, v in values.items()
-                                      if v is not None or k not in active}}
+    merged = task.settle({**defaults, **owned, **{k: v for k, v in values.items()
+                                                  if v is not None or k not in active}})
     cfg = _typed(merged, active, catalogue)
     validate(cfg, active, entries)  # types and ranges first: a negative count is that
     if _check_conditional(task, merged, values, {**defaults, **owned}, setter, layers, saved):

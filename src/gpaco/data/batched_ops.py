@@ -322,39 +322,74 @@ class Grayscale(BatchedOp):
         return torch.where(_mask(m), _gray(x).expand_as(x), x)
 
 
-def gaussian_kernels(kernel_size: int, sigma: Tensor) -> Tensor:
-    """Per-sample 1-d Gaussian kernels (B, k), same formula as torchvision's gaussian_blur."""
-    lim = (kernel_size - 1) / (2.0 * math.sqrt(2.0))
-    t = torch.linspace(-lim, lim, kernel_size, device=sigma.device, dtype=sigma.dtype)
-    return torch.softmax(-(t[None, :] / sigma[:, None]).pow(2), dim=1)
+def pil_blur_radius(sigma: Tensor, passes: int = 3) -> Tensor:
+    """The fractional box radius of each of PIL's `passes` box passes for a Gaussian `sigma`
+    (Pillow's _gaussian_blur_radius, after Gwosdek et al. 2011), in its float32 variables."""
+    f32 = torch.float32
+    sigma2 = (sigma.float() * sigma.float() / passes).double()
+    big_l = torch.sqrt(12.0 * sigma2 + 1.0).to(f32).double()
+    small_l = torch.floor((big_l - 1.0) / 2.0).to(f32).double()
+    a = ((2 * small_l + 1) * (small_l * (small_l + 1) - 3 * sigma2)).to(f32).double()
+    a = (a / (6 * (sigma2 - (small_l + 1) ** 2))).to(f32)
+    return small_l.to(f32) + a
 
 
-def blur(x: Tensor, sigma: Tensor, kernel_size: int) -> Tensor:
-    """Separable Gaussian blur with a per-sample sigma (B,), reflect padding, as grouped convs."""
-    b, c, h, w = x.shape
-    k1 = gaussian_kernels(kernel_size, sigma).repeat_interleave(c, 0)  # (B*C, k)
-    p = kernel_size // 2
-    y = F.pad(x, (p, p, p, p), mode="reflect").reshape(1, b * c, h + 2 * p, w + 2 * p)
-    y = F.conv2d(y, k1.view(b * c, 1, 1, kernel_size), groups=b * c)
-    y = F.conv2d(y, k1.view(b * c, 1, kernel_size, 1), groups=b * c)
-    return y.view(b, c, h, w)
+def box_weights(radius: Tensor, taps: int) -> Tensor:
+    """Per-sample weights (B, taps) of one PIL box pass of float32 fractional `radius` (B,):
+    1/(2r+1) over the 2 int(r) + 1 central taps and the fraction's share on the two taps beyond,
+    in Pillow's 24-bit fixed point (its float32 division included). `taps` (odd) >= 2 int(r) + 3."""
+    whole = radius.floor().double()
+    ww = torch.floor(torch.full_like(radius, 2.0**24) / (radius * 2 + 1)).double()
+    fw = torch.floor((2.0**24 - (whole * 2 + 1) * ww) / 2)
+    k = (torch.arange(taps, device=radius.device, dtype=torch.float64) - taps // 2).abs()[None]
+    w = torch.where(k <= whole[:, None], ww[:, None], torch.where(k == whole[:, None] + 1, fw[:, None], 0.0))
+    return w / 2.0**24
+
+
+def _box_pass(y: Tensor, w: Tensor, dim: int) -> Tensor:
+    """One box pass along `dim` (3: rows, 2: columns) with edge pixels repeated, rounded as
+    PIL's 8-bit result: per-sample weights w (B, taps) over y (B, C, H, W) of 0..255 values."""
+    p = w.shape[1] // 2
+    yp = F.pad(y, (p, p, 0, 0) if dim == 3 else (0, 0, p, p), mode="replicate")
+    size = y.shape[dim]
+    out = yp.narrow(dim, 0, size) * _mask(w[:, 0])
+    for k in range(1, w.shape[1]):
+        out.addcmul_(yp.narrow(dim, k, size), _mask(w[:, k]))
+    return out.add_(0.5).floor_()
+
+
+def box_taps(sigma_max: float, passes: int = 3) -> int:
+    """Taps of a box pass that holds every sigma up to `sigma_max` (5 up to sigma 2)."""
+    return 2 * int(pil_blur_radius(torch.tensor([float(sigma_max)]), passes)) + 3
+
+
+def pil_blur(x: Tensor, sigma: Tensor, taps: int = 5, passes: int = 3) -> Tensor:
+    """PIL's `ImageFilter.GaussianBlur(radius=sigma)` (`passes` box passes along rows, then along
+    columns, each rounded to 8 bits) with a per-sample sigma (B,) on x in [0, 1]; `taps` from
+    `box_taps` of the largest sigma (no host work here: a CUDA graph captures it). On integer
+    images (x * 255) it gives PIL's pixels up to float32 rounding of ties."""
+    w = box_weights(pil_blur_radius(sigma, passes), taps).to(x.dtype)
+    y = x * 255.0
+    for dim in (3, 2):
+        for _ in range(passes):
+            y = _box_pass(y, w, dim)
+    return y.div_(255.0)
 
 
 class GaussianBlur(BatchedOp):
-    """RandomApply(GaussianBlur(kernel_size, sigma ~ U(sigma)), p) with per-sample sigma."""
+    """RandomApply(PIL GaussianBlur(radius=sigma ~ U(sigma)), p) with per-sample sigma: the
+    authors' (MoCo's) blur, and the per-sample path's `transforms.PILGaussianBlur`."""
 
-    def __init__(self, kernel_size: int = 3, sigma: tuple[float, float] = (0.1, 2.0), p: float = 0.5) -> None:
+    def __init__(self, sigma: tuple[float, float] = (0.1, 2.0), p: float = 0.5) -> None:
         super().__init__()
-        if kernel_size % 2 == 0:
-            raise ValueError("kernel_size must be odd")
-        self.kernel_size = kernel_size
         self.sigma = sigma
         self.p = p
+        self.taps = box_taps(sigma[1])
 
     def forward(self, x: Tensor, generator: Generator = None) -> Tensor:
         r = _rand((2, x.shape[0]), x, generator)
         sigma = self.sigma[0] + (self.sigma[1] - self.sigma[0]) * r[0]
-        return torch.where(_mask(r[1] < self.p), blur(x, sigma, self.kernel_size), x)
+        return torch.where(_mask(r[1] < self.p), pil_blur(x, sigma, self.taps), x)
 
 
 class Cutout(BatchedOp):

@@ -14,6 +14,17 @@ from gpaco.errors import UserError
 ON_BAD_IMAGE = ("error", "skip")
 
 
+def load_rgb_tensor(path: str) -> Any:
+    """Decode an image file to a uint8 RGB tensor (3, H, W) with torchvision.io's decoders
+    (JPEG, PNG, WebP, GIF); raises UserError naming the file if it cannot be decoded."""
+    from torchvision.io import ImageReadMode, decode_image, read_file
+
+    try:
+        return decode_image(read_file(path), mode=ImageReadMode.RGB)
+    except (OSError, RuntimeError, ValueError) as e:  # torchvision reports bad data as RuntimeError
+        raise UserError(f"cannot read image {path}: {type(e).__name__}: {e}") from None
+
+
 def load_rgb(path: str) -> Image.Image:
     """Open an image file as RGB; raises UserError naming the file if it cannot be decoded."""
     try:
@@ -66,14 +77,15 @@ class FileDataset(Dataset):
             img = self.transform(img)
         return img, target
 
-    def _load(self, index: int) -> tuple[Image.Image, int]:
+    def _load(self, index: int, read: Callable[[str], Any] = load_rgb) -> tuple[Any, int]:
+        """(read(path), target) of `index`, or of the next readable image under "skip"."""
         n = len(self)
         for step in range(n):
             i = (index + step) % n
             if self.data[i] in self._bad:
                 continue
             try:
-                return load_rgb(self.data[i]), self.targets[i]
+                return read(self.data[i]), self.targets[i]
             except UserError as e:
                 if self.on_bad_image == "error":
                     raise

@@ -15,6 +15,7 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
+from gpaco.data.image_files import FileDataset
 from gpaco.errors import UserError
 
 # Config keys read under another name by the dataset.
@@ -22,6 +23,15 @@ ALIASES = {"val_split": "test_split"}
 
 
 Table = Mapping[str, Callable[..., Dataset]]
+
+
+def reads_files(name: str, table: Table) -> bool:
+    """Whether dataset `name` of `table` reads image files one by one
+    (`image_files.FileDataset`): its batched path decodes and crops in loader workers
+    (`batched_files`)."""
+    cls = table.get(name)
+    cls = cls.func if isinstance(cls, functools.partial) else cls
+    return isinstance(cls, type) and issubclass(cls, FileDataset)
 
 
 def _parameters(name: str, table: Table) -> list[inspect.Parameter]:

@@ -84,15 +84,23 @@ class SeededSamples(Dataset):
         return len(self.dataset)  # type: ignore[arg-type]
 
     def __getitem__(self, item: tuple[int, int]) -> Any:
-        seed, index = item
+        return self.__getitems__([item])[0]
+
+    def __getitems__(self, items: list[tuple[int, int]]) -> list[Any]:
+        """A batch at once (the DataLoader's fetcher asks for it so): in the main process the
+        random states are saved and put back once per batch, not per sample (~0.2 ms a
+        sample, 15 % of a CIFAR two-view sample)."""
         if get_worker_info() is not None:  # a loader worker: its random state is its own
-            _seed_cpu(seed)
-            return self.dataset[index]
+            return [self._read(item) for item in items]
         saved = random.getstate(), np.random.get_state(), torch.get_rng_state()
         try:
-            _seed_cpu(seed)
-            return self.dataset[index]
+            return [self._read(item) for item in items]
         finally:
             random.setstate(saved[0])
             np.random.set_state(saved[1])
             torch.set_rng_state(saved[2])
+
+    def _read(self, item: tuple[int, int]) -> Any:
+        seed, index = item
+        _seed_cpu(seed)
+        return self.dataset[index]

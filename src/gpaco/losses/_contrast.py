@@ -3,7 +3,9 @@
 The (A, M) similarity matrix is the only large tensor in both losses. It is reduced to three
 (A,) vectors inside a custom autograd function that saves none of it: the backward recomputes
 the similarities (one extra (A, d) x (d, M) matmul) and builds the gradient in place, so at
-most two (A, M) float buffers exist at any time, forward or backward.
+most two (A, M) float buffers exist at any time, forward or backward. A small matrix (at most
+`KEEP_BYTES`, CIFAR's contrast sets) is cheaper to keep than to recompute: its softmax is
+saved for the backward instead (one buffer of at most 4 MiB held between the passes).
 """
 
 from __future__ import annotations
@@ -14,6 +16,11 @@ import torch
 from torch import Tensor
 
 from gpaco.losses._numerics import upcast
+
+
+# Largest (A, M) softmax kept from forward to backward (4 MiB: 1024 x 1024 fp32). CIFAR's
+# 128 x 1280 and 256 x 1280 fit; ImageNet-LT's 256 x 8448 is recomputed.
+KEEP_BYTES = 4 * 2**20
 
 
 class SampleTerms(NamedTuple):
@@ -58,7 +65,10 @@ class _SampleTermsFunction(torch.autograd.Function):
             # the anchor itself; exp(fill - max) is exactly 0 otherwise.
             sims.diagonal().fill_(torch.finfo(sims.dtype).min)
             lse = torch.logsumexp(sims, dim=1)
-        ctx.save_for_backward(feats, labels, lse)
+            keep = sims.numel() * sims.element_size() <= KEEP_BYTES and feats.requires_grad
+            # the softmax over j != i (the diagonal's exp underflows to exactly 0)
+            softmax = sims.sub_(lse[:, None]).exp_() if keep else None
+        ctx.save_for_backward(feats, labels, lse, softmax)
         ctx.num_anchors, ctx.temperature, ctx.ignore_index = num_anchors, temperature, ignore_index
         ctx.mark_non_differentiable(num_pos)
         return pos_logit_sum, num_pos, lse
@@ -69,13 +79,16 @@ class _SampleTermsFunction(torch.autograd.Function):
     ) -> tuple[Tensor | None, None, None, None, None]:
         if not ctx.needs_input_grad[0]:
             return None, None, None, None, None
-        feats, labels, lse = ctx.saved_tensors
+        feats, labels, lse, softmax = ctx.saved_tensors
         num_anchors, temperature = ctx.num_anchors, ctx.temperature
         with torch.autocast(feats.device.type, enabled=False):
             # d lse_i / d s_ij = softmax_j over j != i;  d pos_sum_i / d s_ij = positive_ij.
-            grad = _similarities(feats, num_anchors, temperature)
-            grad.diagonal().fill_(-torch.inf)
-            grad.sub_(lse[:, None]).exp_().mul_(grad_lse[:, None])
+            if softmax is None:
+                grad = _similarities(feats, num_anchors, temperature)
+                grad.diagonal().fill_(-torch.inf)
+                grad.sub_(lse[:, None]).exp_().mul_(grad_lse[:, None])
+            else:
+                grad = softmax * grad_lse[:, None]
             positive = _positive_mask(labels, num_anchors, ctx.ignore_index)
             grad.add_(positive * grad_pos_sum[:, None])
             del positive

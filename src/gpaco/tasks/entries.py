@@ -39,9 +39,11 @@ def method_entry(method: Any) -> Entry:
 
 def task_entry(options: Mapping[str, Option], check: Callable[[Any], None],
                methods: Mapping[str, Any], datasets: Mapping[str, Callable[..., Any]],
-               conditions: Mapping[str, Condition] = {}) -> TaskEntry:
-    """A task's own keys, check and tables as the config sees them."""
-    return TaskEntry(options, check, conditions=conditions, choices={
+               conditions: Mapping[str, Condition] = {},
+               settle: Callable[[dict[str, Any]], dict[str, Any]] = dict) -> TaskEntry:
+    """A task's own keys, check and tables as the config sees them (`settle`: fills in its
+    `auto` values)."""
+    return TaskEntry(options, check, conditions=conditions, settle=settle, choices={
         "method": {name: method_entry(m) for name, m in methods.items()},
         "data.dataset": {name: Entry(keyword_options(c, "data", ALIASES))
                          for name, c in datasets.items()}})

@@ -10,7 +10,9 @@ from torch.utils.data import Dataset
 
 from gpaco import distributed as gdist
 from gpaco.tasks.classification import methods
+from gpaco.data.batched_files import FileBatchLoader, batched_file_views
 from gpaco.data.batched_views import build_batched_transform
+from gpaco.data.image_files import FileDataset
 from gpaco.data.mae_augment import BatchMix, ce_mixup
 from gpaco.data.registry import implied_splits
 from gpaco.data.tensor_loader import TensorLoader
@@ -58,11 +60,20 @@ def _loader(ds: Dataset | None, cfg: Config, device: torch.device, train: bool,
     if ds is None:
         return None
     batch = parallel.local_batch(cfg.train.batch_size) if train else cfg.train.eval_batch_size
+    pin = device.type == "cuda"
+    if cfg.data.batched_augment and isinstance(ds, FileDataset):
+        # image files: workers decode and crop, the device runs the rest of the views;
+        # evaluation reads image by image (its transform has no randomness to batch)
+        if not train:
+            return cpu_loader(ds, batch, False, cfg.data.workers, pin, cfg.seed)
+        crops, augment = batched_file_views(ds, view_names(cfg), **_transform_kwargs(cfg.data))
+        return FileBatchLoader(cpu_loader(crops, batch, True, cfg.data.workers, pin, cfg.seed),
+                               augment, device)
     if cfg.data.batched_augment:
         return TensorLoader.from_dataset(ds, batch_size=batch, views=views, shuffle=train,
                                          drop_last=train, device=device, seed=cfg.seed,
                                          rank=gdist.rank(), world_size=gdist.world_size())
-    return cpu_loader(ds, batch, train, cfg.data.workers, device.type == "cuda", cfg.seed)
+    return cpu_loader(ds, batch, train, cfg.data.workers, pin, cfg.seed)
 
 
 def _check_labels(ds: Dataset | None, num_classes: int, split: str) -> None:
@@ -95,10 +106,13 @@ def build_data(cfg: Config, device: torch.device, *, with_train: bool = True,
     views: list[Callable] = []
     test_views: list[Callable] = []
     augment = None
-    if batched:
-        bkw = {k: v for k, v in kw.items() if k in ("image_size", "mean", "std")}
-        views = [build_batched_transform(n, **bkw) for n in view_names(cfg)]
-        test_views = [build_batched_transform(d.test_transform, **bkw)]
+    if batched and isinstance(test, FileDataset):  # files: `_loader` builds the views
+        for split in (test, val):
+            if split is not None:
+                split.transform = build_transform(d.test_transform, **kw)
+    elif batched:
+        views = [build_batched_transform(n, **kw) for n in view_names(cfg)]
+        test_views = [build_batched_transform(d.test_transform, **kw)]
         if augment_in_step:
             augment, views = views, [_raw]
     source = train if train is not None else test

@@ -8,7 +8,9 @@ from typing import Any, Literal
 
 from gpaco.config import Config
 from gpaco.config.options import NON_NEGATIVE, POSITIVE, Condition, Option, options_of
+from gpaco.data.registry import reads_files
 from gpaco.errors import UserError
+from gpaco.tasks.classification.datasets import DATASETS
 from gpaco.tasks.classification.methods import METHODS
 
 
@@ -24,9 +26,11 @@ class DataOptions:
     # batch one or the other, with loss.label_smoothing folded into the soft targets).
     mixup_alpha: float = field(default=0.0, metadata=NON_NEGATIVE)
     cutmix_alpha: float = field(default=0.0, metadata=NON_NEGATIVE)
-    # Keep an in-memory dataset as uint8 on the training device (CPU or GPU) and augment whole
-    # batches there instead of image by image in loader workers.
-    batched_augment: bool = False
+    # Augment whole batches on the training device (CPU or GPU) instead of image by image in
+    # loader workers: in-memory sets are kept there as uint8; image files are decoded and
+    # cropped in the workers. auto: on where it is faster, i.e. image files training on a GPU
+    # (on the CPU the per-sample PIL path is ~2x faster: benchmarks/data_speed.py).
+    batched_augment: bool | Literal["auto"] = "auto"
 
 
 @dataclass
@@ -49,30 +53,51 @@ OPTIONS: dict[str, Option] = {**options_of(DataOptions, "data"), **options_of(Mo
 RANDAUGMENT_VIEWS = ("randcls", "randclsstack")
 
 
-def _randaugment_on_cpu(flat: dict[str, Any]) -> bool:
+def _randaugment_used(flat: dict[str, Any]) -> bool:
     names = [*(flat["data.views"] or []), flat["data.test_transform"]]
-    return not flat["data.batched_augment"] and any(n in RANDAUGMENT_VIEWS for n in names)
+    return any(n in RANDAUGMENT_VIEWS for n in names)
 
 
 def _loader_workers(flat: dict[str, Any]) -> bool:
     workers = flat["data.workers"]
-    return not flat["data.batched_augment"] or workers == "auto" or workers == 0
+    return (not flat["data.batched_augment"] or workers == "auto" or workers == 0
+            or reads_files(flat["data.dataset"], DATASETS))
+
+
+def batched_by_default(flat: dict[str, Any]) -> bool:
+    """`data.batched_augment=auto`: image files whose training views all have a batched twin,
+    training on a GPU. Elsewhere the per-sample path is the faster one (in-memory sets keep
+    what their recipe chose)."""
+    import torch
+
+    from gpaco.data.batched_views import BATCHED_TRANSFORM_NAMES
+
+    device = str(flat["train.device"])
+    on_gpu = device in ("auto", "cuda") or device.startswith("cuda:")
+    return (on_gpu and torch.cuda.is_available() and reads_files(flat["data.dataset"], DATASETS)
+            and all(v in BATCHED_TRANSFORM_NAMES for v in flat["data.views"] or []))
+
+
+def settle(flat: dict[str, Any]) -> dict[str, Any]:
+    """The flat config (before it is typed) with its `auto` values filled in."""
+    if flat.get("data.batched_augment") == "auto":
+        flat["data.batched_augment"] = batched_by_default(flat)
+    return flat
 
 
 def _subsampled(flat: dict[str, Any]) -> bool:
     return flat.get("data.imb_factor") is not None
 
 
-_RANDAUGMENT: Condition = (("data.views", "data.test_transform", "data.batched_augment"),
-                           _randaugment_on_cpu,
-                           "RandAugment views (randcls, randclsstack) on the CPU loader")
+_RANDAUGMENT: Condition = (("data.views", "data.test_transform"), _randaugment_used,
+                           "RandAugment views (randcls, randclsstack)")
 _SUBSET: Condition = (("data.imb_factor",), _subsampled, "a long-tailed subset (data.imb_factor)")
 CONDITIONS: dict[str, Condition] = {
     "data.randaug_n": _RANDAUGMENT,
     "data.randaug_m": _RANDAUGMENT,
-    "data.workers": (("data.batched_augment",), _loader_workers,
-                     "the DataLoader (data.batched_augment=false); batched augmentation has no "
-                     "workers"),
+    "data.workers": (("data.batched_augment", "data.dataset"), _loader_workers,
+                     "the DataLoader (data.batched_augment=false, or image files); batched "
+                     "augmentation of in-memory sets has no workers"),
     "data.subset_seed": _SUBSET,
     "data.imb_type": _SUBSET,
 }

@@ -50,7 +50,7 @@ class ClassificationTask:
     def entry(self) -> TaskEntry:
         """The task as the config sees it (gpaco.config.options)."""
         return task_entry(options.OPTIONS, options.check, self.methods, self.datasets,
-                          options.CONDITIONS)
+                          options.CONDITIONS, options.settle)
 
     def build_data(self, cfg: Config, device: torch.device, *, with_train: bool = True,
                    augment_in_step: bool = False) -> Data:
