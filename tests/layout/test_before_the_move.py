@@ -42,7 +42,7 @@ def test_every_recipe_resolves_to_the_values_it_had_before_the_move():
             assert _plain(new.get(key)) == CHANGED.get((recipe, key), value), (recipe, key)
 
 
-def test_a_run_folder_from_before_the_move_resumes_exactly(tmp_path, capsys):
+def test_a_run_folder_from_before_the_move_resumes(tmp_path, capsys):
     folder = tmp_path / "run"
     shutil.copytree(FIXTURES / "run_v0", folder)
     cfg = run.load_saved(folder / "config.yaml")
@@ -54,7 +54,9 @@ def test_a_run_folder_from_before_the_move_resumes_exactly(tmp_path, capsys):
     for a, b in zip(expected, got, strict=True):
         new_test = {k: v for k, v in b["test"].items() if k != "calibration"}
         assert (a["epoch"], a["lr"], a["test"]) == (b["epoch"], b["lr"], new_test)
-        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-6)
+        # Issue 26 made the sim view's blur PIL's box-pass blur (the authors'), on the batched
+        # path too: the resumed epoch sees other pixels (12.5922 before, 12.5969 after).
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-3)
     # and its checkpoint evaluates
     line = run.evaluate_run_checkpoint(str(folder / "last.pt"))
     assert line.startswith("test: top1 10.00") and "(2000 images)" in line
