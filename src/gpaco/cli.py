@@ -70,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     rob.add_argument("--device", default="auto")
     rob.add_argument("--out", type=Path, metavar="DIR",
                      help="results folder (default: robustness/ beside the checkpoint)")
+    rob.add_argument("--on-bad-image", choices=("error", "skip"), default="error",
+                     help="an unreadable image: stop naming it (default), or leave it out "
+                          "(the results list it), as training's data.on_bad_image")
+    rob.add_argument("--overwrite", action="store_true",
+                     help="replace the results an earlier evaluation wrote in the folder")
     e.add_argument("overrides", nargs="*", metavar="key=value")
     v = sub.add_parser("convert", help="write an authors' file as a gpaco checkpoint",
                        epilog=EPILOG)
@@ -89,7 +94,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="a gpaco checkpoint or an authors' file; repeat for an ensemble")
     d.add_argument("--recipe", help="architecture and test input of authors' files")
     d.add_argument("paths", nargs="+", metavar="PATH")
-    d.add_argument("--out", default="predictions.csv", metavar="preds.csv")
+    d.add_argument("--out", default="predictions.csv", metavar="preds.csv",
+                   help="the CSV to write (default: predictions.csv); an existing file is "
+                        "replaced only with --overwrite")
+    d.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    d.add_argument("--on-bad-image", choices=("error", "skip"), default="error",
+                   help="an unreadable image: stop naming it (default), or leave it out and "
+                        "name it, as training's data.on_bad_image")
     d.add_argument("--topk", type=int, default=5)
     d.add_argument("--device", default="auto")
     c = sub.add_parser("config", help="print the resolved config of a recipe or file (YAML)",
@@ -147,7 +158,8 @@ def _robustness(args: argparse.Namespace) -> None:
         raise UserError("--suite evaluates its own data: drop --split / --save-logits")
     run = SuiteRun(args.suite, args.data_root, args.protocol, args.partial,
                    args.corruptions.split(",") if args.corruptions else CORRUPTIONS,
-                   args.interpolation, args.batch_size, args.workers, args.device, args.out)
+                   args.interpolation, args.batch_size, args.workers, args.device, args.out,
+                   args.on_bad_image, args.overwrite)
     for result, json_path, md_path in evaluate_robustness(
             args.checkpoint, run, args.overrides, _recipe(args.recipe, args.overrides)):
         print(result.to_markdown())
@@ -181,10 +193,15 @@ def _export(args: argparse.Namespace) -> None:
 
 def _predict(args: argparse.Namespace) -> None:
     # Imported here: predict pulls in PIL image reading, which training never needs.
-    from gpaco.predict import predict_files
+    from gpaco.predict import predict_files, top1_lines
 
+    if Path(args.out).exists() and not args.overwrite:
+        raise UserError(f"{args.out} exists; pass --overwrite to replace it, or --out FILE")
     count = predict_files(args.checkpoint, args.paths, args.out, k=args.topk,
-                          device=args.device, recipe=_recipe(args.recipe))
+                          device=args.device, recipe=_recipe(args.recipe),
+                          on_bad_image=args.on_bad_image)
+    for line in top1_lines(args.out):
+        print(line)
     print(f"wrote top-{args.topk} predictions of {count} images to {args.out}")
 
 

@@ -28,6 +28,20 @@ def check_format(ckpt: dict[str, Any], source: str | Path) -> None:
                         f"one reads formats up to {FORMAT_VERSION}: upgrade gpaco")
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux says it (/proc), else by
+    setting and restoring it."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any]) -> None:
     """`write(file)` to a temporary file in the same folder, fsync, then rename over `path`.
 
@@ -41,6 +55,7 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any]) -> None:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
+            os.fchmod(f.fileno(), 0o666 & ~current_umask())  # mkstemp's 0600 is not the user's
             os.fsync(f.fileno())
         os.replace(tmp, path)  # atomic on POSIX: readers see the old or the new file, never half
     except BaseException as err:

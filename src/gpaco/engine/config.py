@@ -682,9 +682,22 @@ def validate(cfg: Config) -> None:
     if cfg.optim.betas is not None and (len(cfg.optim.betas) != 2
                                         or not all(0 <= b < 1 for b in cfg.optim.betas)):
         raise UserError(f"optim.betas must be two numbers in [0, 1), not {cfg.optim.betas}")
-    if sched.name == "warmup_cosine" and sched.warmup_epochs >= sched.epochs:
-        raise UserError(f"schedule.warmup_epochs ({sched.warmup_epochs}) must be below "
-                        f"schedule.epochs ({sched.epochs}) for warmup_cosine")
+    # step / cosine run epoch e of the warm-up at lr x (e+1)/W, so W = E still reaches optim.lr
+    # in the last epoch; warmup_cosine and poly rise continuously from 0 and reach it at W.
+    per_epoch = sched.name in ("step", "cosine")
+    if sched.warmup_epochs > sched.epochs or (sched.warmup_epochs == sched.epochs
+                                              and not per_epoch and sched.epochs):
+        bound = f"at most {sched.epochs}" if per_epoch else f"below {sched.epochs}"
+        raise UserError(f"schedule.warmup_epochs ({sched.warmup_epochs}) must be {bound} for "
+                        f"{sched.name} in schedule.epochs={sched.epochs}: the lr would never "
+                        f"reach optim.lr; give fewer warm-up epochs (0: none) or more epochs")
+    # A milestone m lowers the lr of the (0-based) epochs after m: from epoch m + 2 counted from 1.
+    unused = [m for m in sched.milestones or () if m >= sched.epochs - 1]
+    if sched.name == "step" and unused:
+        raise UserError(f"schedule.milestones {sched.milestones}: {unused} never take effect in "
+                        f"schedule.epochs={sched.epochs} (milestone m lowers the lr from epoch "
+                        f"m + 2 on); give milestones below {sched.epochs - 1} ([] for none) or more "
+                        "epochs")
     if sched.min_lr is not None and sched.min_lr > cfg.optim.lr:
         raise UserError(f"schedule.min_lr ({sched.min_lr}) is above optim.lr ({cfg.optim.lr})")
     if cfg.train.batch_size % cfg.train.accum_iter:

@@ -8,12 +8,14 @@ the authors' released checkpoints, and several files are evaluated as the papers
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from gpaco.data.registry import build_dataset, dataset_options
 from gpaco.errors import UserError
 from gpaco.metrics import EvalResult, evaluate_logits
 
@@ -96,6 +98,27 @@ def evaluate_files(paths: Sequence[str | Path], split: str = "test",
     if logits_npy is not None:
         save_logits(logits_npy, logits)
         save_logits(labels_path(logits_npy), labels)
-    # An authors' file records no training counts: many/medium/few are then unknown (None),
-    # never computed from the evaluated split's own counts.
-    return evaluate_logits(logits, labels, loaded.class_counts)
+    # An authors' file records no training counts: they come from the recipe's training split
+    # (never from the evaluated split's own counts); without a recipe they stay unknown (None).
+    counts = loaded.class_counts
+    if counts is None and recipe is not None:
+        counts = training_counts(cfg, loaded.num_classes)
+    return evaluate_logits(logits, labels, counts)
+
+
+def training_counts(cfg: Config, num_classes: int) -> list[int] | None:
+    """Images per class of the config's training split, for many / medium / few; None (and a
+    line saying why) when that split cannot be read here."""
+    try:
+        train = build_dataset(cfg.data.dataset, root=cfg.data.root, train=True, transform=None,
+                              **{k: getattr(cfg.data, k) for k in dataset_options(cfg.data.dataset)
+                                 if hasattr(cfg.data, k)})
+    except UserError as err:
+        print(f"many / medium / few unknown: the recipe's training split cannot be read ({err})",
+              file=sys.stderr)
+        return None
+    counts = list(train.class_counts)
+    if len(counts) != num_classes:
+        raise UserError(f"the recipe's training split has {len(counts)} classes, the model "
+                        f"{num_classes}")
+    return counts

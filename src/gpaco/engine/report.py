@@ -14,6 +14,7 @@ from gpaco.errors import UserError
 from gpaco.metrics import format_pct, shot_groups
 
 from . import run_dir as rd
+from .run_record import read_changes
 PER_CLASS_CSV = "per_class_accuracy.csv"
 PER_CLASS_PNG = "per_class_accuracy.png"
 CURVES_PNG = "curves.png"
@@ -132,6 +133,9 @@ def render(folder: Path) -> str:
              f"lr {cfg['optim']['lr']}",
              f"- torch {env.get('torch', '?')}, device {env.get('gpu', 'cpu')}, "
              f"git {str(env.get('git'))[:10]}"]
+    for change in read_changes(folder):
+        lines.append(f"- changed by --resume from epoch {change['epoch']}: " + ", ".join(
+            f"{k} {old} -> {new}" for k, (old, new) in change["changes"].items()))
     if summary:
         lines.append(f"- training time {summary['train_seconds'] / 60:.1f} min (this session)")
     evals = [r for r in records if "test" in r]

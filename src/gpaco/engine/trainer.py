@@ -24,6 +24,7 @@ from .config import Config, dump, to_dict
 from .cpu import apply_threads_and_workers, keep_freed_memory
 from .loop import Progress, train_epoch
 from .resume_policy import check_resume
+from .run_record import check_and_record
 from .schedule import ScheduledStep
 from .step import augments_in_step, build_step
 from .step_checkpoint import EpochPosition, StepCheckpoints, position_from, start_loader_at
@@ -237,10 +238,14 @@ def _train_in(run: Run, folder: Path, resume: bool) -> dict[str, Any]:
         check_resume(ckpt.get("config"), cfg, str(folder / rd.CHECKPOINT),
                      ckpt.get("epoch", 0))
         run.load(ckpt)
+        changed = check_and_record(ckpt["config"], cfg, folder, str(folder / rd.CHECKPOINT),
+                                   run.start_epoch, write=gdist.is_main())
         if gdist.is_main():
             rd.truncate_metrics(folder, run.start_epoch)
         inside = f" step {run.resume_at.steps + 1}" if run.resume_at is not None else ""
         say(f"resuming {folder} at epoch {run.start_epoch + 1}{inside}")
+        if changed:
+            say(changed)
     if gdist.is_main():  # on resume too: overrides given then (data.root=, epochs=) are kept
         rd.write_text_atomic(folder / rd.CONFIG, dump(cfg))
         if not resume:
