@@ -23,6 +23,7 @@ from gpaco.engine.report import write_report
 from gpaco.engine.tasks import evaluate_run_checkpoint, runner_for
 from gpaco.engine.trainer import train
 from gpaco.errors import UserError
+from gpaco.messages import unknown_command
 from gpaco.metrics import format_pct
 from gpaco.robustness import CORRUPTIONS, PROTOCOLS
 
@@ -126,11 +127,22 @@ def _train(args: argparse.Namespace) -> None:
         args.overrides.insert(0, resume)  # `--resume lr=0.1`: an override, not a folder
         resume = True
     if isinstance(resume, str):
+        if args.recipe or args.config:  # the run's own config.yaml decides, not a recipe
+            given = "--recipe" if args.recipe else "--config"
+            raise UserError(f"--resume {resume} continues the run from its own config.yaml; "
+                            f"{given} would be ignored: drop it (key=value overrides apply), "
+                            f"or start a new run without --resume")
         folder = Path(resume)
     else:
         cfg = C.load_config(args.recipe, args.config, args.overrides)
         folder = Path(cfg.output.dir or Path("runs") / cfg.name)
     if resume:  # always the run's own config (+ the overrides given now), not the recipe's
+        if folder.is_file():
+            raise UserError(f"--resume takes a run folder (the one holding config.yaml and "
+                            f"last.pt), not the file {folder}"
+                            + (f": --resume {folder.parent}" if (folder.parent / rd.CONFIG)
+                               .is_file() else "; to start from its weights: "
+                               f"model.pretrained={folder}"))
         if not (folder / rd.CONFIG).is_file():
             raise UserError(f"nothing to resume: {folder / rd.CONFIG} does not exist")
         cfg = C.load_saved(folder / rd.CONFIG, args.overrides)
@@ -166,9 +178,21 @@ def _robustness(args: argparse.Namespace) -> None:
         print(f"wrote {json_path} and {md_path}")
 
 
+# The robustness options (name: default); given without --suite they would be ignored.
+SUITE_OPTIONS = {"data_root": None, "protocol": "authors", "partial": False, "corruptions": None,
+                 "interpolation": None, "batch_size": 100, "workers": 4, "device": "auto",
+                 "out": None, "on_bad_image": "error", "overwrite": False}
+
+
 def _eval(args: argparse.Namespace) -> None:
     if args.suite is not None:
         return _robustness(args)
+    given = [k for k, default in SUITE_OPTIONS.items() if getattr(args, k) != default]
+    if given:
+        raise UserError(f"{', '.join('--' + k.replace('_', '-') for k in given)} appl"
+                        f"{'ies' if len(given) == 1 else 'y'} to a robustness suite only: add "
+                        "--suite NAME or drop "
+                        f"{'it' if len(given) == 1 else 'them'}")
     paths = args.checkpoint
     if len(paths) == 1 and args.recipe is None and args.save_logits is None:
         print(evaluate_run_checkpoint(paths[0], args.split, args.overrides))  # a run's own file
@@ -281,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str]) -> int:
     if argv and argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version"):
+        if not argv[0].startswith("-") and "=" not in argv[0]:  # `gpaco trian`: not an override
+            print(f"gpaco: error: {unknown_command(argv[0], list(COMMANDS))}", file=sys.stderr)
+            return 2
         argv = ["train", *argv]  # `gpaco lr=0.1` and `gpaco --recipe X` train, like bare `gpaco`
     args = _parse(argv)
     command = args.command or "train"
@@ -294,9 +321,11 @@ def _main(argv: list[str]) -> int:
         return 2
     except KeyboardInterrupt as stop:
         what = "terminated (SIGTERM)" if isinstance(stop, Terminated) else "interrupted"
+        kept = getattr(stop, "checkpoint", None)  # set by the trainer
         if _is_rank_0():
-            print(f"gpaco: {what}; the last completed epoch's checkpoint is kept",
-                  file=sys.stderr)
+            print(f"gpaco: {what}; " + (f"{kept} is kept: continue with --resume "
+                                        f"{Path(kept).parent}" if kept else
+                                        "no checkpoint was written yet"), file=sys.stderr)
         return 143 if isinstance(stop, Terminated) else 130
     return 0
 

@@ -10,6 +10,7 @@ from typing import Any, BinaryIO, Callable
 import torch
 
 from gpaco.errors import UserError
+from gpaco.messages import missing_checkpoint
 
 # The layout of the files gpaco writes (Run.state, `gpaco convert`): bump it when a reader of
 # the old layout would misread the new one. Files without the entry are format 1 (before it).
@@ -87,7 +88,7 @@ def atomic_save(obj: Any, path: str | Path) -> None:
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"checkpoint not found: {path}")
+        raise missing_checkpoint(path)
     try:
         # weights_only: a checkpoint is tensors and plain containers; never run its pickle code
         ckpt = torch.load(path, map_location=map_location, weights_only=True)

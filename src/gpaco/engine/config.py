@@ -29,6 +29,7 @@ import yaml
 
 from gpaco.data.registry import SPLITS_UNDER_ROOT, dataset_defaults, datasets_using
 from gpaco.errors import UserError
+from gpaco.messages import unknown_key
 from gpaco.tasks import TASKS, Task, methods_using, task_of_dataset, tasks_using
 
 from .pretrained import weights_file
@@ -343,7 +344,10 @@ def _read_yaml(text: str, origin: str) -> Layer:
     try:
         loaded = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
-        raise UserError(f"{origin}: not valid YAML ({str(err).splitlines()[0]})") from None
+        mark = getattr(err, "problem_mark", None)  # where the parser stopped, 0-based
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise UserError(f"{origin}: not valid YAML{where} ({problem})") from None
     if not isinstance(loaded, dict):
         raise UserError(f"{origin}: a config must be a YAML mapping")
     return loaded
@@ -402,7 +406,7 @@ def resolve_key(key: str) -> str:
         return matches[0]
     if matches:
         raise UserError(f"ambiguous key {key!r}: say one of {', '.join(matches)}")
-    raise UserError(f"unknown config key {key!r}")
+    raise unknown_key(key, list(LEAVES))
 
 
 def parse_overrides(overrides: list[str]) -> dict[str, Any]:

@@ -136,8 +136,9 @@ def render(folder: Path) -> str:
     for change in read_changes(folder):
         lines.append(f"- changed by --resume from epoch {change['epoch']}: " + ", ".join(
             f"{k} {old} -> {new}" for k, (old, new) in change["changes"].items()))
-    if summary:
-        lines.append(f"- training time {summary['train_seconds'] / 60:.1f} min (this session)")
+    seconds = sum(r.get("epoch_seconds", 0.0) + r.get("eval_seconds", 0.0) for r in records)
+    if records:  # every session's epochs (a resumed run's summary holds its last session)
+        lines.append(f"- training time {seconds / 60:.1f} min over {len(records)} epochs")
     evals = [r for r in records if "test" in r]
     columns = _columns(summary["last"] if summary else evals[-1]["test"] if evals else None)
     lines += ["", "| evaluation | " + " | ".join(_HEADERS.get(k, k) for k in columns) + " |",

@@ -30,7 +30,25 @@ def changed_keys(saved: dict[str, Any], cfg: Config, source: str) -> dict[str, t
     before = as_flat(from_dict(saved, f"the config of {source}"))
     now = as_flat(cfg)
     return {k: (before[k], now.get(k)) for k in before
-            if before[k] != now.get(k) and k not in LOCATION_KEYS}
+            if before[k] != now.get(k) and k not in LOCATION_KEYS
+            and not (k == "train.threads" and before[k] == "auto")}  # runs before it was kept
+
+
+# What shapes the network: the checkpoint's weights hold only for the values it was built with.
+MODEL_KEYS = ("task", "method", "data.num_classes")
+MODEL_PREFIX = "model."
+WEIGHTS_ONLY = ("model.pretrained", "model.freeze")  # the start, not the network
+
+
+def check_same_model(saved: dict[str, Any], cfg: Config, source: str) -> None:
+    """Refuse, naming the key, a resume that would build another network than the
+    checkpoint's (its weights would not load: a wall of state-dict keys)."""
+    changes = {k: v for k, v in changed_keys(saved, cfg, source).items()
+               if (k in MODEL_KEYS or k.startswith(MODEL_PREFIX)) and k not in WEIGHTS_ONLY}
+    if changes:
+        raise UserError(f"--resume cannot change the network: {_listed(changes)}; the "
+                        f"checkpoint's weights are for the first. To train another one from "
+                        f"them, start a new run with model.pretrained={source}")
 
 
 def _listed(changes: dict[str, tuple[Any, Any]]) -> str:

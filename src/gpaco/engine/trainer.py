@@ -24,7 +24,7 @@ from .config import Config, dump, to_dict
 from .cpu import apply_threads_and_workers, keep_freed_memory
 from .loop import Progress, train_epoch
 from .resume_policy import check_resume
-from .run_record import check_and_record
+from .run_record import check_and_record, check_same_model
 from .schedule import ScheduledStep
 from .step import augments_in_step, build_step
 from .step_checkpoint import EpochPosition, StepCheckpoints, position_from, start_loader_at
@@ -49,9 +49,12 @@ class Run:
             torch.backends.cudnn.benchmark = True  # fixed input shapes: autotune once
         else:
             keep_freed_memory()
-        self.threads, workers = apply_threads_and_workers(
+        self.threads, workers, self.threads_reason = apply_threads_and_workers(
             t.threads, cfg.data.workers, on_gpu=self.device.type == "cuda",
             loader=not cfg.data.batched_augment)
+        # Float sums differ with the thread count: config.yaml keeps the count `auto` chose,
+        # for a resume or `--config RUN/config.yaml` to repeat the run exactly.
+        t.threads = self.threads
         seed_all(cfg.seed)
         # The loaders get the number resolved here, not `auto` (config.yaml keeps `auto`).
         resolved = replace(cfg, data=replace(cfg.data, workers=workers))
@@ -219,6 +222,9 @@ def train(cfg: Config, folder: Path, resume: bool = False,
     try:
         return _train_in(run, folder, resume)
     except BaseException as err:
+        if isinstance(err, KeyboardInterrupt):  # what the CLI says is kept
+            written = folder / rd.CHECKPOINT
+            err.checkpoint = str(written) if written.is_file() and run.previous is None else None
         previous = run.previous
         if previous is not None and previous.exists():  # no checkpoint yet: keep the old run
             rd.restore(folder, previous)
@@ -237,6 +243,7 @@ def _train_in(run: Run, folder: Path, resume: bool) -> dict[str, Any]:
         ckpt = load_checkpoint(folder / rd.CHECKPOINT, map_location=run.device)
         check_resume(ckpt.get("config"), cfg, str(folder / rd.CHECKPOINT),
                      ckpt.get("epoch", 0))
+        check_same_model(ckpt["config"], cfg, str(folder / rd.CHECKPOINT))
         run.load(ckpt)
         changed = check_and_record(ckpt["config"], cfg, folder, str(folder / rd.CHECKPOINT),
                                    run.start_epoch, write=gdist.is_main())
@@ -254,7 +261,8 @@ def _train_in(run: Run, folder: Path, resume: bool) -> dict[str, Any]:
     epochs = cfg.schedule.epochs
     say(f"training {cfg.method} on {cfg.data.dataset} ({len(run.data.train)} images, "
         f"{run.data.num_classes} classes) for {epochs} epochs on {run.device} "
-        f"({run.threads} CPU thread{'s' if run.threads > 1 else ''})")
+        f"({run.threads} CPU thread{'s' if run.threads > 1 else ''}: {run.threads_reason}; "
+        f"kept in config.yaml)")
     for line in run.task.start_lines(run):
         say(line)
     test: Any = None
@@ -262,7 +270,7 @@ def _train_in(run: Run, folder: Path, resume: bool) -> dict[str, Any]:
     try:
         for epoch in range(run.start_epoch, epochs):
             record = _run_epoch(run, epoch)
-            say(f"epoch {epoch + 1}/{epochs} loss {record['train_loss']:.4f} lr {record['lr']:.5f} "
+            say(f"epoch {epoch + 1}/{epochs} loss {record['train_loss']:.4f} lr {record['lr']:.4g} "
                 f"{record['epoch_seconds']:.1f}s")
             evaluated = _evaluate_epoch(run, epoch, record)
             test = evaluated if evaluated is not None else test
