@@ -58,3 +58,13 @@ def test_a_schedule_that_reaches_everything_is_accepted(capsys):
     assert main(["config", "schedule.name=cosine", "epochs=2", "warmup_epochs=2"]) == 0
     assert main(["config", "schedule.name=step", "epochs=5", "warmup_epochs=1",
                  "schedule.milestones=[2,3]"]) == 0
+
+
+@pytest.mark.parametrize("args", [["model.backbone=vit_micro_patch4_32", "data.image_size=48"],
+                                  ["model.backbone=vit_micro_patch4_32", "data.image_size=16"]])
+def test_a_model_that_cannot_take_the_input_is_one_line_before_any_step(tmp_path, capsys,
+                                                                         tiny_args, args):
+    assert main(["train", *tiny_args, *args, "epochs=1", f"output.dir={tmp_path / 'r'}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot take the run's input" in err
+    assert "data.image_size" in err and not (tmp_path / "r").exists()

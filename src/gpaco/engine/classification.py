@@ -15,6 +15,7 @@ from . import parallel
 from .build import Data, build_criterion, build_data, build_model
 from .checkpoint_eval import evaluate_loaded
 from .forward import TrainForward
+from .input_check import check_model_takes_input
 from .loop import evaluate
 from .report import write_per_class_csv, write_plots
 from . import run_dir as rd
@@ -36,6 +37,9 @@ class ClassificationTask:
 
     def build_model(self, cfg: Config, data: Data) -> nn.Module:
         return build_model(cfg, data.num_classes)
+
+    def check_input(self, cfg: Config, model: nn.Module, device: torch.device) -> None:
+        check_model_takes_input(model, cfg.data.image_size, device, cfg.model.backbone)
 
     def build_criterion(self, cfg: Config, data: Data) -> nn.Module:
         return build_criterion(cfg, data.num_classes, data.class_counts)

@@ -20,6 +20,7 @@ from gpaco.data.segmentation.transforms import MEAN, STD
 from gpaco.errors import UserError
 from gpaco.losses.segmentation import SegmentationLossInputs
 from gpaco.models.segmentation import create_segmenter
+from gpaco.segmentation.eval_batches import collate_by_size
 from gpaco.segmentation.inference import predict
 from gpaco.segmentation.methods import build_segmentation_criterion, get_segmentation_method
 from gpaco.segmentation.metrics import ConfusionMatrix, SegmentationScores
@@ -84,7 +85,8 @@ class SegmentationTask:
         pin = device.type == "cuda"
         train_loader = (cpu_loader(train, parallel.local_batch(t.batch_size), True, d.workers,
                                    pin, cfg.seed) if train is not None else None)
-        test_loader = cpu_loader(test, t.eval_batch_size, False, d.workers, pin, cfg.seed)
+        test_loader = cpu_loader(test, t.eval_batch_size, False, d.workers, pin, cfg.seed,
+                                 collate_fn=collate_by_size)
         return Data(train, test, None, train_loader, test_loader, None, test.num_classes, [])
 
     def build_model(self, cfg: Config, data: Data) -> nn.Module:
@@ -98,8 +100,14 @@ class SegmentationTask:
             projection_dim=m.dim if contrastive else None, aux=cfg.loss.aux_weight > 0,
             aux_channels=m.aux_channels, encoder_output_stride=m.output_stride,
             encoder_checkpoint=m.pretrained or None, **(m.backbone_kwargs or {}))
-        return parallel.convert_norms(model, None, m.sync_bn,
-                                      parallel.local_batch(cfg.train.batch_size))
+        local = parallel.local_batch(cfg.train.batch_size)
+        if local < 2 and any(isinstance(x, nn.modules.batchnorm._BatchNorm)
+                             for x in model.modules()):
+            raise UserError(f"train.batch_size={cfg.train.batch_size} gives {local} image per "
+                            "process, but the model's batch norm needs at least 2 in training "
+                            "(its image-pooling branch sees one value per channel); give "
+                            "train.batch_size >= 2 per process")
+        return parallel.convert_norms(model, None, m.sync_bn, local)
 
     def build_criterion(self, cfg: Config, data: Data) -> nn.Module:
         options = {k: getattr(cfg.loss, k)
@@ -165,10 +173,11 @@ def _evaluate(cfg: Config, model: nn.Module, loader: Any, num_classes: int,
     was_training = model.training
     model.eval()
     matrix = ConfusionMatrix(num_classes)
-    for images, masks in loader:
-        images, masks = images.to(device), masks.to(device)
-        scores = predict(model, images, masks.shape[-2:], **_predict_options(cfg))
-        matrix.update(scores.argmax(1), masks)
+    for group in loader:
+        for images, masks in group:  # one size per group (segmentation.eval_batches)
+            images, masks = images.to(device), masks.to(device)
+            scores = predict(model, images, masks.shape[-2:], **_predict_options(cfg))
+            matrix.update(scores.argmax(1), masks)
     model.train(was_training)
     if gdist.world_size() > 1:  # each rank evaluated its shard
         matrix.matrix = matrix.matrix.to(device)

@@ -65,6 +65,9 @@ class Run:
                             f"batch (train.batch_size={t.batch_size})")
         _check_step_checkpoints(t.checkpoint_every_steps, self.epoch_steps())
         self.model = self.task.build_model(cfg, self.data).to(self.device)
+        check_input = getattr(self.task, "check_input", None)
+        if check_input is not None:  # before any step: one line, not a traceback inside it
+            check_input(cfg, self.model, self.device)
         if t.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.criterion = self.task.build_criterion(cfg, self.data).to(self.device)
