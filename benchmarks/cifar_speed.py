@@ -21,9 +21,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy import prepare_cifar10  # noqa: E402
 
-from gpaco.engine import config as C  # noqa: E402
-from gpaco.engine import run_dir as rd  # noqa: E402
-from gpaco.engine.trainer import train  # noqa: E402
+from gpaco.config import core as C  # noqa: E402
+from gpaco.train import run_dir as rd  # noqa: E402
+from gpaco.train.trainer import train  # noqa: E402
 
 FAST = ["data.batched_augment=true", "train.cuda_graph=true", "train.amp=bf16", "train.channels_last=true"]
 

@@ -17,9 +17,9 @@ import time
 
 import torch
 
-from gpaco import methods
-from gpaco.engine import config as C
-from gpaco.engine.build import build_criterion
+from gpaco.tasks.classification import methods
+from gpaco.config import core as C
+from gpaco.tasks.classification.build import build_criterion
 from gpaco.models import create_backbone
 
 # Images per split in the papers' datasets (list files / folders): train, val, test.

@@ -1,7 +1,7 @@
 """End to end on CPU: a tiny ViT with the GPaCo ViT recipe's machinery beside a ResNet-8, then
 the robustness suite on a corrupted copy of the Fashion-MNIST-LT test images.
 
-1. Train, through `gpaco.engine.trainer.train` on the embedded Fashion-MNIST-LT set (2,478
+1. Train, through `gpaco.train.trainer.train` on the embedded Fashion-MNIST-LT set (2,478
    long-tailed 28 x 28 training images, 10 classes):
    - "vit": recipe `imagenet-gpaco-vit-b` (GPaCo loss alpha 0.2 / tau 0.2 / smoothing 0.1, GELU
      projection, centers init std 2e-5, views randclsstack + RandAugment n12 m10 and sim,
@@ -13,7 +13,7 @@ the robustness suite on a corrupted copy of the Fashion-MNIST-LT test images.
    severities (re-implemented simply here on grey 28 x 28 images with Hendrycks' severity
    constants from `make_imagenet_c.py`), written as PNG in ImageNet-C's flat layout under wnid
    folders (class k -> the k-th ImageNet wnid); the clean images go to a class-folder set.
-3. Evaluate both with `gpaco.robustness.evaluate_suite` (partial: 10 of 1000 classes, 7 of 15
+3. Evaluate both with `gpaco.tasks.classification.robustness.evaluate_suite` (partial: 10 of 1000 classes, 7 of 15
    corruptions; the 10 logits padded to 1000; no resize, the 28 px images as they are).
 
 What this shows: the ViT recipe's machinery and the suite running end to end on real images,
@@ -41,10 +41,10 @@ from torch import Tensor, nn
 
 from gpaco.data.embedded import EmbeddedFashionMNISTLT
 from gpaco.data.transforms import FMNIST_MEAN, FMNIST_STD
-from gpaco.engine import config as C
-from gpaco.engine.restore import load_model
-from gpaco.engine.trainer import train
-from gpaco.robustness import evaluate_suite, imagenet_wnids, write_results
+from gpaco.config import core as C
+from gpaco.tasks.classification.restore import load_model
+from gpaco.train.trainer import train
+from gpaco.tasks.classification.robustness import evaluate_suite, imagenet_wnids, write_results
 
 COMMON = ["data.dataset=embedded", "data.workers=0", "train.device=cpu",
           "output.progress=none", "output.tensorboard=false", "output.plots=false"]

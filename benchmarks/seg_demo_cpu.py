@@ -22,8 +22,8 @@ from gpaco.data.segmentation import EmbeddedSegmentationLT, eval_transform, trai
 from gpaco.losses.pixel_paco import PixelPaCoLoss
 from gpaco.losses.segmentation import SegmentationLoss
 from gpaco.models.segmentation import create_segmenter
-from gpaco.segmentation.inference import evaluate, predict
-from gpaco.segmentation.report import plot_iou_vs_frequency, plot_predictions, write_class_csv
+from gpaco.tasks.segmentation.inference import evaluate, predict
+from gpaco.tasks.segmentation.report import plot_iou_vs_frequency, plot_predictions, write_class_csv
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from gpaco.engine.param_groups import layer_decay_param_groups
+from gpaco.models.layer_decay import layer_decay_param_groups
 from gpaco.losses.paco import PaCoLoss
 from gpaco.models.vit import ce_vit, create_vit, gpaco_vit
 

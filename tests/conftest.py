@@ -5,7 +5,7 @@ itself."""
 
 import pytest
 
-from gpaco.engine import cpu
+from gpaco.train import cpu
 
 
 @pytest.fixture(autouse=True)
@@ -23,9 +23,11 @@ def train_until_killed(monkeypatch):
     begins, as a user or a cluster would; the trainer is left unpatched for the resume."""
     from pathlib import Path
 
-    from gpaco.engine import trainer as T
+    from gpaco import run as T
 
-    original = T._run_epoch
+    from gpaco.train import trainer
+
+    original = trainer._run_epoch
 
     def run(cfg, epoch: int) -> None:
         def killed(run_, e):
@@ -33,9 +35,9 @@ def train_until_killed(monkeypatch):
                 raise KeyboardInterrupt
             return original(run_, e)
 
-        monkeypatch.setattr(T, "_run_epoch", killed)
+        monkeypatch.setattr(trainer, "_run_epoch", killed)
         with pytest.raises(KeyboardInterrupt):
             T.train(cfg, Path(cfg.output.dir))
-        monkeypatch.setattr(T, "_run_epoch", original)
+        monkeypatch.setattr(trainer, "_run_epoch", original)
 
     return run

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gpaco import methods
+from gpaco.tasks.classification import methods
 from gpaco.errors import UserError
 from gpaco.losses import (BalancedSoftmaxLoss, CrossEntropyLoss, LogitAdjustedLoss,
                           MultiTaskLoss, PaCoLoss)
@@ -94,6 +94,9 @@ def test_options_a_method_does_not_use_are_errors(call, message: str) -> None:
 
 
 def test_methods_using_reads_the_table() -> None:
-    assert methods.methods_using("loss", "tau") == ["logit_adjusted"]
-    assert methods.methods_using("model", "momentum") == ["paco"]
-    assert set(methods.methods_using("model", "joint_forward")) == {"gpaco", "multitask"}
+    def using(section, key):
+        return [n for n, m in methods.METHODS.items()
+                if key in methods.defaults(getattr(m, f"{section}_options"))]
+    assert using("loss", "tau") == ["logit_adjusted"]
+    assert using("model", "momentum") == ["paco"]
+    assert set(using("model", "joint_forward")) == {"gpaco", "multitask"}

@@ -1,6 +1,6 @@
 """gpaco: Parametric Contrastive Learning (PaCo) and Generalized PaCo (GPaCo) for PyTorch."""
 
-__version__ = "0.1.0"
+from gpaco.version import __version__  # noqa: F401
 
 
 def load_model(checkpoint: str, overrides: tuple[str, ...] = ()):
@@ -12,7 +12,7 @@ def load_model(checkpoint: str, overrides: tuple[str, ...] = ()):
 
     Takes gpaco checkpoints and (with overrides naming the architecture) the authors' files.
     """
-    from gpaco.engine.restore import load_model as load  # keeps `import gpaco` light
+    from gpaco.tasks.classification.restore import load_model as load  # keeps `import gpaco` light
 
     return load(checkpoint, overrides)
 

@@ -10,22 +10,21 @@ import sys
 import threading
 from pathlib import Path
 
-from gpaco import __version__
+from gpaco.version import __version__
 from gpaco import distributed as gdist
 from gpaco.data.segmentation import PREPARERS
-from gpaco.engine import config as C
-from gpaco.engine import run_dir as rd
-from gpaco.engine.convert import write_converted
-from gpaco.engine.evaluate_files import evaluate_files
-from gpaco.engine.restore import export_file
-from gpaco.engine.robustness_eval import SUITE_CHOICES, SuiteRun, evaluate_robustness
-from gpaco.engine.report import write_report
-from gpaco.engine.tasks import evaluate_run_checkpoint, runner_for
-from gpaco.engine.trainer import train
+from gpaco import run as C
+from gpaco import tasks
+from gpaco.train import run_dir as rd
+from gpaco.tasks.classification.convert import write_converted
+from gpaco.tasks.classification.evaluate_files import evaluate_files
+from gpaco.tasks.classification.restore import export_file
+from gpaco.tasks.classification.robustness_eval import SUITE_CHOICES, SuiteRun, evaluate_robustness
+from gpaco.tasks.classification.report import write_report
 from gpaco.errors import UserError
 from gpaco.messages import unknown_command
-from gpaco.metrics import format_pct
-from gpaco.robustness import CORRUPTIONS, PROTOCOLS
+from gpaco.tasks.classification.metrics import format_pct
+from gpaco.tasks.classification.robustness import CORRUPTIONS, PROTOCOLS
 
 EPILOG = "Overrides are key=value pairs: a dotted path (optim.lr=0.1) or a unique leaf (lr=0.1)."
 
@@ -151,11 +150,11 @@ def _train(args: argparse.Namespace) -> None:
     gdist.init_from_env(cfg.train.device)
     is_main = gdist.is_main()  # asked before shutdown(), after which every process is "rank 0"
     try:
-        summary = train(cfg, folder, resume=bool(resume), overwrite=args.overwrite)
+        summary = C.train(cfg, folder, resume=bool(resume), overwrite=args.overwrite)
     finally:
         gdist.shutdown()
     if is_main:
-        print(runner_for(cfg).final_line(summary["last"]))
+        print(tasks.task_of(cfg).final_line(summary["last"]))
         print(f"run directory: {folder}")
 
 
@@ -195,7 +194,7 @@ def _eval(args: argparse.Namespace) -> None:
                         f"{'it' if len(given) == 1 else 'them'}")
     paths = args.checkpoint
     if len(paths) == 1 and args.recipe is None and args.save_logits is None:
-        print(evaluate_run_checkpoint(paths[0], args.split, args.overrides))  # a run's own file
+        print(C.evaluate_run_checkpoint(paths[0], args.split, args.overrides))  # a run's own file
         return
     result = evaluate_files(paths, args.split, args.overrides, logits_npy=args.save_logits,
                             recipe=_recipe(args.recipe, args.overrides))
@@ -217,7 +216,7 @@ def _export(args: argparse.Namespace) -> None:
 
 def _predict(args: argparse.Namespace) -> None:
     # Imported here: predict pulls in PIL image reading, which training never needs.
-    from gpaco.predict import predict_files, top1_lines
+    from gpaco.tasks.classification.predict import predict_files, top1_lines
 
     if Path(args.out).exists() and not args.overwrite:
         raise UserError(f"{args.out} exists; pass --overwrite to replace it, or --out FILE")

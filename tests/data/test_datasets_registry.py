@@ -1,7 +1,7 @@
 import pytest
 
 from _dataset_fakes import write_cifar10, write_png
-from gpaco.data.registry import DATASETS, build_dataset, dataset_options, datasets_using
+from gpaco.tasks.classification.datasets import DATASETS, build_dataset, dataset_options, datasets_using
 from gpaco.errors import UserError
 
 

@@ -23,8 +23,9 @@ pytest.importorskip("timm")
 
 from timm.data.auto_augment import rand_augment_transform  # noqa: E402
 
+from gpaco.data.transforms import build_views
 from gpaco.data.mae_augment import (  # noqa: E402
-    BatchMix, ce_mixup, ce_train_transform, gpaco_vit_views, mae_eval_transform,
+    BatchMix, ce_mixup, ce_train_transform, mae_eval_transform,
 )
 
 # The authors' op list; their "PosterizeTpu" (keep int(m/10*4) bits) is timm's "Posterize".
@@ -78,7 +79,8 @@ def test_each_op_fires_with_p_half_at_a_clipped_gaussian_magnitude() -> None:
 
 
 def test_gpaco_views_use_the_authors_randaugment() -> None:
-    views = gpaco_vit_views(64)
+    # the authors' GPaCo MAE-ViT views, as the ViT recipes name them
+    views = build_views(("randclsstack", "sim"), image_size=64, randaug_n=12, randaug_m=10)
     ra = [t for t in views.t1.transforms if type(t).__name__ == "RandAugment"]
     assert len(ra) == 1 and ra[0].num_layers == 12 and ra[0].ops[0].magnitude == 10
     assert not any(type(t).__name__ == "RandAugment" for t in views.t2.transforms)

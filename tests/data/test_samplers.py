@@ -7,7 +7,7 @@ import torch
 from gpaco.data.tensor_loader import TensorLoader
 from gpaco import distributed as gdist
 from gpaco.data.samplers import ShardedBatchSampler, StridedSampler
-from gpaco.engine import parallel
+from gpaco.train import parallel
 from gpaco.errors import UserError
 
 

@@ -10,9 +10,10 @@ import sys
 from pathlib import Path
 
 from gpaco import distributed as gdist
-from gpaco.engine import config as C
-from gpaco.engine import run_dir as rd
-from gpaco.engine import trainer as T
+from gpaco import run as C
+from gpaco.train import run_dir as rd
+from gpaco import run as T
+from gpaco.train import trainer
 
 
 def main(spec_path: str) -> None:

@@ -5,12 +5,13 @@ import torch
 from torch import nn
 
 from gpaco import distributed as gdist
-from gpaco.engine import config as C
-from gpaco.engine.build import build_model
-from gpaco.engine.parallel import end_epoch, reduce_counter, wrap_for_training
-from gpaco.engine.loop import EpochStats
+from gpaco import run as C
+from gpaco.tasks.classification.build import build_model
+from gpaco.train.parallel import end_epoch, wrap_for_training
+from gpaco.tasks.classification.task import _sum_over_ranks as reduce_counter
+from gpaco.train.loop import EpochStats
 from gpaco.errors import UserError
-from gpaco.metrics import ConfusionCounter
+from gpaco.tasks.classification.metrics import ConfusionCounter
 from gpaco.models import GhostBatchNorm1d, GhostBatchNorm2d
 
 

@@ -10,9 +10,9 @@ import subprocess
 
 import pytest
 
-from gpaco.engine import run_dir as rd
-from gpaco.engine.checkpoint import load_checkpoint
-from gpaco.engine.tasks import evaluate_run_checkpoint
+from gpaco.train import run_dir as rd
+from gpaco.weights.checkpoint import load_checkpoint
+from gpaco.run import evaluate_run_checkpoint
 
 from test_distributed_training import LAUNCH_TIMEOUT, WORKER, _check, _env, _single_node
 

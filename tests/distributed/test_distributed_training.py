@@ -24,10 +24,11 @@ import pytest
 import torch
 from PIL import Image
 
-from gpaco.engine import config as C
-from gpaco.engine import run_dir as rd
-from gpaco.engine import trainer as T
-from gpaco.engine.checkpoint import load_checkpoint
+from gpaco import run as C
+from gpaco.train import run_dir as rd
+from gpaco import run as T
+from gpaco.train import trainer
+from gpaco.weights.checkpoint import load_checkpoint
 
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "distributed_worker.py"

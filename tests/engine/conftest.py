@@ -1,7 +1,7 @@
 import pytest
 import yaml
 
-from gpaco.engine import config as C
+from gpaco import run as C
 
 # A run small enough for a CPU test: the embedded data, a few steps an epoch.
 TINY = ["train.batch_size=32", "train.max_steps_per_epoch=3", "train.eval_batch_size=500",

@@ -3,7 +3,7 @@ import pickle
 import pytest
 import torch
 
-from gpaco.engine.checkpoint import atomic_save, load_checkpoint, strip_prefixes
+from gpaco.weights.checkpoint import atomic_save, load_checkpoint, strip_prefixes
 from gpaco.errors import UserError
 
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from gpaco.cli import main
-from gpaco.engine import config as C
-from gpaco.engine import run_dir as rd
-from gpaco.engine.checkpoint import FORMAT_KEY, FORMAT_VERSION, load_checkpoint
+from gpaco import run as C
+from gpaco.train import run_dir as rd
+from gpaco.weights.checkpoint import FORMAT_KEY, FORMAT_VERSION, load_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +124,7 @@ def test_disk_full_while_saving_is_one_line_and_keeps_the_checkpoint(tmp_path, c
 
 
 def test_a_torch_write_failure_is_one_line(tmp_path, monkeypatch):
-    from gpaco.engine.checkpoint import atomic_save
+    from gpaco.weights.checkpoint import atomic_save
     from gpaco.errors import UserError
 
     def failing(obj, f):  # what torch.save raises on a full disk

@@ -9,7 +9,7 @@ import signal
 import pytest
 
 from gpaco.cli import main
-from gpaco.engine import run_dir as rd
+from gpaco.train import run_dir as rd
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def test_a_changed_method_on_resume_names_the_key(finished, tmp_path, capsys):
 
 def test_sigterm_before_the_first_checkpoint_says_none_was_written(tmp_path, tiny_args, capsys,
                                                                     monkeypatch):
-    from gpaco.engine import trainer as T
+    from gpaco.train import trainer as T
 
     def terminated(run, epoch):
         signal.raise_signal(signal.SIGTERM)
@@ -89,7 +89,7 @@ def test_sigterm_before_the_first_checkpoint_says_none_was_written(tmp_path, tin
 
 
 def test_report_after_a_resume_counts_every_session(tmp_path, tiny_args, train_until_killed):
-    from gpaco.engine import config as C
+    from gpaco import run as C
 
     run = tmp_path / "run"
     train_until_killed(C.load_config(overrides=[*tiny_args, "epochs=2", f"output.dir={run}"]), 1)

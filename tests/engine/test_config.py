@@ -1,6 +1,6 @@
 import pytest
 
-from gpaco.engine import config as C
+from gpaco import run as C
 from gpaco.errors import UserError
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gpaco.cli import main
-from gpaco.engine import cpu
+from gpaco.train import cpu
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_freed_memory_is_kept_for_reuse_on_glibc_only(monkeypatch):
 
 
 def test_a_cpu_run_keeps_freed_memory(monkeypatch, tmp_path, tiny_args):
-    from gpaco.engine import trainer
+    from gpaco.train import trainer
 
     calls = []
     monkeypatch.setattr(trainer, "keep_freed_memory", lambda: calls.append(1) or True)
@@ -160,9 +160,9 @@ def test_a_resume_and_a_rerun_keep_the_thread_count_auto_chose(machine, tmp_path
                                                                capsys, train_until_killed):
     """1 and 2 threads sum floats in different orders: a run resumed beside a busy process,
     or repeated from its config.yaml, takes the count it started with, not a new `auto`."""
-    from gpaco.engine import config as C
-    from gpaco.engine import run_dir as rd
-    from gpaco.engine.checkpoint import load_checkpoint
+    from gpaco import run as C
+    from gpaco.train import run_dir as rd
+    from gpaco.weights.checkpoint import load_checkpoint
 
     machine(2, 0.0)
     args = [*tiny_args, "epochs=2", "train.threads=auto"]

@@ -15,15 +15,15 @@ from torch import nn
 
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from gpaco.engine import step as step_module
-from gpaco.engine.forward import TrainForward
-from gpaco.engine.graph_step import GraphedStep
-from gpaco.engine.schedule import set_lr
-from gpaco.engine.step import EagerStep, check_graphable
-from gpaco.engine.trainer import Run
+from gpaco.train import step as step_module
+from gpaco.train.forward import TrainForward
+from gpaco.train.graph_step import GraphedStep
+from gpaco.train.schedule import set_lr
+from gpaco.train.step import EagerStep, check_graphable
+from gpaco.run import build_run as Run
 from gpaco.models.train_output import TrainOutput
 from gpaco.errors import UserError
-from gpaco.methods import build_criterion, build_model
+from gpaco.tasks.classification.methods import build_criterion, build_model
 from gpaco.models import create_backbone
 
 

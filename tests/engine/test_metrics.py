@@ -1,6 +1,6 @@
 import torch
 
-from gpaco.metrics import evaluate_logits, shot_groups
+from gpaco.tasks.classification.metrics import evaluate_logits, shot_groups
 
 
 def test_shot_groups_thresholds():

@@ -9,14 +9,16 @@ import pytest
 import torch
 from torch import nn
 
-from gpaco.engine import config as C
-from gpaco.engine import trainer as T
-from gpaco.engine.build import build_model, build_optimizer
-from gpaco.engine.checkpoint import load_checkpoint
-from gpaco.engine.optimizer import decay_groups, param_groups
-from gpaco.engine.run_dir import read_metrics
-from gpaco.engine.schedule import lr_at
-from gpaco.engine.step import EagerStep
+from gpaco import run as C
+from gpaco import run as T
+from gpaco.train import trainer
+from gpaco.tasks.classification.build import build_model
+from gpaco.train.optimizer import optimizer_of as build_optimizer
+from gpaco.weights.checkpoint import load_checkpoint
+from gpaco.train.optimizer import decay_groups, param_groups
+from gpaco.train.run_dir import read_metrics
+from gpaco.train.schedule import lr_at
+from gpaco.train.step import EagerStep
 from gpaco.errors import UserError
 
 
@@ -38,9 +40,14 @@ def test_adamw_without_vit_skips_decay_on_1d_params():
     for name, p in model.named_parameters():
         if p.requires_grad:  # (PaCo's key encoder is not trained)
             assert (id(p) in decay) == (p.ndim > 1), name
-    with pytest.raises(UserError, match="needs a ViT"):
-        param_groups(model, C.load_config(overrides=["optim.name=adamw",
-                                                     "optim.layer_decay=0.65"]).optim)
+    # layer decay works for a ResNet too (timm's per-block rule, gpaco.models.layer_decay) ...
+    decayed = param_groups(model, C.load_config(overrides=["optim.name=adamw",
+                                                           "optim.layer_decay=0.65"]).optim)
+    assert max(g["lr_scale"] for g in decayed) == 1.0 and len({g["lr_scale"] for g in decayed}) > 2
+    # ... and is refused for a model without layers
+    with pytest.raises(UserError, match="layer_decay needs layer ids, and Linear has none"):
+        param_groups(nn.Linear(2, 2), C.load_config(overrides=["optim.name=adamw",
+                                                               "optim.layer_decay=0.65"]).optim)
 
 
 def test_decay_groups_honour_no_weight_decay_names():

@@ -7,13 +7,21 @@ import math
 import pytest
 import torch
 
-from gpaco.engine.param_groups import find_vit, layer_decay_param_groups, vit_layer_id
-from gpaco.engine.schedule import set_lr
+from gpaco.models.layer_decay import find_vit, layer_decay_param_groups, vit_layer_id
+from gpaco.train.schedule import set_lr
 from gpaco.errors import UserError
 
 timm = pytest.importorskip("timm")
 
-from gpaco.models.vit import create_vit, gpaco_vit  # noqa: E402  (needs timm)
+from gpaco.models.gpaco import GPaCoModel  # noqa: E402
+from gpaco.models.vit import create_vit, init_centers_  # noqa: E402  (needs timm)
+
+
+def gpaco_vit(backbone, num_classes, **kwargs):
+    """The authors' GPaCo MAE-ViT model (GELU head, centers initialised as MAE's head)."""
+    model = GPaCoModel(backbone, num_classes, head="gelu", **kwargs)
+    init_centers_(model.classifier)
+    return model
 
 
 def _by_name(groups: list[dict]) -> dict[str, tuple[float, float, int]]:

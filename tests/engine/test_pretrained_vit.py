@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from gpaco.engine import config as C
-from gpaco.engine.build import build_model
+from gpaco import run as C
+from gpaco.tasks.classification.build import build_model
 from gpaco.errors import UserError
 
 pytest.importorskip("timm")

@@ -1,6 +1,6 @@
 """Progress in a log file: a line every ~30 s with the remaining time, not every N steps."""
 
-from gpaco.engine.loop import Progress
+from gpaco.train.loop import Progress
 
 
 def test_lines_come_by_time_with_an_eta(capsys):

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from gpaco.cli import main
-from gpaco.engine import config as C
-from gpaco.engine.build import build_criterion
-from gpaco.engine.pretrained import weights_file
+from gpaco import run as C
+from gpaco.tasks.classification.build import build_criterion
+from gpaco.weights.load import weights_file
 from gpaco.losses import CrossEntropyLoss, MultiTaskLoss
 
 # recipe: (lr, wd, alpha, tau, views, randaug n, randaug m, epochs, batch, BN group or None)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gpaco.engine import run_dir as rd
+from gpaco.train import run_dir as rd
 from gpaco.errors import UserError
 
 
@@ -63,7 +63,8 @@ def test_folders_that_cannot_be_made_are_one_line(tmp_path, where):
 
 
 def test_overwrite_keeps_the_old_run_until_the_new_one_has_a_checkpoint(tiny_cfg, monkeypatch):
-    from gpaco.engine import trainer as T
+    from gpaco import run as T
+    from gpaco.train import trainer
 
     cfg = tiny_cfg("epochs=1", "output.plots=false")
     folder = Path(cfg.output.dir)
@@ -73,7 +74,7 @@ def test_overwrite_keeps_the_old_run_until_the_new_one_has_a_checkpoint(tiny_cfg
     def broken(run, epoch):
         raise UserError("cannot read image x.jpg")  # what a bad JPEG in epoch 1 does
 
-    monkeypatch.setattr(T, "_run_epoch", broken)
+    monkeypatch.setattr(trainer, "_run_epoch", broken)
     with pytest.raises(UserError, match="x.jpg"):
         T.train(cfg, folder, overwrite=True)
     assert (folder / rd.CHECKPOINT).read_bytes() == old  # the old run is back, whole

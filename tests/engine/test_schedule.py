@@ -2,10 +2,10 @@ import math
 
 import pytest
 
-from gpaco.engine.config import ScheduleConfig
+from gpaco.config import ScheduleConfig
 import torch
 
-from gpaco.engine.schedule import ScheduledStep, lr_at
+from gpaco.train.schedule import ScheduledStep, lr_at
 
 STEP = ScheduleConfig("step", epochs=400, warmup_epochs=10, milestones=[320, 360], decay=0.1)
 COS = ScheduleConfig("cosine", epochs=400, warmup_epochs=10)

@@ -6,14 +6,15 @@ import pytest
 import torch
 
 from gpaco.cli import main
-from gpaco.engine import run_dir as rd
-from gpaco.engine import trainer as T
-from gpaco.engine.checkpoint import load_checkpoint
+from gpaco.train import run_dir as rd
+from gpaco import run as T
+from gpaco.train import trainer
+from gpaco.weights.checkpoint import load_checkpoint
 
 
 def _killed_at_step(monkeypatch, call: int) -> None:
     """Make the `call`-th training step of the next run raise KeyboardInterrupt (Ctrl-C)."""
-    original = T.build_step
+    original = trainer.build_step
 
     def build(*args, **kwargs):
         step, calls = original(*args, **kwargs), [0]
@@ -27,7 +28,7 @@ def _killed_at_step(monkeypatch, call: int) -> None:
         counted.lays_out_inputs = step.lays_out_inputs
         return counted
 
-    monkeypatch.setattr(T, "build_step", build)
+    monkeypatch.setattr(trainer, "build_step", build)
 
 
 def _assert_same_state(a_path: Path, b_path: Path) -> None:
@@ -79,7 +80,7 @@ def test_loader_workers_do_not_change_what_a_run_learns(tmp_path, tiny_args):
 
 def test_step_checkpoints_are_written_inside_the_epoch(tmp_path, tiny_args, monkeypatch):
     saved = []
-    monkeypatch.setattr(T, "atomic_save", lambda state, path: saved.append(
+    monkeypatch.setattr(trainer, "atomic_save", lambda state, path: saved.append(
         (state["epoch"], state.get("position", {}).get("steps"))))
     T.train(_cfg(tiny_args, tmp_path, "epochs=1", "train.max_steps_per_epoch=5",
                  "train.checkpoint_every_steps=2"), tmp_path / "run")
@@ -87,6 +88,6 @@ def test_step_checkpoints_are_written_inside_the_epoch(tmp_path, tiny_args, monk
 
 
 def _cfg(tiny_args, tmp_path, *more):
-    from gpaco.engine import config as C
+    from gpaco import run as C
 
     return C.load_config(overrides=[*tiny_args, f"output.dir={tmp_path / 'run'}", *more])

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from gpaco.engine import config as C
-from gpaco.engine.tasks import RUNNERS
+from gpaco import run as C
+from gpaco.tasks import TASKS as RUNNERS
 from gpaco.errors import UserError
 from gpaco.tasks import TASKS
 

@@ -3,10 +3,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from gpaco.engine import run_dir as rd
-from gpaco.engine import trainer as T
-from gpaco.engine.checkpoint import load_checkpoint
-from gpaco.engine.loop import TrainingDiverged
+from gpaco.train import run_dir as rd
+from gpaco import run as T
+from gpaco.train import trainer
+from gpaco.weights.checkpoint import load_checkpoint
+from gpaco.train.loop import TrainingDiverged
 
 
 def _train(cfg, resume=False):
@@ -56,7 +57,7 @@ def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(tiny_cfg, tmp_p
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_cfg, monkeypatch):
     cfg = tiny_cfg("epochs=3")
-    original = T._run_epoch
+    original = trainer._run_epoch
 
     def poisoned(run, epoch):
         if epoch == 1:
@@ -65,7 +66,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny_cfg, monkeypatch):
                     p.fill_(float("nan"))
         return original(run, epoch)
 
-    monkeypatch.setattr(T, "_run_epoch", poisoned)
+    monkeypatch.setattr(trainer, "_run_epoch", poisoned)
     with pytest.raises(TrainingDiverged, match="nan"):
         _train(cfg)
     ckpt = load_checkpoint(Path(cfg.output.dir) / "last.pt")

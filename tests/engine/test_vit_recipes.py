@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from gpaco.engine import config as C
-from gpaco.engine import trainer as T
-from gpaco.engine.build import build_batch_mix
-from gpaco.engine.checkpoint import load_checkpoint
+from gpaco import run as C
+from gpaco import run as T
+from gpaco.train import trainer
+from gpaco.tasks.classification.build import build_batch_mix
+from gpaco.weights.checkpoint import load_checkpoint
 
 pytest.importorskip("timm")
 
@@ -90,7 +91,7 @@ def test_the_recipes_read_the_imagenet_train_val_wnid_layout(tmp_path):
     torchvision's ImageFolder); GPaCo's two views and the bicubic 256/224-style test input."""
     from PIL import Image
 
-    from gpaco.engine.build import build_data
+    from gpaco.tasks.classification.build import build_data
 
     wnids = ["n01440764", "n01443537", "n01484850"]
     for split, per_class in (("train", 2), ("val", 1)):

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from _authors_layouts import randomize
-from gpaco.engine.build import build_model
-from gpaco.engine.config import parse_overrides, resolve, to_dict
+from gpaco.tasks.classification.build import build_model
+from gpaco.run import parse_overrides, resolve, to_dict
 
 
 @pytest.fixture(autouse=True)

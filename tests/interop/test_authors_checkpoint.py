@@ -15,10 +15,10 @@ from _authors_layouts import (
     AuthorsMoCo, gpaco_projection, pooled_logits, r32_file, randomize, save_resnet_file,
     save_vit_file,
 )
-from gpaco.engine.convert import build_model_from_authors
+from gpaco.tasks.classification.convert import build_model_from_authors
 from gpaco.errors import UserError
 from gpaco.models import Classifier, GPaCoModel, PaCoModel, create_backbone
-from gpaco.models.authors_checkpoint import (
+from gpaco.weights.authors import (
     load_authors_checkpoint, read_authors_checkpoint,
 )
 from gpaco.models.resnet_cifar import resnet32

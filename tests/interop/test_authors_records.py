@@ -12,8 +12,8 @@ from PIL import Image
 
 from _authors_layouts import r32_file, randomize, save_vit_file
 from gpaco.cli import main
-from gpaco.engine.config import load_config
-from gpaco.engine.convert import convert_authors
+from gpaco.run import load_config
+from gpaco.tasks.classification.convert import convert_authors
 from gpaco.models.backbone_names import same_backbone
 
 

@@ -14,9 +14,9 @@ import torchvision
 
 from _authors_layouts import pooled_logits, r32_file, val_folder
 from gpaco.cli import main
-from gpaco.engine.build import build_model
-from gpaco.engine.config import load_config, to_dict
-from gpaco.engine.restore import load_model
+from gpaco.tasks.classification.build import build_model
+from gpaco.run import load_config, to_dict
+from gpaco.tasks.classification.restore import load_model
 
 C = 3
 
@@ -162,7 +162,7 @@ def test_bad_files_are_one_line_errors(tmp_path: Path, images, capsys) -> None:
 
 
 def test_resuming_a_converted_file_points_to_pretrained(tmp_path: Path) -> None:
-    from gpaco.engine.trainer import Run
+    from gpaco.train.trainer import Run
     from gpaco.errors import UserError
 
     src, _ = r32_file(tmp_path, "gpaco", C)

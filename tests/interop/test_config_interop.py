@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from gpaco.engine.build import build_model
-from gpaco.engine.config import absolute_paths, coerce, from_dict, load_config, to_dict
-from gpaco.engine.pretrained import weights_file
+from gpaco.tasks.classification.build import build_model
+from gpaco.config.coerce import coerce
+from gpaco.run import absolute_paths, from_dict, load_config, to_dict
+from gpaco.weights.load import weights_file
 from gpaco.errors import UserError
 
 

@@ -10,12 +10,12 @@ import torch
 from PIL import Image
 
 from _authors_layouts import gpaco_projection, pooled_logits, r32_file, randomize, save_vit_file
-from gpaco.engine.build import build_model
-from gpaco.engine.checkpoint import load_checkpoint, load_weights
-from gpaco.engine.config import from_dict, to_dict
-from gpaco.engine.convert import authors_to_gpaco, convert_authors, write_converted
-from gpaco.engine.checkpoint_eval import evaluate_checkpoint
-from gpaco.engine.restore import model_from_checkpoint
+from gpaco.tasks.classification.build import build_model
+from gpaco.weights.checkpoint import load_checkpoint, load_weights
+from gpaco.run import from_dict, to_dict
+from gpaco.tasks.classification.convert import convert_authors, write_converted
+from gpaco.run import evaluate_checkpoint
+from gpaco.tasks.classification.restore import model_from_checkpoint
 from gpaco.errors import UserError
 from gpaco.models import PaCoModel
 
@@ -65,9 +65,9 @@ def test_gpaco_eval_runs_on_a_converted_file(tmp_path: Path) -> None:
 def test_names_or_counts_of_the_wrong_length_are_refused(tmp_path: Path) -> None:
     src, _ = r32_file(tmp_path, "gpaco", C)
     with pytest.raises(UserError, match="3 class names given for a checkpoint with 4 classes"):
-        authors_to_gpaco(src, classes=["a", "b", "c"])
+        convert_authors(src, classes=["a", "b", "c"]).checkpoint
     with pytest.raises(UserError, match="class counts"):
-        authors_to_gpaco(src, class_counts=[1])
+        convert_authors(src, class_counts=[1]).checkpoint
 
 
 def test_converted_vit_records_its_backbone_options(tmp_path: Path) -> None:

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from _authors_layouts import pooled_logits, r32_file, val_folder
-from gpaco.engine.evaluate_files import evaluate_files, labels_path
+from gpaco.tasks.classification.evaluate_files import evaluate_files, labels_path
 from gpaco.errors import UserError
-from gpaco.metrics import evaluate_logits
+from gpaco.tasks.classification.metrics import evaluate_logits
 
 
 @pytest.fixture

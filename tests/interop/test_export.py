@@ -9,7 +9,7 @@ import torchvision
 from _authors_layouts import randomize
 from gpaco.errors import UserError
 from gpaco.models import Classifier, GPaCoModel, PaCoModel, convert_to_ghost_bn, create_backbone
-from gpaco.models.export import export_state_dict
+from gpaco.weights.export import export_state_dict
 from gpaco.models.resnet_cifar import resnet32
 
 C = 7

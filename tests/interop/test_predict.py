@@ -12,9 +12,9 @@ import torch
 from PIL import Image
 
 from gpaco.data.transforms import build_transform
-from gpaco.engine.restore import load_model
+from gpaco.tasks.classification.restore import load_model
 from gpaco.errors import UserError
-from gpaco.predict import list_images, predict_files
+from gpaco.tasks.classification.predict import list_images, predict_files
 
 
 def _image(path: Path, value: int) -> Path:

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from _authors_layouts import pooled_logits, r32_file
-from gpaco.engine.pretrained import load_pretrained
-from gpaco.engine.restore import ensemble_from_files, export_file, load_model
+from gpaco.weights.load import load_into
+from gpaco.tasks.classification.restore import ensemble_from_files, export_file, load_model
 from gpaco.errors import UserError
 from gpaco.models import Classifier, GPaCoModel, PaCoModel, create_backbone
 from gpaco.models.resnet_cifar import resnet32
@@ -79,7 +79,7 @@ def test_load_pretrained_for_fine_tuning_on_other_classes(
     src, wrapper = r32_file(tmp_path, "gpaco", 3)
     model = PaCoModel(create_backbone("resnet32"), 5, dim=32, queue_size=8, head="nobn")
     fresh = model.classifier.weight.clone()
-    report = str(load_pretrained(model, src))
+    report = str(load_into(model, src))
     assert "classifier (shaped unlike the model's)" in report and "queue: 3 tensors" in report
     assert torch.equal(model.classifier.weight, fresh)  # 5 new classes: the fresh classifier
     model.eval()
@@ -89,9 +89,9 @@ def test_load_pretrained_for_fine_tuning_on_other_classes(
         assert torch.equal(model.key_backbone(_x()), model.backbone(_x()))
     ours = make_gpaco_checkpoint(2)  # a gpaco run: resnet8, dim 8, 3 classes, a full queue
     same = GPaCoModel(create_backbone("resnet8"), 3, dim=8, queue_size=8)
-    line = str(load_pretrained(same, ours))
+    line = str(load_into(same, ours))
     assert "dropped queue: 4 tensors" in line and len(same.queue) == 0
     assert torch.equal(same.classifier.weight,
                        torch.load(ours, weights_only=True)["model"]["classifier.weight"])
     with pytest.raises(UserError, match=r"the file's backbone \(arch resnet8\) does not fit"):
-        load_pretrained(Classifier(create_backbone("resnet20"), 3), ours)
+        load_into(Classifier(create_backbone("resnet20"), 3), ours)

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from gpaco.errors import UserError
-from gpaco.models.mae_checkpoint import load_mae_checkpoint, read_state_dict, resample_pos_embed
+from gpaco.weights.mae import load_mae_checkpoint, read_state_dict, resample_pos_embed
 from gpaco.models.vit import create_vit
 
 pytest.importorskip("timm")

@@ -104,7 +104,7 @@ def test_bad_weights_and_names_are_user_errors(tmp_path) -> None:
 
 
 def test_swin_position_tables_are_left_out_of_adamw_weight_decay() -> None:
-    from gpaco.engine.optimizer import decay_groups
+    from gpaco.train.optimizer import decay_groups
 
     model = create_segmenter("upernet", "tu-swin_tiny_patch4_window7_224", C,
                              decoder_channels=16, aux_channels=8, img_size=64)

@@ -7,7 +7,23 @@ import torch
 
 from gpaco.errors import UserError
 from gpaco.models.gpaco import GPaCoModel
-from gpaco.models.vit import CENTER_INIT_STD, ce_vit, create_vit, gpaco_vit
+from gpaco.models.vit import CENTER_INIT_STD, create_vit, init_centers_
+from gpaco.tasks.classification import methods
+
+
+def gpaco_vit(backbone, num_classes, **options):
+    """The authors' GPaCo MAE-ViT model as the ViT recipes build it (method=gpaco, head=gelu,
+    model.classifier_init_std=2e-5)."""
+    model = methods.build_model("gpaco", backbone, num_classes, head="gelu", **options)
+    init_centers_(model.classifier)
+    return model
+
+
+def ce_vit(backbone, num_classes):
+    """MAE's CE fine-tuning model as the CE ViT recipes build it."""
+    model = methods.build_model("ce", backbone, num_classes)
+    init_centers_(model.classifier)
+    return model
 
 pytest.importorskip("timm")
 

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from gpaco.cli import main
-from gpaco.engine import config as C
-from gpaco.engine.build import build_model
-from gpaco.engine.restore import load_model
-from gpaco.robustness import CORRUPTIONS, evaluate_suite, imagenet_r_wnids, imagenet_wnids
+from gpaco import run as C
+from gpaco.tasks.classification.build import build_model
+from gpaco.tasks.classification.restore import load_model
+from gpaco.tasks.classification.robustness import CORRUPTIONS, evaluate_suite, imagenet_r_wnids, imagenet_wnids
 
 from _robustness_fakes import write_class_folders, write_jpeg
 

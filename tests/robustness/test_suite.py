@@ -10,12 +10,12 @@ import torch
 from PIL import Image
 
 from gpaco.errors import UserError
-from gpaco.robustness import (
+from gpaco.tasks.classification.robustness import (
     CATEGORY, CORRUPTIONS, SEVERITIES, evaluate_suite, imagenet_r_indices, imagenet_r_wnids,
     imagenet_wnids, robustness_transform, write_results,
 )
 
-from gpaco.robustness.layout import imagenet_c_folders, scan_class_folders
+from gpaco.tasks.classification.robustness.layout import imagenet_c_folders, scan_class_folders
 from _robustness_fakes import SIDE, ColourModel, write_class_folders, write_jpeg
 
 SMALL = dict(image_size=SIDE, resize_size=SIDE, progress=False, batch_size=7)

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from gpaco.cli import main
-from gpaco.robustness import imagenet_r_wnids, imagenet_wnids
+from gpaco.tasks.classification.robustness import imagenet_r_wnids, imagenet_wnids
 
 from _robustness_fakes import write_class_folders, write_jpeg
 from test_cli_suite import _checkpoint
@@ -69,7 +69,7 @@ def _umask() -> int:
 
 
 def test_an_unwritable_out_is_refused_before_the_evaluation(tmp_path, capsys, monkeypatch):
-    import gpaco.robustness.evaluate as E
+    import gpaco.tasks.classification.robustness.evaluate as E
 
     ck = _checkpoint(tmp_path)
     r = tmp_path / "r"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gpaco.errors import UserError
-from gpaco.robustness import (
+from gpaco.tasks.classification.robustness import (
     ALEXNET_ERRORS, CATEGORY, CORRUPTIONS, EXTRA_CORRUPTIONS, SEVERITIES, corruption_errors,
     imagenet_r_indices, imagenet_r_wnids, imagenet_wnids, mce_alexnet, mce_unnormalized,
 )

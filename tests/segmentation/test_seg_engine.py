@@ -14,10 +14,11 @@ import torch
 from PIL import Image
 
 from gpaco.cli import main
-from gpaco.engine import config as C
-from gpaco.engine import run_dir as rd
-from gpaco.engine import trainer as T
-from gpaco.engine.checkpoint import load_checkpoint
+from gpaco import run as C
+from gpaco.train import run_dir as rd
+from gpaco import run as T
+from gpaco.train import trainer
+from gpaco.weights.checkpoint import load_checkpoint
 from gpaco.losses.segmentation import SegmentationLoss
 
 # seg-default, a few steps: the embedded canvases, batch 4 (BN in the ASPP pooling needs >= 2).
@@ -55,10 +56,10 @@ def test_gpaco_train_writes_the_segmentation_run_dir_and_eval_agrees(tmp_path, c
 
 
 def test_the_ce_baseline_has_no_projection_and_no_gpaco_term(tmp_path) -> None:
-    run = T.Run(_cfg(tmp_path / "ce", "method=ce"), tmp_path / "ce")
+    run = T.build_run(_cfg(tmp_path / "ce", "method=ce"), tmp_path / "ce")
     assert run.model.projection is None and isinstance(run.criterion, SegmentationLoss)
     assert run.criterion.pixel_paco is None and run.model.aux_head is not None
-    gpaco = T.Run(_cfg(tmp_path / "g"), tmp_path / "g")
+    gpaco = T.build_run(_cfg(tmp_path / "g"), tmp_path / "g")
     assert gpaco.model.projection is not None and gpaco.criterion.pixel_paco.num_samples == 8192
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from gpaco.cli import main
-from gpaco.engine import run_dir as rd
+from gpaco.train import run_dir as rd
 
 TINY = ["train.max_steps_per_epoch=1", "train.log_every=1", "train.device=cpu",
         "output.progress=none", "output.tensorboard=false", "output.plots=false",

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from gpaco.segmentation.inference import _starts, evaluate, predict, slide_inference, whole_inference
+from gpaco.tasks.segmentation.inference import _starts, evaluate, predict, slide_inference, whole_inference
 
 
 class PointwiseNet(nn.Module):

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from gpaco.segmentation.metrics import ConfusionMatrix, confusion_matrix, scores
+from gpaco.tasks.segmentation.metrics import ConfusionMatrix, confusion_matrix, scores
 
 C = 5
 

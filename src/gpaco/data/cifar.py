@@ -14,7 +14,7 @@ import pickle
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -92,7 +92,7 @@ class _CIFARLT(ArrayDataset):
         transform: Callable | None = None,
         *,
         imb_factor: float = 0.01,
-        imb_type: str = "exp",
+        imb_type: Literal["exp", "step"] = "exp",
         subset_seed: int = 0,
         download: bool = False,
     ) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from gpaco.data.registry import DATASETS
+from gpaco.tasks.classification.datasets import DATASETS
 
 
 def known_num_classes(dataset: str, num_classes: int | None = None) -> int | None:

@@ -7,6 +7,8 @@ same 3-channel models and transforms.
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import gzip
 import zlib
 from collections.abc import Callable
@@ -105,7 +107,7 @@ class FashionMNISTLT(ArrayDataset):
         transform: Callable | None = None,
         *,
         imb_factor: float = 0.01,
-        imb_type: str = "exp",
+        imb_type: Literal["exp", "step"] = "exp",
         subset_seed: int = 0,
         download: bool = False,
     ) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from PIL import Image
 from torch.utils.data import Dataset
@@ -39,7 +39,7 @@ class FileDataset(Dataset):
         targets: Sequence[int],
         classes: Sequence[str],
         transform: Callable | None = None,
-        on_bad_image: str = "error",
+        on_bad_image: Literal["error", "skip"] = "error",
     ) -> None:
         if on_bad_image not in ON_BAD_IMAGE:
             raise UserError(f"data.on_bad_image must be one of {ON_BAD_IMAGE}, got {on_bad_image!r}")

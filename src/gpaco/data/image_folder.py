@@ -1,6 +1,8 @@
 """An ImageFolder (one sub-folder per class) with optional long-tail subsampling."""
 from __future__ import annotations
 
+from typing import Literal
+
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -79,6 +81,9 @@ class LongTailImageFolder(FileDataset):
 
     # The registry asks a dataset which folders play validation and test (registry.implied_splits).
     implied_splits = staticmethod(implied_splits)
+    # Its split options name folders under the data root (not list files), and its classes are
+    # those folders' names: train and test must hold the same ones.
+    splits_are_folders = True
 
     def __init__(
         self,
@@ -87,9 +92,9 @@ class LongTailImageFolder(FileDataset):
         transform: Callable | None = None,
         *,
         imb_factor: float | None = None,
-        imb_type: str = "exp",
+        imb_type: Literal["exp", "step"] = "exp",
         subset_seed: int = 0,
-        on_bad_image: str = "error",
+        on_bad_image: Literal["error", "skip"] = "error",
         train_split: str = "train",
         test_split: str | None = None,
     ) -> None:

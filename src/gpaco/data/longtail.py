@@ -5,6 +5,8 @@ exactly so that a given (imb_factor, seed) selects the same images as the publis
 """
 from __future__ import annotations
 
+from typing import Literal
+
 from collections.abc import Sequence
 from numbers import Real
 
@@ -26,7 +28,7 @@ def check_imbalance(imb_factor: float, imb_type: str) -> None:
 
 
 def longtail_counts(
-    n_max: int, num_classes: int, imb_factor: float, imb_type: str = "exp"
+    n_max: int, num_classes: int, imb_factor: float, imb_type: Literal["exp", "step"] = "exp"
 ) -> list[int]:
     """Images per class, class 0 being the head.
 

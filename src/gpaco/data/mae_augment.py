@@ -17,16 +17,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any
 
 from torchvision import transforms as T
 
-from gpaco.data.transforms import (IMAGENET_MEAN, IMAGENET_STD, TwoViews,
-                                   allow_zero_bit_posterize, build_views)
+from gpaco.data.normalization import IMAGENET_MEAN, IMAGENET_STD
+from gpaco.data.randaugment import allow_zero_bit_posterize
 from gpaco.errors import UserError
 
 CE_RANDAUGMENT = "rand-m9-mstd0.5-inc1"
-GPACO_RANDAUGMENT_N, GPACO_RANDAUGMENT_M = 12, 10  # = "rand-n12-m10-mstd0.5"
 EVAL_CROP_PCT = 224 / 256
 
 
@@ -108,10 +107,3 @@ class BatchMix:
             raise UserError(f"mixup / cutmix need an even batch, got {views[0].shape[0]}")
         mixed, targets = self.mixup(views[0], labels)
         return [mixed, *views[1:]], targets
-
-
-def gpaco_vit_views(input_size: int = 224) -> TwoViews:
-    """The authors' GPaCo MAE-ViT views: [randclsstack + RandAugment n12 m10, sim]."""
-    views = build_views(("randclsstack", "sim"), image_size=input_size,
-                        randaug_n=GPACO_RANDAUGMENT_N, randaug_m=GPACO_RANDAUGMENT_M)
-    return cast(TwoViews, views)  # two names always give TwoViews

@@ -1,5 +1,5 @@
-"""Datasets by name: one table of classes, all with torchvision's signature
-`Dataset(root, train=True, transform=None, *, keyword options)`.
+"""Datasets by name from a table of classes (each task has its own: gpaco.tasks), all with
+torchvision's signature `Dataset(root, train=True, transform=None, *, keyword options)`.
 
 A dataset's keyword-only parameters are the options it takes (the `data.*` config keys of the
 same name; `data.val_split` is read as the validation side's `test_split`). `build_dataset`
@@ -15,61 +15,38 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
-from gpaco.data.cifar import CIFAR10LT, CIFAR100LT
-from gpaco.data.embedded import EmbeddedFashionMNISTLT
-from gpaco.data.fashion_mnist import FashionMNISTLT
-from gpaco.data.image_folder import LongTailImageFolder
-from gpaco.data.split_file import INat2018, ImageNetLT, PlacesLT, SplitFileDataset
 from gpaco.errors import UserError
 
-DATASETS: dict[str, Callable[..., Dataset]] = {
-    "cifar10_lt": CIFAR10LT,
-    "cifar100_lt": CIFAR100LT,
-    "fashion_mnist_lt": FashionMNISTLT,
-    "embedded": EmbeddedFashionMNISTLT,
-    "split_file": SplitFileDataset,
-    "imagenet_lt": ImageNetLT,
-    "places_lt": PlacesLT,
-    "inat2018": INat2018,
-    "image_folder": LongTailImageFolder,
-}
 # Config keys read under another name by the dataset.
 ALIASES = {"val_split": "test_split"}
-# Datasets whose split options name folders under the data root; the others' name list files.
-SPLITS_UNDER_ROOT = {"image_folder"}
 
 
 Table = Mapping[str, Callable[..., Dataset]]
 
 
-def _parameters(name: str, table: Table = DATASETS) -> list[inspect.Parameter]:
+def _parameters(name: str, table: Table) -> list[inspect.Parameter]:
     factory = table[name]
     bound = factory.keywords if isinstance(factory, functools.partial) else {}
     params = inspect.signature(factory).parameters.values()
     return [p for p in params if p.name not in bound]
 
 
-def dataset_options(name: str, table: Table = DATASETS) -> dict[str, Any]:
+def dataset_options(name: str, table: Table) -> dict[str, Any]:
     """The keyword options dataset `name` of `table` takes, with their defaults."""
     return {p.name: p.default for p in _parameters(name, table) if p.kind is p.KEYWORD_ONLY}
 
 
-def dataset_defaults(name: str, table: Table = DATASETS) -> dict[str, Any]:
-    """The options of dataset `name` that have a default other than None."""
-    return {k: v for k, v in dataset_options(name, table).items() if v is not None}
-
-
-def datasets_using(key: str, table: Table = DATASETS) -> list[str]:
+def datasets_using(key: str, table: Table) -> list[str]:
     """The datasets of `table` that take option `key` (a `data.*` config key name)."""
     key = ALIASES.get(key, key)
     return [name for name in table if key in dataset_options(name, table)]
 
 
-def implied_splits(name: str, root: str | Path | None, val_split: str | None,
+def implied_splits(name: str, table: Table, root: str | Path | None, val_split: str | None,
                    test_split: str | None) -> tuple[str | None, str | None]:
     """The (validation, test) splits dataset `name` reads under `root`: the ones given, or
     for a dataset that finds its own (image folders: val/ and test/) the ones it finds."""
-    find = getattr(DATASETS[name], "implied_splits", None)
+    find = getattr(table[name], "implied_splits", None)
     return find(root, val_split, test_split) if find is not None else (val_split, test_split)
 
 
@@ -79,7 +56,7 @@ def _needs_root(name: str, table: Table) -> bool:
 
 
 def build_dataset(name: str, root: str | Path | None = None, train: bool = True,
-                  transform: Callable | None = None, *, table: Table = DATASETS,
+                  transform: Callable | None = None, *, table: Table,
                   **options: Any) -> Dataset:
     """Dataset `name` of `table` (default: the classification datasets), its train or test
     split; `options` set to None take the default."""

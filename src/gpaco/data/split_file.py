@@ -5,6 +5,8 @@ training splits are not shipped with gpaco: bring your own (e.g. ImageNet_LT_tra
 """
 from __future__ import annotations
 
+from typing import Literal
+
 import functools
 import os
 from collections.abc import Callable
@@ -96,7 +98,7 @@ class SplitFileDataset(FileDataset):
         test_split: str | Path | None = None,
         num_classes: int | None = None,
         check_files: bool = True,
-        on_bad_image: str = "error",
+        on_bad_image: Literal["error", "skip"] = "error",
     ) -> None:
         split, key = (train_split, "train_split") if train else (test_split, "test_split")
         if split is None:

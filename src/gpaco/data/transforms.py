@@ -21,19 +21,10 @@ import torch
 from torchvision.transforms import v2
 
 from gpaco.data.cifar_autoaugment import CifarAutoAugment
+from gpaco.data.randaugment import allow_zero_bit_posterize
 from gpaco.errors import UserError
-
-Stats = tuple[float, ...]
-
-CIFAR_MEAN: Stats = (0.4914, 0.4822, 0.4465)
-CIFAR_STD: Stats = (0.2023, 0.1994, 0.2010)
-IMAGENET_MEAN: Stats = (0.485, 0.456, 0.406)
-IMAGENET_STD: Stats = (0.229, 0.224, 0.225)
-INAT_MEAN: Stats = (0.466, 0.471, 0.380)
-INAT_STD: Stats = (0.195, 0.194, 0.192)
-# Fashion-MNIST is grey; the datasets replicate it to 3 channels, hence 3 equal entries.
-FMNIST_MEAN: Stats = (0.2860,) * 3
-FMNIST_STD: Stats = (0.3530,) * 3
+from gpaco.data.normalization import (CIFAR_MEAN, CIFAR_STD, FMNIST_MEAN, FMNIST_STD,  # noqa: F401
+                                      IMAGENET_MEAN, IMAGENET_STD, Stats)
 
 
 
@@ -154,27 +145,6 @@ def _cifar_view(spec: CifarView, size: int, kernel: int) -> list[Callable]:
             v2.RandomApply([v2.ColorJitter(*spec.jitter)], p=spec.p_jitter),
             v2.RandomGrayscale(p=spec.p_gray),
             v2.RandomApply([v2.GaussianBlur(kernel, sigma=spec.blur_sigma)], p=spec.p_blur)]
-
-
-def _posterize(img: Any, bits_to_keep: int, **_: Any) -> Any:
-    """timm's posterize, also for 0 bits: Pillow < 10 made that a black image (what the
-    authors' and MAE's runs did when the magnitude reached 10), Pillow >= 10 raises."""
-    from PIL import Image, ImageOps
-
-    if bits_to_keep >= 8:
-        return img
-    if bits_to_keep <= 0:
-        return Image.new(img.mode, img.size)
-    return ImageOps.posterize(img, bits_to_keep)
-
-
-def allow_zero_bit_posterize(transform: Any) -> Any:
-    """Give the Posterize ops of the timm RandAugment(s) in `transform` `_posterize`."""
-    for t in getattr(transform, "transforms", [transform]):
-        for op in getattr(t, "ops", []):
-            if "Posterize" in getattr(op, "name", ""):
-                op.aug_fn = _posterize
-    return transform
 
 
 def _rand_augment(image_size: int, mean: Sequence[float], n: int, m: int) -> Callable:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from gpaco.models.backbones import BACKBONES, TIMM_PREFIX
+from gpaco.models.backbones import BACKBONES
+from gpaco.models.timm_names import TIMM_PREFIX
 
 
 def canonical_backbone(name: str) -> str:

@@ -23,6 +23,7 @@ from torch import nn
 from torchvision.models.resnet import Bottleneck, ResNet
 
 from gpaco.errors import UserError
+from gpaco.models.timm_names import TIMM_PREFIX
 from gpaco.models import resnet_big, resnet_cifar
 
 BackboneBuilder = Callable[..., nn.Module]
@@ -134,7 +135,6 @@ def _vit_preset(name: str) -> BackboneBuilder:
 
 
 BACKBONES["vit_micro_patch4_32"] = _vit_preset("vit_micro_patch4_32")
-TIMM_PREFIX = "timm:"
 
 
 def list_backbones() -> list[str]:

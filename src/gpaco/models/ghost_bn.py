@@ -15,7 +15,7 @@ Why this is the multi-GPU statistic: under DDP each process runs plain BatchNorm
 batch. With G = the per-process batch, a one-process run over the global batch laid out as
 [process 0's samples; process 1's; ...] normalises exactly the same groups. The running-stat
 update is linear in the group statistics, so averaging the per-process running buffers over the
-processes (gpaco.engine.parallel does it at every epoch end) gives the same buffers as one
+processes (gpaco.train.parallel does it at every epoch end) gives the same buffers as one
 process with ghost groups. N processes with ghost_bn=G, any N with G | (B / N), equal one
 process with ghost_bn=G.
 

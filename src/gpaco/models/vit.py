@@ -4,12 +4,12 @@
 tokens (the cls token is left out) followed by `fc_norm` (LayerNorm, eps 1e-6), no classifier,
 `.feature_dim = embed_dim`. This is MAE's `global_pool=True` fine-tuning model, with timm's
 parameter names, so an MAE checkpoint loads with missing {fc_norm.*} and unexpected {norm.*}
-(see `gpaco.models.mae_checkpoint`).
+(see `gpaco.weights.mae`).
 
 The GPaCo ViT variant composes with the existing `GPaCoModel`: its "gelu" projection head is
 the authors' Linear(D,D)-GELU-Linear(D,D)-GELU-Linear(D,128) with PyTorch's default init, and the
 wrapper's `classifier` is the centers. The only change is the centers' init (trunc-normal std
-2e-5, bias 0, as MAE's `head`), done by `init_centers_`. `gpaco_vit` / `ce_vit` build both.
+2e-5, bias 0, as MAE's `head`), done by `init_centers_`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from typing import Any
 from torch import nn
 
 from gpaco.errors import UserError
-from gpaco.models.classifier import Classifier
-from gpaco.models.gpaco import GPaCoModel
+from gpaco.models.timm_names import TIMM_PREFIX
 
 # Small ViTs for tests and CPU demos; the full-size names come from timm.
 # vit_micro_patch4_32: 32x32 images, 4x4 patches (8x8 grid), width 32, 2 blocks, 2 heads.
@@ -29,7 +28,6 @@ VIT_PRESETS: dict[str, dict[str, Any]] = {
 }
 # The presets override the architecture of this timm ViT (same block layout as ViT-B/16).
 _PRESET_BASE = "vit_tiny_patch16_224"
-TIMM_PREFIX = "timm:"
 
 CENTER_INIT_STD = 2e-5
 
@@ -60,7 +58,7 @@ def create_vit(
             = the cls token after `norm` (the original ViT).
         img_size: input side, if not the model's default (pos_embed is sized for it).
         **kwargs: passed to `timm.create_model` (e.g. `attn_drop_rate`). `pretrained` is not
-            accepted: load weights with `gpaco.models.mae_checkpoint.load_mae_checkpoint`.
+            accepted: load weights with `gpaco.weights.mae.load_mae_checkpoint`.
 
     Raises:
         UserError: timm missing, unknown name, or a timm model that is not a VisionTransformer.
@@ -94,23 +92,3 @@ def init_centers_(linear: nn.Linear, std: float = CENTER_INIT_STD) -> nn.Linear:
     if linear.bias is not None:
         nn.init.zeros_(linear.bias)
     return linear
-
-
-def gpaco_vit(
-    backbone: nn.Module, num_classes: int = 1000, *, dim: int = 128, queue_size: int = 8192,
-    **kwargs: Any,
-) -> GPaCoModel:
-    """The authors' GPaCo MAE-ViT model: GELU projection to `dim`, queue `queue_size`, centers
-    initialised as MAE's head. `kwargs` go to `GPaCoModel` (e.g. `joint_forward`; ViTs have no
-    BatchNorm, so a joint 2B forward gives the same numbers as two passes)."""
-    model = GPaCoModel(backbone, num_classes, dim=dim, queue_size=queue_size, head="gelu",
-                       **kwargs)
-    init_centers_(model.classifier)
-    return model
-
-
-def ce_vit(backbone: nn.Module, num_classes: int = 1000) -> Classifier:
-    """MAE's cross-entropy fine-tuning model: backbone + linear head with MAE's init."""
-    model = Classifier(backbone, num_classes)
-    init_centers_(model.classifier)
-    return model
