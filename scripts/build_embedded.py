@@ -4,7 +4,9 @@
 A small long-tailed Fashion-MNIST, deterministic given the standard idx files:
   train: Cao et al. exponential profile, n_max=1000, imb_factor=0.01, seed 0, drawn from the
          60,000 training images -> 1000, 599, 359, 215, 129, 77, 46, 27, 16, 10 (2,478 images);
-  test:  200 per class drawn from the 10,000 test images with the same generator (2,000).
+  test:  200 per class drawn from the 10,000 test images with the same generator (2,000);
+  val:   100 per class drawn (seed 1) from the training images the long-tailed subset left out
+         (1,000): balanced, disjoint from train and test, for post-hoc fitting and model choice.
 Images stay 28x28 grey uint8 (the loader expands them to RGB). The zip members carry a fixed
 timestamp, so rebuilding from the same idx files gives a byte-identical file.
 
@@ -25,11 +27,12 @@ from gpaco.data.fashion_mnist import FASHION_MNIST_CLASSES, SYSTEM_DIR, load_fas
 from gpaco.data.longtail import longtail_counts, longtail_indices
 
 N_MAX, IMB_FACTOR, IMB_TYPE, SEED, TEST_PER_CLASS = 1000, 0.01, "exp", 0, 200
+VAL_PER_CLASS, VAL_SEED = 100, 1
 ASSETS = Path(__file__).resolve().parents[1] / "src" / "gpaco" / "assets"
 LICENSE_TEXT = """\
 # Fashion-MNIST (subset embedded in gpaco as fmnist_lt.npz)
 
-`fmnist_lt.npz` holds 4,478 images of Fashion-MNIST (Xiao, Rasul and Vollgraf, 2017,
+`fmnist_lt.npz` holds 5,478 images of Fashion-MNIST (Xiao, Rasul and Vollgraf, 2017,
 "Fashion-MNIST: a Novel Image Dataset for Benchmarking Machine Learning Algorithms",
 arXiv:1708.07747; https://github.com/zalandoresearch/fashion-mnist), selected by
 `scripts/build_embedded.py`. Fashion-MNIST is distributed under the MIT (Expat) licence:
@@ -64,13 +67,19 @@ def build_arrays(idx_dir: Path) -> dict[str, np.ndarray]:
     num_classes = len(FASHION_MNIST_CLASSES)
     train_idx = longtail_indices(y_train, longtail_counts(N_MAX, num_classes, IMB_FACTOR, IMB_TYPE), SEED)
     test_idx = longtail_indices(y_test, [TEST_PER_CLASS] * num_classes, SEED)
+    unused = y_train.astype(np.int64)
+    unused[train_idx] = -1  # never a class: the validation images are not training images
+    val_idx = longtail_indices(unused, [VAL_PER_CLASS] * num_classes, VAL_SEED)
     meta = {"source": "Fashion-MNIST idx files", "n_max": N_MAX, "imb_factor": IMB_FACTOR,
-            "imb_type": IMB_TYPE, "seed": SEED, "test_per_class": TEST_PER_CLASS}
+            "imb_type": IMB_TYPE, "seed": SEED, "test_per_class": TEST_PER_CLASS,
+            "val_per_class": VAL_PER_CLASS, "val_seed": VAL_SEED}
     return {
         "train_x": x_train[train_idx], "train_y": y_train[train_idx].astype(np.uint8),
         "test_x": x_test[test_idx], "test_y": y_test[test_idx].astype(np.uint8),
         # positions in the original idx files, for provenance (all < 65,536)
+        "val_x": x_train[val_idx], "val_y": y_train[val_idx].astype(np.uint8),
         "train_index": train_idx.astype(np.uint16), "test_index": test_idx.astype(np.uint16),
+        "val_index": val_idx.astype(np.uint16),
         "classes": np.array(FASHION_MNIST_CLASSES), "meta": np.array(json.dumps(meta, sort_keys=True)),
     }
 
@@ -97,7 +106,8 @@ def main() -> None:
     (args.out / "LICENSE-fashion-mnist.md").write_text(LICENSE_TEXT)
     size = (args.out / "fmnist_lt.npz").stat().st_size
     print(f"wrote {args.out / 'fmnist_lt.npz'} ({size / 1e6:.2f} MB): "
-          f"{len(arrays['train_y'])} train, {len(arrays['test_y'])} test images")
+          f"{len(arrays['train_y'])} train, {len(arrays['val_y'])} val, "
+          f"{len(arrays['test_y'])} test images")
 
 
 if __name__ == "__main__":

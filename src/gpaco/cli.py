@@ -23,6 +23,9 @@ from gpaco.tasks.classification.robustness_eval import SUITE_CHOICES, SuiteRun, 
 from gpaco.tasks.classification.report import write_report
 from gpaco.errors import UserError
 from gpaco.messages import unknown_command
+from gpaco.evaluation.report import calibration_line
+from gpaco.tasks.classification.longtail_eval import Request
+from gpaco.tasks.classification.longtail_eval import run as longtail_eval
 from gpaco.tasks.classification.metrics import format_pct
 from gpaco.tasks.classification.robustness import CORRUPTIONS, PROTOCOLS
 
@@ -43,13 +46,26 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("overrides", nargs="*", metavar="key=value")
     e = sub.add_parser("eval", help="evaluate a checkpoint, an authors' file or an ensemble",
                        epilog=EPILOG)
-    e.add_argument("--checkpoint", required=True, action="append",
+    e.add_argument("--checkpoint", action="append", default=[],
                    help="a gpaco checkpoint or an authors' file; repeat for an ensemble "
                         "(the plain sum of the members' logits)")
     e.add_argument("--recipe", help="architecture and data of authors' files (no gpaco config)")
     e.add_argument("--split", choices=("test", "val"), default="test")
     e.add_argument("--save-logits", metavar="FILE.npy",
                    help="save the raw logits (N, C); the labels go to FILE.labels.npy")
+    lt = e.add_argument_group("long-tail evaluation (docs/evaluation.md); results go to --out "
+                              "(default: eval-CHECKPOINT/ beside the checkpoint)")
+    lt.add_argument("--logits", action="append", default=[], metavar="FILE.npy",
+                    help="test logits saved by --save-logits, instead of --checkpoint; repeat "
+                         "to compare models")
+    lt.add_argument("--posthoc", action="store_true",
+                    help="fit temperature scaling and logit adjustment on the validation split "
+                         "and report test before / after")
+    lt.add_argument("--val-logits", metavar="FILE.npy",
+                    help="validation logits (gpaco eval --split val --save-logits) for --posthoc")
+    lt.add_argument("--prior-shift", action="store_true",
+                    help="top-1 on forward / backward long-tailed test subsets (ratios 2-50), "
+                         "also after adjusting to the known and the EM-estimated test prior")
     rob = e.add_argument_group("robustness suites (a 1000-class ImageNet model)")
     rob.add_argument("--suite", choices=SUITE_CHOICES,
                      help="evaluate on ImageNet-C (15 corruptions x 5 severities, both mCEs), "
@@ -69,7 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     rob.add_argument("--workers", type=int, default=4)
     rob.add_argument("--device", default="auto")
     rob.add_argument("--out", type=Path, metavar="DIR",
-                     help="results folder (default: robustness/ beside the checkpoint)")
+                     help="results folder (default: robustness/ beside the checkpoint; for the "
+                          "long-tail evaluation eval-CHECKPOINT/)")
     rob.add_argument("--on-bad-image", choices=("error", "skip"), default="error",
                      help="an unreadable image: stop naming it (default), or leave it out "
                           "(the results list it), as training's data.on_bad_image")
@@ -183,16 +200,36 @@ SUITE_OPTIONS = {"data_root": None, "protocol": "authors", "partial": False, "co
                  "out": None, "on_bad_image": "error", "overwrite": False}
 
 
+def _longtail(args: argparse.Namespace) -> None:
+    if args.save_logits or args.split != "test":
+        raise UserError("--posthoc / --prior-shift / --logits save their logits in --out and "
+                        "use both splits: drop --split / --save-logits")
+    request = Request(args.checkpoint, args.logits, args.val_logits, args.posthoc,
+                      args.prior_shift, args.out, args.overrides,
+                      _recipe(args.recipe, args.overrides))
+    print("\n".join(longtail_eval(request)))
+
+
 def _eval(args: argparse.Namespace) -> None:
+    lt = args.logits or args.posthoc or args.prior_shift or args.val_logits
+    if args.suite is not None and lt:
+        raise UserError("--suite is a robustness evaluation: drop --logits / --posthoc / "
+                        "--prior-shift / --val-logits")
     if args.suite is not None:
         return _robustness(args)
-    given = [k for k, default in SUITE_OPTIONS.items() if getattr(args, k) != default]
+    given = [k for k, default in SUITE_OPTIONS.items() if getattr(args, k) != default
+             and not (lt and k == "out")]  # the long-tail evaluation writes to --out too
     if given:
         raise UserError(f"{', '.join('--' + k.replace('_', '-') for k in given)} appl"
                         f"{'ies' if len(given) == 1 else 'y'} to a robustness suite only: add "
                         "--suite NAME or drop "
                         f"{'it' if len(given) == 1 else 'them'}")
+    if lt:
+        return _longtail(args)
     paths = args.checkpoint
+    if not paths:
+        raise UserError("give --checkpoint FILE (or --logits FILE.npy with --posthoc / "
+                        "--prior-shift)")
     if len(paths) == 1 and args.recipe is None and args.save_logits is None:
         print(C.evaluate_run_checkpoint(paths[0], args.split, args.overrides))  # a run's own file
         return
@@ -201,6 +238,7 @@ def _eval(args: argparse.Namespace) -> None:
     f = format_pct
     print(f"{args.split}: top1 {f(result.top1)} top5 {f(result.top5)} | many {f(result.many)} "
           f"| medium {f(result.medium)} | few {f(result.few)} ({result.num_samples} images)")
+    print(calibration_line(result.calibration.summary()))
 
 
 def _convert(args: argparse.Namespace) -> None:

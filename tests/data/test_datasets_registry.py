@@ -10,7 +10,7 @@ def test_names():
                              "imagenet_lt", "places_lt", "inat2018", "image_folder"}
     assert list(dataset_options("cifar100_lt")) == ["imb_factor", "imb_type", "subset_seed",
                                                      "download"]
-    assert dataset_options("embedded") == {}
+    assert dataset_options("embedded") == {"test_split": None}  # "test" (default) or "val"
     # num_classes is bound by the ImageNet-LT partial: only the generic split-file set takes it
     assert datasets_using("num_classes") == ["split_file"]
     assert datasets_using("val_split") == datasets_using("test_split")

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gpaco.data.embedded import EmbeddedFashionMNISTLT
+from gpaco.data.embedded import EmbeddedFashionMNISTLT, load_embedded
+from gpaco.errors import UserError
 from gpaco.data.fashion_mnist import SYSTEM_DIR
 from gpaco.data.longtail import longtail_counts
 
@@ -35,6 +36,18 @@ def test_test_split():
     ds = EmbeddedFashionMNISTLT(train=False, transform=np.asarray)
     assert len(ds) == 2000 and ds.class_counts == [200] * 10
     assert ds[0][0].shape == (28, 28, 3)
+
+
+def test_val_split_is_balanced_and_disjoint():
+    ds = EmbeddedFashionMNISTLT(train=False, test_split="val")
+    assert len(ds) == 1000 and ds.class_counts == [100] * 10
+    arrays = load_embedded()
+    # positions in Fashion-MNIST's training file: none is a training image of the subset
+    # (the test images come from the other file)
+    assert not set(arrays["val_index"].tolist()) & set(arrays["train_index"].tolist())
+    assert len(set(arrays["val_index"].tolist())) == 1000
+    with pytest.raises(UserError, match="held-out splits are test and val"):
+        EmbeddedFashionMNISTLT(train=False, test_split="train")
 
 
 @pytest.mark.skipif(not SYSTEM_DIR.is_dir(), reason=f"{SYSTEM_DIR} absent "

@@ -12,6 +12,9 @@ import pytest
 from gpaco import run, tasks
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
+# Deliberate changes since the fixtures were written (issue 25: the default validates on the
+# embedded validation split as often as it tests; evaluations add calibration to top-1).
+CHANGED = {("default", "train.val_every"): 3}
 
 
 def _plain(value):
@@ -29,7 +32,7 @@ def test_every_recipe_resolves_to_the_values_it_had_before_the_move():
             other_task = key in classification and new["task"] != "classification"
             if new.get(key) is None and (value is None or other_task):
                 continue
-            assert _plain(new.get(key)) == value, (recipe, key)
+            assert _plain(new.get(key)) == CHANGED.get((recipe, key), value), (recipe, key)
 
 
 def test_a_run_folder_from_before_the_move_resumes_exactly(tmp_path, capsys):
@@ -42,7 +45,8 @@ def test_a_run_folder_from_before_the_move_resumes_exactly(tmp_path, capsys):
                 (FIXTURES / "run_v0_resumed_metrics.jsonl").read_text().splitlines()]
     got = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
     for a, b in zip(expected, got, strict=True):
-        assert (a["epoch"], a["lr"], a["test"]) == (b["epoch"], b["lr"], b["test"])
+        new_test = {k: v for k, v in b["test"].items() if k != "calibration"}
+        assert (a["epoch"], a["lr"], a["test"]) == (b["epoch"], b["lr"], new_test)
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-6)
     # and its checkpoint evaluates
     line = run.evaluate_run_checkpoint(str(folder / "last.pt"))

@@ -16,12 +16,16 @@ import numpy as np
 import torch
 
 from gpaco.data.registry import build_dataset, dataset_options
+from gpaco.tasks.classification.datasets import DATASETS
 from gpaco.errors import UserError
-from gpaco.tasks.classification.metrics import EvalResult, evaluate_logits
+from gpaco.evaluation.calibration import calibration
+from gpaco.evaluation.saved import SavedLogits, labels_path, meta_json, meta_path
+from gpaco.tasks.classification.metrics import EvalResult, evaluate_logits, shot_groups
 
 from gpaco.tasks.classification.build import Data, build_data, resolve_device
 from gpaco.weights.checkpoint import atomic_write
 from gpaco.tasks.classification.checkpoint_eval import check_classes
+from gpaco.tasks.classification.training_prior import center_shares, prior_in_loss
 from gpaco.config import Config
 from gpaco.tasks.classification.restore import LoadedModel, ensemble_from_files, load_model
 
@@ -68,12 +72,6 @@ def save_logits(path: str | Path, logits: torch.Tensor) -> None:
     atomic_write(path, lambda f: np.save(f, array))
 
 
-def labels_path(logits_npy: str | Path) -> Path:
-    """Where the labels of `logits_npy` go: x.npy -> x.labels.npy."""
-    path = Path(logits_npy)
-    return path.with_name(f"{path.stem}.labels.npy")
-
-
 def evaluate_files(paths: Sequence[str | Path], split: str = "test",
                    overrides: Sequence[str] = (), *, device: str | None = None,
                    logits_npy: str | Path | None = None,
@@ -85,7 +83,8 @@ def evaluate_files(paths: Sequence[str | Path], split: str = "test",
         split: "test" or "val".
         overrides: `key=value` config overrides (data location, train.device, ...).
         device: overrides train.device of the config ("auto", "cpu", "cuda", ...).
-        logits_npy: save the raw logits (N, C) there, the labels beside (`labels_path`).
+        logits_npy: save the raw logits (N, C) there, the labels and a description beside
+            (`gpaco.evaluation.saved`).
         recipe: the architecture and data of authors' files that bring no gpaco config.
     """
     loaded = load_files(paths, overrides, recipe)
@@ -95,24 +94,32 @@ def evaluate_files(paths: Sequence[str | Path], split: str = "test",
     check_classes(loaded.num_classes, loaded.classes, data.val if split == "val" else data.test,
                   ", ".join(map(str, paths)))
     logits, labels = collect_logits(loaded.model.to(torch_device), loader, torch_device)
-    if logits_npy is not None:
-        save_logits(logits_npy, logits)
-        save_logits(labels_path(logits_npy), labels)
     # An authors' file records no training counts: they come from the recipe's training split
     # (never from the evaluated split's own counts); without a recipe they stay unknown (None).
     counts = loaded.class_counts
     if counts is None and recipe is not None:
         counts = training_counts(cfg, loaded.num_classes)
-    return evaluate_logits(logits, labels, counts)
+    if logits_npy is not None:
+        save_logits(logits_npy, logits)
+        save_logits(labels_path(logits_npy), labels)
+        shares = center_shares(cfg, counts) if counts else None
+        text = meta_json(SavedLogits(logits, labels, split, counts, loaded.classes, cfg.method,
+                                     ", ".join(map(str, paths)), prior_in_loss(cfg),
+                                     None if shares is None else shares.log().tolist()))
+        atomic_write(meta_path(logits_npy), lambda f: f.write(text.encode()))
+    result = evaluate_logits(logits, labels, counts)
+    result.calibration = calibration(logits, labels, shot_groups(counts) if counts else None)
+    return result
 
 
 def training_counts(cfg: Config, num_classes: int) -> list[int] | None:
     """Images per class of the config's training split, for many / medium / few; None (and a
     line saying why) when that split cannot be read here."""
     try:
+        options = dataset_options(cfg.data.dataset, DATASETS)
         train = build_dataset(cfg.data.dataset, root=cfg.data.root, train=True, transform=None,
-                              **{k: getattr(cfg.data, k) for k in dataset_options(cfg.data.dataset)
-                                 if hasattr(cfg.data, k)})
+                              table=DATASETS,
+                              **{k: getattr(cfg.data, k) for k in options if hasattr(cfg.data, k)})
     except UserError as err:
         print(f"many / medium / few unknown: the recipe's training split cannot be read ({err})",
               file=sys.stderr)

@@ -104,9 +104,14 @@ class LogitAdjustedOptions:
     label_smoothing: float = field(default=0.0, metadata=NON_NEGATIVE)
 
 
+def contrast_size(cfg: Any) -> int:
+    """Samples a PaCo / GPaCo anchor is contrasted with: both views of the batch and the queue."""
+    return 2 * cfg.train.batch_size + cfg.model.queue_size
+
+
 def _center_weight_line(cfg: Any, class_counts: list[int]) -> str:
     """The extra head-class discount of this run's alpha (gpaco.losses.center_weight)."""
-    contrast = 2 * cfg.train.batch_size + cfg.model.queue_size
+    contrast = contrast_size(cfg)
     w = center_weights(class_counts, alpha=cfg.loss.alpha, beta=cfg.loss.beta,
                        contrast_size=contrast)
     return (f"center share at the loss optimum: {float(w.min()):.2f} for the most frequent class, "

@@ -9,6 +9,7 @@ the evaluation labels; top-1 and top-5 are plain sample accuracies.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -53,10 +54,15 @@ class EvalResult:
     few: float | None
     per_class: list[float | None] = field(repr=False)
     num_samples: int = 0
+    # gpaco.evaluation.calibration.CalibrationResult, where the evaluation computed it
+    calibration: Any = field(default=None, repr=False)
 
-    def summary(self) -> dict[str, float | None]:
-        return {"top1": self.top1, "top5": self.top5, "many": self.many,
-                "medium": self.medium, "few": self.few}
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"top1": self.top1, "top5": self.top5, "many": self.many,
+                               "medium": self.medium, "few": self.few}
+        if self.calibration is not None:
+            out["calibration"] = self.calibration.summary()
+        return out
 
 
 def format_pct(value: float | None) -> str:

@@ -11,6 +11,8 @@ from typing import Any
 import yaml
 
 from gpaco.errors import UserError
+from gpaco.evaluation.plots import RELIABILITY_PNG
+from gpaco.evaluation.report import calibration_table
 from gpaco.tasks.classification.metrics import format_pct, shot_groups
 
 from gpaco.train import run_dir as rd
@@ -152,7 +154,11 @@ def render(folder: Path) -> str:
     elif evals:
         lines.append(_row(f"test, epoch {evals[-1]['epoch']} (unfinished)", evals[-1]["test"],
                           columns))
-    for png in (CURVES_PNG, PER_CLASS_PNG):
+    calibration = (summary or {}).get("last", {}).get("calibration")
+    if calibration:
+        lines += ["", "Calibration on test, last epoch (ECEs in %, 15 bins; a sample counts in "
+                  "the group of its true class):", "", *calibration_table(calibration)]
+    for png in (CURVES_PNG, PER_CLASS_PNG, RELIABILITY_PNG):
         if (folder / png).is_file():
             lines += ["", f"![{png}]({png})"]
     return "\n".join(lines) + "\n"

@@ -11,6 +11,8 @@ from torch import nn
 
 from gpaco.config import Config
 from gpaco.config.options import TaskEntry
+from gpaco.evaluation.plots import RELIABILITY_PNG, write_reliability
+from gpaco.evaluation.report import calibration_line
 from gpaco.tasks.classification import options
 from gpaco.tasks.classification.build import (build_batch_mix, build_criterion, build_data,
                                               build_model)
@@ -91,8 +93,10 @@ class ClassificationTask:
 
     def describe(self, split: str, summary: dict[str, Any]) -> str:
         f = format_pct
+        ece = (summary.get("calibration") or {}).get("overall") or {}
         return (f"{split} top1 {summary['top1']:.2f} top5 {summary['top5']:.2f} | many "
-                f"{f(summary['many'])} medium {f(summary['medium'])} few {f(summary['few'])}")
+                f"{f(summary['many'])} medium {f(summary['medium'])} few {f(summary['few'])}"
+                + (f" | ECE {ece['ece']:.2f}" if ece else ""))
 
     def final_line(self, summary: dict[str, Any]) -> str:
         f = format_pct
@@ -109,7 +113,8 @@ class ClassificationTask:
         f = format_pct
         return (f"{split}: top1 {f(result.top1)} top5 {f(result.top5)} | many {f(result.many)} "
                 f"| medium {f(result.medium)} | few {f(result.few)} "
-                f"({result.num_samples} images)")
+                f"({result.num_samples} images)\n"
+                f"{calibration_line(result.calibration.summary())}")
 
     def write_outputs(self, run: Run, result: EvalResult) -> None:
         folder, data = run.folder, run.data
@@ -117,3 +122,5 @@ class ClassificationTask:
         if run.cfg.output.plots:
             write_plots(folder, data.class_counts, result.per_class, rd.read_metrics(folder),
                         class_names(data))
+            write_reliability(folder / RELIABILITY_PNG, result.calibration,
+                              title="test, last epoch")
