@@ -23,6 +23,7 @@ from gpaco.tasks.model_summary import parameter_line
 from gpaco.tasks.classification.robustness_eval import SUITE_CHOICES, SuiteRun, evaluate_robustness
 from gpaco.tasks.classification.report import write_report
 from gpaco.errors import UserError
+from gpaco.messages import unknown_command
 from gpaco.evaluation.report import calibration_line
 from gpaco.tasks.classification.longtail_eval import Request
 from gpaco.tasks.classification.longtail_eval import run as longtail_eval
@@ -93,6 +94,11 @@ def _parser() -> argparse.ArgumentParser:
     rob.add_argument("--out", type=Path, metavar="DIR",
                      help="results folder (default: robustness/ beside the checkpoint; for the "
                           "long-tail evaluation eval-CHECKPOINT/)")
+    rob.add_argument("--on-bad-image", choices=("error", "skip"), default="error",
+                     help="an unreadable image: stop naming it (default), or leave it out "
+                          "(the results list it), as training's data.on_bad_image")
+    rob.add_argument("--overwrite", action="store_true",
+                     help="replace the results an earlier evaluation wrote in the folder")
     e.add_argument("overrides", nargs="*", metavar="key=value")
     v = sub.add_parser("convert", help="write an authors' file as a gpaco checkpoint",
                        epilog=EPILOG)
@@ -112,7 +118,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="a gpaco checkpoint or an authors' file; repeat for an ensemble")
     d.add_argument("--recipe", help="architecture and test input of authors' files")
     d.add_argument("paths", nargs="+", metavar="PATH")
-    d.add_argument("--out", default="predictions.csv", metavar="preds.csv")
+    d.add_argument("--out", default="predictions.csv", metavar="preds.csv",
+                   help="the CSV to write (default: predictions.csv); an existing file is "
+                        "replaced only with --overwrite")
+    d.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    d.add_argument("--on-bad-image", choices=("error", "skip"), default="error",
+                   help="an unreadable image: stop naming it (default), or leave it out and "
+                        "name it, as training's data.on_bad_image")
     d.add_argument("--topk", type=int, default=5)
     d.add_argument("--device", default="auto")
     c = sub.add_parser("config", help="print the resolved config of a recipe or file (YAML)",
@@ -138,11 +150,22 @@ def _train(args: argparse.Namespace) -> None:
         args.overrides.insert(0, resume)  # `--resume lr=0.1`: an override, not a folder
         resume = True
     if isinstance(resume, str):
+        if args.recipe or args.config:  # the run's own config.yaml decides, not a recipe
+            given = "--recipe" if args.recipe else "--config"
+            raise UserError(f"--resume {resume} continues the run from its own config.yaml; "
+                            f"{given} would be ignored: drop it (key=value overrides apply), "
+                            f"or start a new run without --resume")
         folder = Path(resume)
     else:
         cfg = C.load_config(args.recipe, args.config, args.overrides)
         folder = Path(cfg.output.dir or Path("runs") / cfg.name)
     if resume:  # always the run's own config (+ the overrides given now), not the recipe's
+        if folder.is_file():
+            raise UserError(f"--resume takes a run folder (the one holding config.yaml and "
+                            f"last.pt), not the file {folder}"
+                            + (f": --resume {folder.parent}" if (folder.parent / rd.CONFIG)
+                               .is_file() else "; to start from its weights: "
+                               f"model.pretrained={folder}"))
         if not (folder / rd.CONFIG).is_file():
             raise UserError(f"nothing to resume: {folder / rd.CONFIG} does not exist")
         cfg = C.load_saved(folder / rd.CONFIG, args.overrides)
@@ -170,11 +193,18 @@ def _robustness(args: argparse.Namespace) -> None:
         raise UserError("--suite evaluates its own data: drop --split / --save-logits")
     run = SuiteRun(args.suite, args.data_root, args.protocol, args.partial,
                    args.corruptions.split(",") if args.corruptions else CORRUPTIONS,
-                   args.interpolation, args.batch_size, args.workers, args.device, args.out)
+                   args.interpolation, args.batch_size, args.workers, args.device, args.out,
+                   args.on_bad_image, args.overwrite)
     for result, json_path, md_path in evaluate_robustness(
             args.checkpoint, run, args.overrides, _recipe(args.recipe, args.overrides)):
         print(result.to_markdown())
         print(f"wrote {json_path} and {md_path}")
+
+
+# The robustness options (name: default); given without --suite they would be ignored.
+SUITE_OPTIONS = {"data_root": None, "protocol": "authors", "partial": False, "corruptions": None,
+                 "interpolation": None, "batch_size": 100, "workers": 4, "device": "auto",
+                 "out": None, "on_bad_image": "error", "overwrite": False}
 
 
 def _longtail(args: argparse.Namespace) -> None:
@@ -194,6 +224,13 @@ def _eval(args: argparse.Namespace) -> None:
                         "--prior-shift / --val-logits")
     if args.suite is not None:
         return _robustness(args)
+    given = [k for k, default in SUITE_OPTIONS.items() if getattr(args, k) != default
+             and not (lt and k == "out")]  # the long-tail evaluation writes to --out too
+    if given:
+        raise UserError(f"{', '.join('--' + k.replace('_', '-') for k in given)} appl"
+                        f"{'ies' if len(given) == 1 else 'y'} to a robustness suite only: add "
+                        "--suite NAME or drop "
+                        f"{'it' if len(given) == 1 else 'them'}")
     if lt:
         return _longtail(args)
     paths = args.checkpoint
@@ -230,10 +267,15 @@ def _export(args: argparse.Namespace) -> None:
 
 def _predict(args: argparse.Namespace) -> None:
     # Imported here: predict pulls in PIL image reading, which training never needs.
-    from gpaco.tasks.classification.predict import predict_files
+    from gpaco.tasks.classification.predict import predict_files, top1_lines
 
+    if Path(args.out).exists() and not args.overwrite:
+        raise UserError(f"{args.out} exists; pass --overwrite to replace it, or --out FILE")
     count = predict_files(args.checkpoint, args.paths, args.out, k=args.topk,
-                          device=args.device, recipe=_recipe(args.recipe))
+                          device=args.device, recipe=_recipe(args.recipe),
+                          on_bad_image=args.on_bad_image)
+    for line in top1_lines(args.out):
+        print(line)
     print(f"wrote top-{args.topk} predictions of {count} images to {args.out}")
 
 
@@ -315,6 +357,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str]) -> int:
     if argv and argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version"):
+        if not argv[0].startswith("-") and "=" not in argv[0]:  # `gpaco trian`: not an override
+            print(f"gpaco: error: {unknown_command(argv[0], list(COMMANDS))}", file=sys.stderr)
+            return 2
         argv = ["train", *argv]  # `gpaco lr=0.1` and `gpaco --recipe X` train, like bare `gpaco`
     args = _parse(argv)
     command = args.command or "train"
@@ -328,9 +373,11 @@ def _main(argv: list[str]) -> int:
         return 2
     except KeyboardInterrupt as stop:
         what = "terminated (SIGTERM)" if isinstance(stop, Terminated) else "interrupted"
+        kept = getattr(stop, "checkpoint", None)  # set by the trainer
         if _is_rank_0():
-            print(f"gpaco: {what}; the last completed epoch's checkpoint is kept",
-                  file=sys.stderr)
+            print(f"gpaco: {what}; " + (f"{kept} is kept: continue with --resume "
+                                        f"{Path(kept).parent}" if kept else
+                                        "no checkpoint was written yet"), file=sys.stderr)
         return 143 if isinstance(stop, Terminated) else 130
     return 0
 

@@ -1,5 +1,6 @@
 """What a checkpoint file must say before gpaco uses it, and what --resume may change."""
 
+import json
 import errno
 import os
 
@@ -61,7 +62,7 @@ def test_a_checkpoint_without_config_is_one_line(finished_run, tmp_path, capsys)
 
 
 @pytest.mark.parametrize("change", [["epochs=3"], ["epochs=3", "schedule.warmup_epochs=0"],
-                                    ["epochs=3", "optim.lr=0.2"], ["epochs=3", "schedule.name=step"],
+                                    ["epochs=3", "optim.lr=0.2"], ["epochs=3", "schedule.name=step", "schedule.milestones=[1]"],
                                     ["train.batch_size=64"]])
 def test_resume_refuses_a_changed_schedule(finished_run, tmp_path, capsys, change):
     # the run's cosine schedule: a third epoch, or another warm-up / lr / schedule for it,
@@ -75,19 +76,32 @@ def test_resume_refuses_a_changed_schedule(finished_run, tmp_path, capsys, chang
     assert (run / rd.CHECKPOINT).read_bytes() == before
 
 
-def test_resume_accepts_what_does_not_change_the_schedule(finished_run, tmp_path):
+def test_a_finished_run_refuses_changes_that_would_only_rewrite_its_record(finished_run,
+                                                                            tmp_path, capsys):
+    # `--resume RUN optim.lr=0.5` on a finished run rewrote config.yaml (and `gpaco report`)
+    # to an lr that never ran
     run = _copy(finished_run, tmp_path)
-    assert main(["train", "--resume", str(run), "train.eval_every=1"]) == 0
-    assert C.load_saved(run / rd.CONFIG).train.eval_every == 1
+    before = (run / rd.CONFIG).read_text()
+    for change in (["optim.lr=0.5"], ["train.eval_every=1"]):
+        line = _one_line_error(capsys, "train", "--resume", str(run), *change)
+        assert "finished run" in line and change[0].split("=")[0] in line
+        assert (run / rd.CONFIG).read_text() == before
+    assert main(["train", "--resume", str(run), f"data.root={tmp_path}"]) == 0  # data moved
 
 
 def test_resume_accepts_more_epochs_that_continue_the_same_lr(tmp_path, tiny_args):
-    # a step schedule before its milestones: 3 epochs run at the lr 2 epochs would have
+    # a step schedule after its milestone: a 4th epoch runs at the lr of the 3rd
     run = tmp_path / "run"
-    step = ["schedule.name=step", "warmup_epochs=0", "schedule.milestones=[10]"]
-    assert main(["train", *tiny_args, *step, "epochs=2", f"output.dir={run}"]) == 0
-    assert main(["train", "--resume", str(run), "epochs=3"]) == 0
-    assert load_checkpoint(run / rd.CHECKPOINT)["epoch"] == 3
+    step = ["schedule.name=step", "warmup_epochs=0", "schedule.milestones=[1]"]
+    assert main(["train", *tiny_args, *step, "epochs=3", f"output.dir={run}"]) == 0
+    assert main(["train", "--resume", str(run), "epochs=4", "train.eval_every=1"]) == 0
+    assert load_checkpoint(run / rd.CHECKPOINT)["epoch"] == 4
+    # the record says from which epoch the new values hold
+    changes = [json.loads(line) for line in (run / "changes.jsonl").read_text().splitlines()]
+    assert changes == [{"epoch": 4, "changes": {"schedule.epochs": [3, 4],
+                                                "train.eval_every": [3, 1]}}]
+    assert "changed by --resume from epoch 4: schedule.epochs 3 -> 4" in (
+        main(["report", str(run)]) == 0 and (run / "report.md").read_text())
 
 
 def test_disk_full_while_saving_is_one_line_and_keeps_the_checkpoint(tmp_path, capsys,

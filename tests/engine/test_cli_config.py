@@ -44,7 +44,7 @@ def test_image_folder_without_a_recipe_trains_on_the_cpu_loader(tmp_path, capsys
     # reach a user's own folder: this ran into "the GPU loader needs an in-memory dataset".
     _folder(tmp_path / "data")
     args = ["train", "data.dataset=image_folder", f"data.root={tmp_path / 'data'}",
-            "train.device=cpu", "epochs=1", "warmup_epochs=0", "batch_size=8",
+            "train.device=cpu", "epochs=1", "warmup_epochs=0", "milestones=[]", "batch_size=8",
             "model.backbone=resnet8", "model.queue_size=16", "output.progress=none",
             "output.tensorboard=false", "output.plots=false", f"output.dir={tmp_path / 'run'}"]
     assert main(args) == 0, capsys.readouterr().err

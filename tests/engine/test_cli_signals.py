@@ -27,10 +27,10 @@ def test_a_closed_pipe_is_not_a_traceback():
 @pytest.mark.slow
 def test_sigterm_stops_like_ctrl_c_and_keeps_the_checkpoint(tmp_path, tiny_args):
     run = tmp_path / "run"
-    # a step schedule: its lr before the first milestone does not depend on the epoch count,
+    # a step schedule without milestones: its lr does not depend on the epoch count,
     # so the resume below may stop it at epoch 2 (engine/resume_policy.py)
     cmd = [sys.executable, "-m", "gpaco", "train", *tiny_args, "epochs=500", "warmup_epochs=0",
-           "schedule.name=step",
+           "schedule.name=step", "schedule.milestones=[]",
            f"output.dir={run}", "output.plots=false"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ, OMP_NUM_THREADS="1"))
@@ -42,6 +42,6 @@ def test_sigterm_stops_like_ctrl_c_and_keeps_the_checkpoint(tmp_path, tiny_args)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143
     assert err.strip().splitlines() == [
-        "gpaco: terminated (SIGTERM); the last completed epoch's checkpoint is kept"]
+        f"gpaco: terminated (SIGTERM); {run / 'last.pt'} is kept: continue with --resume {run}"]
     # and it resumes from there
     assert main(["train", "--resume", str(run), "epochs=2"]) == 0

@@ -33,7 +33,8 @@ def test_paper_values_of_key_recipes():
 
 
 def test_overrides_by_leaf_and_path():
-    cfg = C.load_config("cifar100-lt-paco", overrides=["lr=0.1", "epochs=10", "data.workers=0",
+    cfg = C.load_config("cifar100-lt-paco", overrides=["lr=0.1", "epochs=10", "milestones=[8]",
+                                                       "data.workers=0",
                                                        "views=[cifar_sim]"])
     assert cfg.optim.lr == 0.1 and cfg.schedule.epochs == 10
     assert cfg.data.workers == 0 and cfg.data.views == ["cifar_sim"]
@@ -101,7 +102,7 @@ def test_step_schedule_keys_are_typed_and_defaulted():
         C.load_config(overrides=["schedule.name=step", "milestones=5"])
     with pytest.raises(UserError, match="milestones must be increasing"):
         C.load_config(overrides=["schedule.name=step", "milestones=[30,20]"])
-    cfg = C.load_config(overrides=["schedule.name=step"])
+    cfg = C.load_config(overrides=["schedule.name=step", "epochs=400", "warmup_epochs=10"])
     assert cfg.schedule.milestones == [320, 360] and cfg.schedule.decay == 0.1
 
 

@@ -70,7 +70,7 @@ def test_busy_cpus_come_from_proc_stat_not_from_finished_processes(monkeypatch, 
 def test_train_threads_sets_torch_and_is_printed(tmp_path, tiny_args, capsys):
     assert main(["train", *tiny_args, "epochs=1", "train.threads=1",
                  f"output.dir={tmp_path / 'run'}"]) == 0
-    assert "on cpu (1 CPU thread)" in capsys.readouterr().out
+    assert "on cpu (1 CPU thread: train.threads=1;" in capsys.readouterr().out
     assert torch.get_num_threads() == 1
 
 
@@ -85,7 +85,7 @@ def test_a_step_interval_no_epoch_reaches_is_refused(tmp_path, tiny_args, capsys
 def test_a_run_samples_the_machine_once_for_threads_and_workers(machine, monkeypatch, tmp_path,
                                                                  tiny_args, capsys):
     """`auto` threads and `auto` loader workers come from one quarter-second sample, and the
-    loaders get the resolved number (config.yaml keeps `auto`)."""
+    loaders get the resolved number (config.yaml keeps the thread count, workers `auto`)."""
     machine(2, 0.0)
     samples = []
     monkeypatch.setattr(cpu, "machine_busy_cpus", lambda: samples.append(1) or 0.0)
@@ -93,8 +93,10 @@ def test_a_run_samples_the_machine_once_for_threads_and_workers(machine, monkeyp
     assert main(["train", *tiny_args, "epochs=1", "data.batched_augment=false",
                  "train.threads=auto", "data.workers=auto", f"output.dir={run}"]) == 0
     assert len(samples) == 1
-    assert "(2 CPU threads)" in capsys.readouterr().out
-    assert "workers: auto" in (run / "config.yaml").read_text()
+    assert "(2 CPU threads: train.threads=auto: 2 of 2 usable cores free now" in (
+        capsys.readouterr().out)
+    saved = (run / "config.yaml").read_text()
+    assert "workers: auto" in saved and "threads: 2" in saved
 
 
 def test_freed_memory_is_kept_for_reuse_on_glibc_only(monkeypatch):
@@ -124,7 +126,7 @@ def test_auto_threads_follow_omp_num_threads(machine, monkeypatch, tmp_path, tin
     assert cpu.choose_threads("auto") == 1
     assert cpu.choose_threads(2) == 2
     assert main(["train", *tiny_args, "epochs=1", f"output.dir={tmp_path / 'run'}"]) == 0
-    assert "on cpu (1 CPU thread)" in capsys.readouterr().out
+    assert "on cpu (1 CPU thread: train.threads=auto: OMP_NUM_THREADS=1;" in capsys.readouterr().out
     monkeypatch.setenv("OMP_NUM_THREADS", "lots")
     assert cpu.choose_threads("auto") == 2
 
@@ -152,3 +154,30 @@ def test_auto_workers_feeding_gpus_are_the_authors_16_per_machine(machine, monke
     assert cpu.choose_workers("auto", on_gpu=True) == 4
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "32")
     assert cpu.choose_workers("auto", on_gpu=True) == 1
+
+
+def test_a_resume_and_a_rerun_keep_the_thread_count_auto_chose(machine, tmp_path, tiny_args,
+                                                               capsys, train_until_killed):
+    """1 and 2 threads sum floats in different orders: a run resumed beside a busy process,
+    or repeated from its config.yaml, takes the count it started with, not a new `auto`."""
+    from gpaco import run as C
+    from gpaco.train import run_dir as rd
+    from gpaco.weights.checkpoint import load_checkpoint
+
+    machine(2, 0.0)
+    args = [*tiny_args, "epochs=2", "train.threads=auto"]
+    assert main(["train", *args, f"output.dir={tmp_path / 'full'}"]) == 0
+    cut = tmp_path / "cut"
+    train_until_killed(C.load_config(overrides=[*args, f"output.dir={cut}"]), 1)
+    machine(2, 1.0)  # a busy process appears: auto would now choose 1 thread
+    capsys.readouterr()
+    assert main(["train", "--resume", str(cut)]) == 0
+    assert "(2 CPU threads: train.threads=2;" in capsys.readouterr().out
+    full, resumed = (load_checkpoint(p / rd.CHECKPOINT)["model"] for p in (tmp_path / "full", cut))
+    assert all(torch.equal(full[k], resumed[k]) for k in full)
+    again = tmp_path / "again"
+    assert main(["train", "--config", str(tmp_path / "full" / rd.CONFIG),
+                 f"output.dir={again}"]) == 0
+    assert "(2 CPU threads: train.threads=2;" in capsys.readouterr().out
+    rerun = load_checkpoint(again / rd.CHECKPOINT)["model"]
+    assert all(torch.equal(full[k], rerun[k]) for k in full)

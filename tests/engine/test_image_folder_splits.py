@@ -9,7 +9,7 @@ from PIL import Image
 from gpaco.cli import main
 
 ARGS = ["data.dataset=image_folder", "train.device=cpu", "epochs=2", "warmup_epochs=0",
-        "batch_size=8", "model.backbone=resnet8", "method=ce", "image_size=16",
+        "schedule.milestones=[]", "batch_size=8", "model.backbone=resnet8", "method=ce", "image_size=16",
         "output.progress=none", "output.tensorboard=false", "output.plots=false"]
 
 

@@ -83,3 +83,22 @@ def test_overwrite_keeps_the_old_run_until_the_new_one_has_a_checkpoint(tiny_cfg
     T.train(cfg, folder, overwrite=True)  # a new run that succeeds replaces it for good
     assert not (folder.parent / f".{folder.name}.previous").exists()
     assert rd.read_metrics(folder)[-1]["epoch"] == 1
+
+
+def test_a_run_set_aside_by_a_killed_overwrite_is_named_with_how_to_restore(tmp_path, capsys,
+                                                                            tiny_args):
+    from gpaco.cli import main
+
+    run = tmp_path / "x"
+    assert main(["train", *tiny_args, "epochs=1", f"output.dir={run}"]) == 0
+    # what a kill (SIGKILL) during --overwrite before the first checkpoint leaves
+    aside = tmp_path / ".x.previous"
+    run.rename(aside)
+    run.mkdir()
+    (run / rd.CONFIG).write_text("name: x\n")
+    for args in (["--resume", str(run)], [*tiny_args, "epochs=1", f"output.dir={run}"],
+                 [*tiny_args, "epochs=1", f"output.dir={run}", "--overwrite"]):
+        assert main(["train", *args]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and str(aside) in err and f"mv {aside} {run}" in err
+    assert (aside / rd.CHECKPOINT).is_file()

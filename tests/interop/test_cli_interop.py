@@ -42,7 +42,9 @@ def test_convert_then_eval_gives_the_files_logits(tmp_path: Path, images) -> Non
     overrides, _, x = images
     src, wrapper = r32_file(tmp_path, "paco", C)
     out = tmp_path / "gpaco.pt"
-    assert main(["convert", str(src), "--recipe", "cifar100-lt-paco", "--out", str(out)]) == 0
+    # the recipe's data: a 3-class folder (CIFAR-100 would have 100 classes, refused)
+    assert main(["convert", str(src), "--recipe", "cifar100-lt-paco", "--out", str(out),
+                 *overrides]) == 0
     logits = tmp_path / "logits.npy"
     assert main(["eval", "--checkpoint", str(out), "--save-logits", str(logits),
                  *overrides]) == 0
@@ -102,9 +104,9 @@ def test_export_loads_into_plain_torchvision(tmp_path: Path, capsys) -> None:
 
 def test_predict_writes_the_topk_csv(tmp_path: Path, images, capsys) -> None:
     _, files, x = images
-    src, wrapper = r32_file(tmp_path, "gpaco", C)
+    src, wrapper = r32_file(tmp_path, "gpaco", 10)  # the recipe's dataset has 10 classes
     out = tmp_path / "preds.csv"
-    assert main(["predict", "--checkpoint", str(src), "--recipe", "cifar100-lt-gpaco",
+    assert main(["predict", "--checkpoint", str(src), "--recipe", "cifar10-lt-gpaco",
                  str(tmp_path / "data"), "--out", str(out), "--topk", "2"]) == 0
     rows = list(csv.reader(out.open()))
     assert len(rows) == 1 + len(files)
@@ -118,9 +120,9 @@ def test_predict_writes_the_topk_csv(tmp_path: Path, images, capsys) -> None:
 
 
 def test_pretrained_file_starts_the_model(tmp_path: Path) -> None:
-    src, wrapper = r32_file(tmp_path, "gpaco", C)
-    cfg = load_config("cifar100-lt-gpaco", overrides=[f"model.pretrained={src}"])
-    model = build_model(cfg, C).eval()
+    src, wrapper = r32_file(tmp_path, "gpaco", 10)  # the recipe's dataset has 10 classes
+    cfg = load_config("cifar10-lt-gpaco", overrides=[f"model.pretrained={src}"])
+    model = build_model(cfg, 10).eval()
     x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         assert torch.equal(model(x), pooled_logits(wrapper.encoder_q, wrapper.linear, x))

@@ -109,7 +109,7 @@ def test_bad_segmentation_data_is_a_one_line_error_naming_the_file(tmp_path, cap
     code = main(["train", "task=segmentation", "data.dataset=ade20k", f"data.root={root}",
                  "method=ce", "model.backbone=resnet18", "data.crop_size=[32,32]",
                  "data.scale=[32,32]", "train.batch_size=2", "schedule.epochs=1",
-                 "train.device=cpu", "output.progress=none", f"output.dir={tmp_path / 'run'}"])
+                 "schedule.warmup_epochs=0", "schedule.milestones=[]", "train.device=cpu", "output.progress=none", f"output.dir={tmp_path / 'run'}"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
     assert re.search("^gpaco: error: " + message, err), err

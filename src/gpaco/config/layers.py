@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from gpaco.errors import UserError
+from gpaco.messages import unknown_key
 
 Layer = dict[str, Any]
 # Keys renamed since earlier versions, so that their saved config.yaml files still resume.
@@ -23,7 +24,10 @@ def read_yaml(text: str, origin: str) -> Layer:
     try:
         loaded = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
-        raise UserError(f"{origin}: not valid YAML ({str(err).splitlines()[0]})") from None
+        mark = getattr(err, "problem_mark", None)  # where the parser stopped, 0-based
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise UserError(f"{origin}: not valid YAML{where} ({problem})") from None
     if not isinstance(loaded, dict):
         raise UserError(f"{origin}: a config must be a YAML mapping")
     return loaded
@@ -39,7 +43,7 @@ def resolve_key(key: str, known: Mapping[str, Any]) -> str:
         return matches[0]
     if matches:
         raise UserError(f"ambiguous key {key!r}: say one of {', '.join(matches)}")
-    raise UserError(f"unknown config key {key!r}")
+    raise unknown_key(key, list(known))
 
 
 def parse_overrides(overrides: list[str], known: Mapping[str, Any]) -> Layer:

@@ -98,6 +98,8 @@ class FashionMNISTLT(ArrayDataset):
     The test split is the full balanced test set (1,000 per class).
     """
 
+    class_names = FASHION_MNIST_CLASSES  # the class count known before reading the data
+
     def __init__(
         self,
         root: str | Path | None = None,

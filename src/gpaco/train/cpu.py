@@ -139,15 +139,27 @@ def choose_threads(setting: int | str, workers: int = 0,
 
 
 def apply_threads_and_workers(threads: int | str, workers: int | str, *, on_gpu: bool,
-                              loader: bool) -> tuple[int, int]:
-    """A run's (threads, workers) from `train.threads` and `data.workers`, from at most one
-    machine sample (each sample costs a quarter second, and two could see different machines);
-    sets torch's intra-op threads."""
+                              loader: bool) -> tuple[int, int, str]:
+    """A run's (threads, workers, why that thread count) from `train.threads` and
+    `data.workers`, from at most one machine sample (each sample costs a quarter second, and
+    two could see different machines); sets torch's intra-op threads."""
     free = functools.cache(free_cores)
     workers_n = choose_workers(workers, on_gpu=on_gpu, loader=loader, free=free)
     threads_n = choose_threads(threads, workers_n, free=free)
     torch.set_num_threads(threads_n)
-    return threads_n, workers_n
+    return threads_n, workers_n, _thread_reason(threads, threads_n, workers_n, free)
+
+
+def _thread_reason(setting: int | str, chosen: int, workers: int,
+                   free: Callable[[], int]) -> str:
+    """Why the run has `chosen` threads, in words (printed at the start of a run)."""
+    if setting != "auto":
+        return f"train.threads={setting}"
+    if env_threads():
+        return f"train.threads=auto: OMP_NUM_THREADS={env_threads()}"
+    cores = usable_cores()
+    loaders = f", {workers} for loader workers" if workers else ""
+    return (f"train.threads=auto: {free()} of {cores} usable cores free now{loaders}")
 
 
 # glibc's mallopt parameters (malloc.h) and the largest mmap threshold it accepts on 64 bits.

@@ -42,7 +42,7 @@ def resolve_device(name: str) -> torch.device:
 
 
 def cpu_loader(ds: Dataset, batch: int, train: bool, workers: int | str, pin: bool,
-                seed: int) -> DataLoader:
+                seed: int, collate_fn: Callable | None = None) -> DataLoader:
     # Training: this rank's slice of each global batch of one seeded permutation (the same on
     # every process count, see data/samplers.py), each sample augmented under a seed of its
     # position (data/seeded_samples.py: any worker count, resumable inside an epoch);
@@ -56,4 +56,4 @@ def cpu_loader(ds: Dataset, batch: int, train: bool, workers: int | str, pin: bo
         sampler = StridedSampler(len(ds), rank=rank, world=world)
     return DataLoader(ds, batch_size=batch, shuffle=False, sampler=sampler,
                       num_workers=choose_workers(workers, on_gpu=pin), pin_memory=pin,
-                      drop_last=train)
+                      drop_last=train, collate_fn=collate_fn)

@@ -51,6 +51,7 @@ def prepare(path: Path, *, resume: bool, overwrite: bool) -> Path | None:
 def _prepare(path: Path, *, resume: bool, overwrite: bool) -> Path | None:
     if path.exists() and not path.is_dir():
         raise UserError(f"run directory {path} is a file")
+    _check_set_aside(path)
     if resume:
         if not (path / CHECKPOINT).is_file():
             raise UserError(f"nothing to resume: {path / CHECKPOINT} does not exist (a run that "
@@ -72,11 +73,24 @@ def _prepare(path: Path, *, resume: bool, overwrite: bool) -> Path | None:
     return previous
 
 
-def _set_aside(path: Path) -> Path:
-    previous = path.parent / f".{path.name}.previous"
+def set_aside_path(path: Path) -> Path:
+    """Where --overwrite keeps the run it replaces until the new run's first checkpoint."""
+    return path.parent / f".{path.name}.previous"
+
+
+def _check_set_aside(path: Path) -> None:
+    """A run set aside by an --overwrite that was killed before the new run's first checkpoint
+    is the only copy of that run: no run starts or resumes in `path` until the user says
+    which to keep."""
+    previous = set_aside_path(path)
     if previous.exists():
-        raise UserError(f"{previous} holds a run an earlier --overwrite set aside (that process "
-                        "was killed); move or delete it first")
+        raise UserError(f"{previous} holds the run an interrupted --overwrite of {path} set "
+                        f"aside; to restore it: rm -rf {path} && mv {previous} {path}; to "
+                        f"keep the new one instead: rm -rf {previous}")
+
+
+def _set_aside(path: Path) -> Path:
+    previous = set_aside_path(path)
     path.rename(previous)
     return previous
 

@@ -111,10 +111,30 @@ class PolyOptions(_Iterations):
     power: float = field(default=0.9, metadata=POSITIVE)
 
 
-def _increasing_milestones(cfg: Config) -> None:
-    m = cfg.schedule.milestones
+def _warmup_reaches_lr(cfg: Config) -> None:
+    """step / cosine run warm-up epoch e at lr x (e+1)/W, so W = E still reaches optim.lr in
+    the last epoch; warmup_cosine and poly rise continuously from 0 and reach it at W."""
+    s = cfg.schedule
+    per_epoch = s.name in ("step", "cosine")
+    if s.warmup_epochs > s.epochs or (s.warmup_epochs == s.epochs and not per_epoch
+                                      and s.epochs):
+        bound = f"at most {s.epochs}" if per_epoch else f"below {s.epochs}"
+        raise UserError(f"schedule.warmup_epochs ({s.warmup_epochs}) must be {bound} for "
+                        f"{s.name} in schedule.epochs={s.epochs}: the lr would never reach "
+                        "optim.lr; give fewer warm-up epochs (0: none) or more epochs")
+
+
+def _step_checks(cfg: Config) -> None:
+    _warmup_reaches_lr(cfg)
+    m, epochs = cfg.schedule.milestones, cfg.schedule.epochs
     if m != sorted(set(m)):
         raise UserError(f"schedule.milestones must be increasing epochs, not {m}")
+    # A milestone m lowers the lr of the (0-based) epochs after m: from epoch m + 2 counted from 1.
+    unused = [x for x in m if x >= epochs - 1]
+    if unused:
+        raise UserError(f"schedule.milestones {m}: {unused} never take effect in "
+                        f"schedule.epochs={epochs} (milestone m lowers the lr from epoch m + 2 "
+                        f"on); give milestones below {epochs - 1} ([] for none) or more epochs")
 
 
 def _min_lr_below_lr(cfg: Config) -> None:
@@ -127,11 +147,8 @@ def _min_lr_below_lr(cfg: Config) -> None:
                         f"({cfg.optim.lr})")
 
 
-def _warmup_below_epochs(cfg: Config) -> None:
-    s = cfg.schedule
-    if s.warmup_epochs >= s.epochs:
-        raise UserError(f"schedule.warmup_epochs ({s.warmup_epochs}) must be below "
-                        f"schedule.epochs ({s.epochs}) for {s.name}")
+def _warmup_and_min_lr(cfg: Config) -> None:
+    _warmup_reaches_lr(cfg)
     _min_lr_below_lr(cfg)
 
 
@@ -146,10 +163,10 @@ class Schedule:
 
 
 SCHEDULES: dict[str, Schedule] = {
-    "step": Schedule(_step, StepOptions, _increasing_milestones),
-    "cosine": Schedule(_cosine, NoOptions),
-    "warmup_cosine": Schedule(_warmup_cosine, WarmupCosineOptions, _warmup_below_epochs),
-    "poly": Schedule(_poly, PolyOptions, _min_lr_below_lr),
+    "step": Schedule(_step, StepOptions, _step_checks),
+    "cosine": Schedule(_cosine, NoOptions, _warmup_reaches_lr),
+    "warmup_cosine": Schedule(_warmup_cosine, WarmupCosineOptions, _warmup_and_min_lr),
+    "poly": Schedule(_poly, PolyOptions, _warmup_and_min_lr),
 }
 
 

@@ -48,6 +48,9 @@ class Task(Protocol):
     def final_line(self, summary: dict[str, Any]) -> str:
         """The last evaluation, as `gpaco train` prints it at the end."""
 
+    # Optional: `check_input(cfg, model, device)` refuses, in one line and before the first step,
+    # a model that cannot take the run's input (classification checks its image size).
+
     def checkpoint_extras(self, data: Data) -> dict[str, Any]:
         """What a checkpoint carries beside the weights for this task (class names...)."""
 

@@ -28,6 +28,7 @@ from gpaco.train.schedule import ScheduledStep
 from gpaco.train.step import augments_in_step, build_step
 from gpaco.train.step_checkpoint import EpochPosition, StepCheckpoints, position_from, start_loader_at
 from gpaco.train.task import Task
+from gpaco.train.run_record import check_and_record, check_same_model
 
 
 def say(msg: str) -> None:
@@ -48,9 +49,12 @@ class Run:
             torch.backends.cudnn.benchmark = True  # fixed input shapes: autotune once
         else:
             keep_freed_memory()
-        self.threads, workers = apply_threads_and_workers(
+        self.threads, workers, self.threads_reason = apply_threads_and_workers(
             t.threads, cfg.data.workers, on_gpu=self.device.type == "cuda",
             loader=not cfg.data.batched_augment)
+        # Float sums differ with the thread count: config.yaml keeps the count `auto` chose,
+        # for a resume or `--config RUN/config.yaml` to repeat the run exactly.
+        t.threads = self.threads
         seed_all(cfg.seed)
         # The loaders get the number resolved here, not `auto` (config.yaml keeps `auto`).
         resolved = cfg.replace(data=cfg.data.replace(workers=workers))
@@ -63,6 +67,9 @@ class Run:
             cfg.schedule.epochs = iterations.epochs_for(cfg.schedule, self.epoch_steps())
         _check_step_checkpoints(t.checkpoint_every_steps, self.epoch_steps())
         self.model = self.task.build_model(cfg, self.data).to(self.device)
+        check_input = getattr(self.task, "check_input", None)
+        if check_input is not None:  # before any step: one line, not a traceback inside it
+            check_input(cfg, self.model, self.device)
         if t.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.criterion = self.task.build_criterion(cfg, self.data).to(self.device)
@@ -230,6 +237,9 @@ def train(cfg: Config, folder: Path, task: Task, resume: bool = False,
     try:
         return _train_in(run, folder, resume)
     except BaseException as err:
+        if isinstance(err, KeyboardInterrupt):  # what the CLI says is kept
+            written = folder / rd.CHECKPOINT
+            err.checkpoint = str(written) if written.is_file() and run.previous is None else None
         previous = run.previous
         if previous is not None and previous.exists():  # no checkpoint yet: keep the old run
             rd.restore(folder, previous)
@@ -248,11 +258,16 @@ def _train_in(run: Run, folder: Path, resume: bool) -> dict[str, Any]:
         ckpt = load_checkpoint(folder / rd.CHECKPOINT, map_location=run.device)
         check_resume(ckpt.get("config"), cfg, str(folder / rd.CHECKPOINT),
                      ckpt.get("epoch", 0))
+        check_same_model(ckpt["config"], cfg, str(folder / rd.CHECKPOINT))
         run.load(ckpt)
+        changed = check_and_record(ckpt["config"], cfg, folder, str(folder / rd.CHECKPOINT),
+                                   run.start_epoch, write=gdist.is_main())
         if gdist.is_main():
             rd.truncate_metrics(folder, run.start_epoch)
         inside = f" step {run.resume_at.steps + 1}" if run.resume_at is not None else ""
         say(f"resuming {folder} at epoch {run.start_epoch + 1}{inside}")
+        if changed:
+            say(changed)
     if gdist.is_main():  # on resume too: overrides given then (data.root=, epochs=) are kept
         rd.write_text_atomic(folder / rd.CONFIG, dump(cfg))
         if not resume:
@@ -261,7 +276,8 @@ def _train_in(run: Run, folder: Path, resume: bool) -> dict[str, Any]:
     epochs = cfg.schedule.epochs
     say(f"training {cfg.method} on {cfg.data.dataset} ({len(run.data.train)} images, "
         f"{run.data.num_classes} classes) for {epochs} epochs{_iterations(cfg)} on {run.device} "
-        f"({run.threads} CPU thread{'s' if run.threads > 1 else ''})")
+        f"({run.threads} CPU thread{'s' if run.threads > 1 else ''}: {run.threads_reason}; "
+        f"kept in config.yaml)")
     say(describe_parts(run.model))
     for line in run.task.start_lines(run):
         say(line)
@@ -270,7 +286,7 @@ def _train_in(run: Run, folder: Path, resume: bool) -> dict[str, Any]:
     try:
         for epoch in range(run.start_epoch, epochs):
             record = _run_epoch(run, epoch)
-            say(f"epoch {epoch + 1}/{epochs} loss {record['train_loss']:.4f} lr {record['lr']:.5f} "
+            say(f"epoch {epoch + 1}/{epochs} loss {record['train_loss']:.4f} lr {record['lr']:.4g} "
                 f"{record['epoch_seconds']:.1f}s")
             evaluated = _evaluate_epoch(run, epoch, record)
             test = evaluated if evaluated is not None else test

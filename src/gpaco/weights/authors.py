@@ -35,6 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from gpaco.errors import UserError
+from gpaco.messages import missing_checkpoint
 from gpaco.weights.part_loading import ImportReport, load_parts
 
 # (authors' prefix, gpaco prefix), first match wins: the projection lives inside the encoder.
@@ -120,7 +121,7 @@ def safe_load(path: str | Path) -> Any:
     """`torch.load` on the CPU that never runs pickled code; bad files are one-line UserErrors."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"checkpoint not found: {path}")
+        raise missing_checkpoint(path)
     try:
         # torch warns (on stderr) about odd pickle protocols before failing: the error says it.
         with torch.serialization.safe_globals([argparse.Namespace]), warnings.catch_warnings():

@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import Dataset
 
 from gpaco.errors import UserError
+from gpaco.messages import missing_checkpoint
 
 # The layout of the files gpaco writes (Run.state, `gpaco convert`): bump it when a reader of
 # the old layout would misread the new one. Files without the entry are format 1 (before it).
@@ -29,6 +30,20 @@ def check_format(ckpt: dict[str, Any], source: str | Path) -> None:
                         f"one reads formats up to {FORMAT_VERSION}: upgrade gpaco")
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux says it (/proc), else by
+    setting and restoring it."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any]) -> None:
     """`write(file)` to a temporary file in the same folder, fsync, then rename over `path`.
 
@@ -42,6 +57,7 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], Any]) -> None:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
+            os.fchmod(f.fileno(), 0o666 & ~current_umask())  # mkstemp's 0600 is not the user's
             os.fsync(f.fileno())
         os.replace(tmp, path)  # atomic on POSIX: readers see the old or the new file, never half
     except BaseException as err:
@@ -73,7 +89,7 @@ def atomic_save(obj: Any, path: str | Path) -> None:
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"checkpoint not found: {path}")
+        raise missing_checkpoint(path)
     try:
         # weights_only: a checkpoint is tensors and plain containers; never run its pickle code
         ckpt = torch.load(path, map_location=map_location, weights_only=True)

@@ -13,6 +13,7 @@ from gpaco.tasks.classification import methods
 from gpaco.data.batched_files import FileBatchLoader, batched_file_views
 from gpaco.data.batched_views import build_batched_transform
 from gpaco.data.image_files import FileDataset
+from gpaco.data.checks import check_every_class_trained
 from gpaco.data.mae_augment import BatchMix, ce_mixup
 from gpaco.data.registry import implied_splits
 from gpaco.data.tensor_loader import TensorLoader
@@ -122,6 +123,8 @@ def build_data(cfg: Config, device: torch.device, *, with_train: bool = True,
             if train is not None and other is not None and train.classes != other.classes:
                 raise UserError(f"the train and {name} folders under {d.root} hold different "
                                 "class folders; labels would not match")
+    if train is not None:
+        check_every_class_trained(list(train.class_counts), d.dataset)
     _check_labels(test, num_classes, "test")
     _check_labels(val, num_classes, "val")
     return Data(train, test, val, _loader(train, cfg, device, True, views),

@@ -18,9 +18,11 @@ from typing import Any
 
 from torch import nn
 
+from gpaco.data.class_count import known_num_classes
 from gpaco.errors import UserError
 from gpaco.tasks.classification.methods import build_model, defaults, get_method
 from gpaco.models import create_backbone
+from gpaco.models.backbone_names import same_backbone
 from gpaco.weights.authors import (
     AuthorsCheckpoint, ImportReport, load_authors_checkpoint, read_authors_checkpoint,
 )
@@ -97,10 +99,10 @@ def _check_recipe(ckpt: AuthorsCheckpoint, recipe: Config | None) -> None:
     if recipe is None:
         return
     theirs, ours = ckpt.backbone, recipe.model.backbone
-    if theirs is not None and theirs != ours:
+    if theirs is not None and not same_backbone(theirs, ours):
         raise UserError(f"{ckpt.source} holds a {ckpt.arch or theirs} backbone ({theirs}) but "
                         f"the recipe {recipe.name!r} builds {ours}")
-    expected = recipe.data.num_classes
+    expected = known_num_classes(recipe.data.dataset, recipe.data.num_classes)
     if expected is not None and expected != ckpt.num_classes:
         raise UserError(f"{ckpt.source} has a {ckpt.num_classes}-class classifier but the recipe "
                         f"{recipe.name!r} has {expected} classes")

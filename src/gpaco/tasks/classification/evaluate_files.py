@@ -8,12 +8,15 @@ the authors' released checkpoints, and several files are evaluated as the papers
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from gpaco.data.registry import build_dataset, dataset_options
+from gpaco.tasks.classification.datasets import DATASETS
 from gpaco.errors import UserError
 from gpaco.evaluation.calibration import calibration
 from gpaco.evaluation.saved import SavedLogits, labels_path, meta_json, meta_path
@@ -91,18 +94,38 @@ def evaluate_files(paths: Sequence[str | Path], split: str = "test",
     check_classes(loaded.num_classes, loaded.classes, data.val if split == "val" else data.test,
                   ", ".join(map(str, paths)))
     logits, labels = collect_logits(loaded.model.to(torch_device), loader, torch_device)
+    # An authors' file records no training counts: they come from the recipe's training split
+    # (never from the evaluated split's own counts); without a recipe they stay unknown (None).
+    counts = loaded.class_counts
+    if counts is None and recipe is not None:
+        counts = training_counts(cfg, loaded.num_classes)
     if logits_npy is not None:
         save_logits(logits_npy, logits)
         save_logits(labels_path(logits_npy), labels)
-        counts = loaded.class_counts
         shares = center_shares(cfg, counts) if counts else None
         text = meta_json(SavedLogits(logits, labels, split, counts, loaded.classes, cfg.method,
                                      ", ".join(map(str, paths)), prior_in_loss(cfg),
                                      None if shares is None else shares.log().tolist()))
         atomic_write(meta_path(logits_npy), lambda f: f.write(text.encode()))
-    # An authors' file records no training counts: many/medium/few are then unknown (None),
-    # never computed from the evaluated split's own counts.
-    result = evaluate_logits(logits, labels, loaded.class_counts)
-    counts = loaded.class_counts
+    result = evaluate_logits(logits, labels, counts)
     result.calibration = calibration(logits, labels, shot_groups(counts) if counts else None)
     return result
+
+
+def training_counts(cfg: Config, num_classes: int) -> list[int] | None:
+    """Images per class of the config's training split, for many / medium / few; None (and a
+    line saying why) when that split cannot be read here."""
+    try:
+        options = dataset_options(cfg.data.dataset, DATASETS)
+        train = build_dataset(cfg.data.dataset, root=cfg.data.root, train=True, transform=None,
+                              table=DATASETS,
+                              **{k: getattr(cfg.data, k) for k in options if hasattr(cfg.data, k)})
+    except UserError as err:
+        print(f"many / medium / few unknown: the recipe's training split cannot be read ({err})",
+              file=sys.stderr)
+        return None
+    counts = list(train.class_counts)
+    if len(counts) != num_classes:
+        raise UserError(f"the recipe's training split has {len(counts)} classes, the model "
+                        f"{num_classes}")
+    return counts

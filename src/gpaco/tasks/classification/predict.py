@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
+from PIL import Image
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from gpaco.data.image_files import load_rgb
+from gpaco.data.image_files import ON_BAD_IMAGE, load_rgb
 from gpaco.data.image_folder import IMG_EXTENSIONS
 from gpaco.tasks.classification.build import resolve_device
 from gpaco.weights.checkpoint import atomic_write
@@ -44,25 +46,41 @@ def list_images(inputs: Sequence[str | Path]) -> list[Path]:
 
 
 class _ImageFiles(Dataset):
-    def __init__(self, files: Sequence[Path], transform: Callable) -> None:
-        self.files, self.transform = list(files), transform
+    """(transform(image), index); with on_bad_image="skip" an unreadable file gives a blank
+    image and index -1 - i, for `predict_logits` to leave it out."""
+
+    def __init__(self, files: Sequence[Path], transform: Callable,
+                 on_bad_image: str = "error") -> None:
+        if on_bad_image not in ON_BAD_IMAGE:
+            raise UserError(f"on_bad_image must be one of {ON_BAD_IMAGE}, not {on_bad_image!r}")
+        self.files, self.transform, self.on_bad_image = list(files), transform, on_bad_image
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, index: int) -> tuple[Tensor, int]:
-        return self.transform(load_rgb(str(self.files[index]))), index
+        try:
+            return self.transform(load_rgb(str(self.files[index]))), index
+        except UserError as err:
+            if self.on_bad_image == "error":
+                raise UserError(f"{err}; leave unreadable images out with "
+                                "--on-bad-image skip") from None
+        return torch.zeros_like(self.transform(Image.new("RGB", (8, 8)))), -1 - index
 
 
 def predict_logits(model: nn.Module, files: Sequence[Path], transform: Callable, *,
                    batch_size: int = 64, workers: int = 0,
-                   device: torch.device = torch.device("cpu")) -> Tensor:
-    """Raw logits (N, C) of `files`, in their order."""
-    loader = DataLoader(_ImageFiles(files, transform), batch_size=batch_size, shuffle=False,
-                        num_workers=workers)
+                   device: torch.device = torch.device("cpu"),
+                   on_bad_image: str = "error") -> tuple[Tensor, list[int]]:
+    """Raw logits (N, C) of the readable `files`, in their order, and those files' indices
+    (every index unless on_bad_image="skip" left unreadable ones out)."""
+    loader = DataLoader(_ImageFiles(files, transform, on_bad_image), batch_size=batch_size,
+                        shuffle=False, num_workers=workers)
     logits, order = collect_logits(model.to(device), loader, device)
-    assert order.tolist() == list(range(len(files)))
-    return logits
+    readable = order >= 0
+    if not readable.any():
+        raise UserError(f"none of the {len(files)} images can be read")
+    return logits[readable], order[readable].tolist()
 
 
 def prediction_rows(files: Sequence[Path], logits: Tensor, classes: Sequence[str] | None,
@@ -89,8 +107,11 @@ def write_csv(path: str | Path, rows: list[list[str]]) -> None:
 def predict_files(checkpoints: Sequence[str | Path], inputs: Sequence[str | Path],
                   output_csv: str | Path, *, k: int = 5, batch_size: int = 64,
                   device: str = "auto", logits_npy: str | Path | None = None,
-                  overrides: Sequence[str] = (), recipe: Config | None = None) -> int:
-    """Predict the images in `inputs` with one model or an ensemble; returns the image count.
+                  overrides: Sequence[str] = (), recipe: Config | None = None,
+                  on_bad_image: str = "error") -> int:
+    """Predict the images in `inputs` with one model or an ensemble; returns the count of
+    images predicted. on_bad_image="skip" leaves unreadable files out of the CSV and names
+    each on stderr.
 
     The images go through the (first) checkpoint's test transform.
     """
@@ -98,10 +119,25 @@ def predict_files(checkpoints: Sequence[str | Path], inputs: Sequence[str | Path
         raise UserError(f"k must be at least 1, not {k}")
     loaded = load_files(checkpoints, overrides, recipe)
     files = list_images(inputs)
-    logits = predict_logits(loaded.model, files, eval_transform(loaded.config),
-                            batch_size=batch_size, device=resolve_device(device))
+    logits, kept = predict_logits(loaded.model, files, eval_transform(loaded.config),
+                                  batch_size=batch_size, device=resolve_device(device),
+                                  on_bad_image=on_bad_image)
+    for i in sorted(set(range(len(files))) - set(kept)):
+        print(f"skipped unreadable image {files[i]}", file=sys.stderr)
+    files = [files[i] for i in kept]
     write_csv(output_csv, prediction_rows(files, logits, loaded.classes, k))
     if logits_npy is not None:
         save_logits(logits_npy, logits)
     return len(files)
 
+
+def top1_lines(output_csv: str | Path, limit: int = 20) -> list[str]:
+    """`file: name (class c) p` of each row's top class, for the first `limit` rows of a CSV
+    `predict_files` wrote (what `gpaco predict` prints)."""
+    with open(output_csv, newline="") as f:
+        rows = list(csv.reader(f))[1:]
+    lines = [f"{r[0]}: {r[2] or 'class ' + r[1]}{f' (class {r[1]})' if r[2] else ''} "
+             f"p={float(r[3]):.3f}" for r in rows[:limit]]
+    if len(rows) > limit:
+        lines.append(f"... {len(rows) - limit} more in {output_csv}")
+    return lines

@@ -16,6 +16,7 @@ from gpaco.evaluation.report import calibration_table
 from gpaco.tasks.classification.metrics import format_pct, shot_groups
 
 from gpaco.train import run_dir as rd
+from gpaco.train.run_record import read_changes
 PER_CLASS_CSV = "per_class_accuracy.csv"
 PER_CLASS_PNG = "per_class_accuracy.png"
 CURVES_PNG = "curves.png"
@@ -134,8 +135,12 @@ def render(folder: Path) -> str:
              f"lr {cfg['optim']['lr']}",
              f"- torch {env.get('torch', '?')}, device {env.get('gpu', 'cpu')}, "
              f"git {str(env.get('git'))[:10]}"]
-    if summary:
-        lines.append(f"- training time {summary['train_seconds'] / 60:.1f} min (this session)")
+    for change in read_changes(folder):
+        lines.append(f"- changed by --resume from epoch {change['epoch']}: " + ", ".join(
+            f"{k} {old} -> {new}" for k, (old, new) in change["changes"].items()))
+    seconds = sum(r.get("epoch_seconds", 0.0) + r.get("eval_seconds", 0.0) for r in records)
+    if records:  # every session's epochs (a resumed run's summary holds its last session)
+        lines.append(f"- training time {seconds / 60:.1f} min over {len(records)} epochs")
     evals = [r for r in records if "test" in r]
     columns = _columns(summary["last"] if summary else evals[-1]["test"] if evals else None)
     lines += ["", "| evaluation | " + " | ".join(_HEADERS.get(k, k) for k in columns) + " |",

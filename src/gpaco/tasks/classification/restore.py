@@ -63,6 +63,10 @@ def model_from_checkpoint(ckpt: dict[str, Any], overrides: Sequence[str] = (),
     check_format(ckpt, source)
     cfg = config.from_dict(ckpt["config"], f"the config of {source}", overrides,
                            catalogue=tasks.catalogue())
+    if cfg.task != "classification":
+        raise UserError(f"{source} is a {cfg.task} checkpoint; predict, export, ensembles and "
+                        "robustness suites take classification checkpoints (evaluate it with "
+                        f"`gpaco eval --checkpoint {source}`)")
     cfg.model.pretrained = False  # the checkpoint brings every weight
     num_classes = ckpt.get("num_classes") or cfg.data.num_classes
     if not isinstance(num_classes, int) or num_classes <= 0:
@@ -75,14 +79,19 @@ def model_from_checkpoint(ckpt: dict[str, Any], overrides: Sequence[str] = (),
 
 
 def load_model(path: str | Path, overrides: Sequence[str] = (),
-               recipe: Config | None = None) -> LoadedModel:
+               recipe: Config | None = None, *, recipe_unused_ok: bool = False) -> LoadedModel:
     """The model of a gpaco checkpoint or of an authors' file, in eval mode on the CPU.
 
     `recipe` gives an authors' file its architecture and data (see `convert_authors`); a gpaco
-    checkpoint brings its own config, so there it is ignored.
+    checkpoint brings its own config, so a recipe given with one is refused, not ignored
+    (`recipe_unused_ok`: an ensemble member, where another member uses it).
     """
     raw = safe_load(path)
     if is_gpaco_checkpoint(raw):
+        if recipe is not None and not recipe_unused_ok:
+            raise UserError(f"{path} is a gpaco checkpoint: its own config gives the model and "
+                            f"data, and --recipe (for authors' files) would be ignored; drop it "
+                            "(key=value overrides such as data.root= apply)")
         return model_from_checkpoint(raw, overrides, str(path))
     converted = convert_authors(authors_checkpoint_from(raw, str(path)), overrides=overrides,
                                 recipe=recipe)
@@ -115,7 +124,10 @@ def ensemble_from_files(paths: Sequence[str | Path], overrides: Sequence[str] = 
     The members must agree on the class count, on the class names where known and on the
     test-time input (one transform feeds them all, as in the authors' ensemble script).
     """
-    members = [load_model(p, overrides, recipe) for p in paths]
+    members = [load_model(p, overrides, recipe, recipe_unused_ok=True) for p in paths]
+    if recipe is not None and all(m.note is None for m in members):
+        raise UserError("every file is a gpaco checkpoint with its own config: --recipe (for "
+                        "authors' files) would be ignored; drop it")
     ensemble = LogitEnsemble([m.model for m in members], [m.classes for m in members])
     first = members[0]
     for i, m in enumerate(members[1:], 1):

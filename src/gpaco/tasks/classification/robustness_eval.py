@@ -9,6 +9,7 @@ from pathlib import Path
 
 from gpaco.errors import UserError
 from gpaco.tasks.classification.robustness import CORRUPTIONS, SuiteResult, evaluate_suite, write_results
+from gpaco.tasks.classification.robustness.result import check_results_folder
 
 from gpaco.tasks.classification.build import resolve_device
 from gpaco.config import Config
@@ -34,6 +35,8 @@ class SuiteRun:
     workers: int = 0
     device: str = "auto"
     out: Path | None = None  # default: <first checkpoint's folder>/robustness
+    on_bad_image: str = "error"  # "skip": leave unreadable images out, listed in the result
+    overwrite: bool = False  # replace results an earlier evaluation wrote
 
 
 def _suites(run: SuiteRun) -> list[tuple[str, Path]]:
@@ -69,6 +72,7 @@ def evaluate_robustness(paths: Sequence[str], run: SuiteRun, overrides: Sequence
     device = resolve_device(run.device)
     model = loaded.model.to(device)
     out = run.out or Path(paths[0]).resolve().parent / "robustness"
+    check_results_folder(out, [suite for suite, _ in suites], run.overwrite)  # before hours of work
     d = loaded.config.data  # the model's input: its side (224 -> Resize 256) and normalisation
     size = {"image_size": d.image_size, "resize_size": round(d.image_size / 0.875),
             **({"mean": d.mean} if d.mean else {}), **({"std": d.std} if d.std else {})}
@@ -77,6 +81,7 @@ def evaluate_robustness(paths: Sequence[str], run: SuiteRun, overrides: Sequence
         result = evaluate_suite(model, suite, root, protocol=run.protocol, partial=run.partial,
                                 corruptions=run.corruptions, batch_size=run.batch_size,
                                 num_workers=run.workers, device=device,
-                                interpolation=_interpolation(model, run.interpolation), **size)
+                                interpolation=_interpolation(model, run.interpolation),
+                                on_bad_image=run.on_bad_image, **size)
         done.append((result, *write_results(result, out)))
     return done

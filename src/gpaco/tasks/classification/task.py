@@ -27,6 +27,7 @@ from gpaco.train import parallel
 from gpaco.train import run_dir as rd
 from gpaco.train.data import Data
 from gpaco.train.forward import TrainForward
+from gpaco.train.input_check import check_model_takes_input
 
 if TYPE_CHECKING:
     from gpaco.train.trainer import Run
@@ -62,6 +63,9 @@ class ClassificationTask:
     def model_for(self, cfg: Config, num_classes: int) -> nn.Module:
         """The run's model for `num_classes` classes, without its data (gpaco config)."""
         return build_model(cfg, num_classes)
+
+    def check_input(self, cfg: Config, model: nn.Module, device: torch.device) -> None:
+        check_model_takes_input(model, cfg.data.image_size, device, cfg.model.backbone)
 
     def build_criterion(self, cfg: Config, data: Data) -> nn.Module:
         return build_criterion(cfg, data.num_classes, data.class_counts)

@@ -30,6 +30,7 @@ from gpaco.tasks.segmentation.methods import (SEGMENTATION_METHODS, build_segmen
                                              get_segmentation_method)
 from gpaco.tasks.segmentation.metrics import SegmentationScores
 from gpaco.tasks.segmentation.report import plot_iou_vs_frequency, plot_predictions, write_class_csv
+from gpaco.tasks.segmentation.eval_batches import collate_by_size
 
 from gpaco.train import parallel
 from gpaco.train.data import Data, cpu_loader, resolve_device
@@ -120,11 +121,20 @@ class SegmentationTask:
         pin = device.type == "cuda"
         train_loader = (cpu_loader(train, parallel.local_batch(t.batch_size), True, d.workers,
                                    pin, cfg.seed) if train is not None else None)
-        test_loader = cpu_loader(test, t.eval_batch_size, False, d.workers, pin, cfg.seed)
+        test_loader = cpu_loader(test, t.eval_batch_size, False, d.workers, pin, cfg.seed,
+                                 collate_fn=collate_by_size)
         return Data(train, test, None, train_loader, test_loader, None, test.num_classes, [])
 
     def build_model(self, cfg: Config, data: Data) -> nn.Module:
-        return build_segmenter(cfg, data.num_classes)
+        model = build_segmenter(cfg, data.num_classes)
+        local = parallel.local_batch(cfg.train.batch_size)
+        if local < 2 and any(isinstance(x, nn.modules.batchnorm._BatchNorm)
+                             for x in model.modules()):
+            raise UserError(f"train.batch_size={cfg.train.batch_size} gives {local} image per "
+                            "process, but the model's batch norm needs at least 2 in training "
+                            "(its image-pooling branch sees one value per channel); give "
+                            "train.batch_size >= 2 per process")
+        return model
 
     def model_for(self, cfg: Config, num_classes: int) -> nn.Module:
         """The run's model for `num_classes` classes, without its data (gpaco config)."""
@@ -198,7 +208,8 @@ class SegmentationTask:
 @torch.no_grad()
 def _evaluate(cfg: Config, model: nn.Module, loader: Any, num_classes: int,
               device: torch.device) -> SegmentationScores:
-    _, matrix = evaluate(model, loader, num_classes, device=device, **_predict_options(cfg))
+    groups = (pair for group in loader for pair in group)  # one image size per group
+    _, matrix = evaluate(model, groups, num_classes, device=device, **_predict_options(cfg))
     if gdist.world_size() > 1:  # each rank evaluated its shard
         matrix.matrix = matrix.matrix.to(device)
         parallel.sum_over_ranks(matrix.matrix)

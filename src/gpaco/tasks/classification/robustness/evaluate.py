@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from gpaco.data.image_files import ON_BAD_IMAGE, load_rgb
 from gpaco.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from gpaco.errors import UserError
 from gpaco.tasks.classification.robustness.corruptions import CATEGORY, CORRUPTIONS, SEVERITIES
@@ -39,48 +40,69 @@ NUM_LOGITS = 1000
 
 
 class LabeledImages(Dataset):
-    """(transform(RGB image), label) over a list of (path, label) pairs."""
+    """(transform(RGB image), label, readable) over a list of (path, label) pairs.
 
-    def __init__(self, samples: Sequence[tuple[str, int]], transform: Callable) -> None:
+    on_bad_image="skip" (as training's `data.on_bad_image`) hands an unreadable file on as a
+    zero image marked unreadable, for the count to leave it out and the result to name it;
+    "error" stops with one line naming the file."""
+
+    def __init__(self, samples: Sequence[tuple[str, int]], transform: Callable,
+                 on_bad_image: str = "error") -> None:
+        if on_bad_image not in ON_BAD_IMAGE:
+            raise UserError(f"on_bad_image must be one of {ON_BAD_IMAGE}, not {on_bad_image!r}")
         self.samples = list(samples)
         self.transform = transform
+        self.on_bad_image = on_bad_image
 
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, i: int) -> tuple[Tensor, int]:
+    def __getitem__(self, i: int) -> tuple[Tensor, int, int]:
         path, label = self.samples[i]
-        with Image.open(path) as img:
-            return self.transform(img.convert("RGB")), label
+        try:
+            return self.transform(load_rgb(path)), label, i
+        except UserError as err:
+            if self.on_bad_image == "error":
+                raise UserError(f"{err}; evaluate without it with --on-bad-image skip") from None
+        blank = self.transform(Image.new("RGB", (8, 8)))
+        return torch.zeros_like(blank), label, -1 - i
 
 
 def _missing_error(where: str, missing: Sequence[str]) -> UserError:
     shown = ", ".join(missing[:5]) + (f" (+{len(missing) - 5} more)" if len(missing) > 5 else "")
-    return UserError(f"{where}: missing {shown}; pass partial=True to evaluate what is there")
+    return UserError(f"{where}: missing {shown}; evaluate what is there with --partial "
+                     "(partial=True in Python)")
 
 
 @torch.no_grad()
 def _count_correct(model: nn.Module, loader: DataLoader, device: torch.device,
-                   columns: Tensor | None) -> int:
-    """Top-1 hits; with `columns`, the argmax runs over those logits only (ImageNet-R)."""
-    correct = 0
-    for images, labels in loader:
+                   columns: Tensor | None) -> tuple[int, list[int]]:
+    """Top-1 hits and the indices of the unreadable samples left out; with `columns`, the
+    argmax runs over those logits only (ImageNet-R)."""
+    correct, unreadable = 0, []
+    for images, labels, index in loader:
         logits = model(images.to(device))
         if logits.ndim != 2 or logits.shape[1] != NUM_LOGITS:
             raise UserError(f"the model must map images to {NUM_LOGITS} ImageNet logits, "
                             f"got output shape {tuple(logits.shape)}")
         logits = logits.float().cpu()
         pred = columns[logits[:, columns].argmax(1)] if columns is not None else logits.argmax(1)
-        correct += int((pred == labels).sum())
-    return correct
+        readable = index >= 0
+        correct += int(((pred == labels) & readable).sum())
+        unreadable += (-1 - index[~readable]).tolist()
+    return correct, unreadable
 
 
 def _evaluate_part(name: str, found: ClassImages, ctx: dict[str, Any]) -> PartResult:
-    loader = DataLoader(LabeledImages(found.samples, ctx["transform"]),
+    loader = DataLoader(LabeledImages(found.samples, ctx["transform"], ctx["on_bad_image"]),
                         batch_size=ctx["batch_size"], num_workers=ctx["num_workers"],
                         shuffle=False)
-    correct = _count_correct(ctx["model"], loader, ctx["device"], ctx["columns"])
-    return PartResult(name, len(found.samples), correct, list(found.missing))
+    correct, unreadable = _count_correct(ctx["model"], loader, ctx["device"], ctx["columns"])
+    images = len(found.samples) - len(unreadable)
+    if not images:
+        raise UserError(f"{name}: none of its {len(found.samples)} images can be read")
+    return PartResult(name, images, correct, list(found.missing),
+                      [found.samples[i][0] for i in unreadable])
 
 
 def _scan(folder: Path, wnids: Sequence[str], partial: bool) -> ClassImages:
@@ -101,11 +123,15 @@ def _imagenet_c(root: Path, ctx: dict[str, Any], corruptions: Sequence[str],
                         f"{', '.join(CATEGORY)}")
     left_out = [c for c in CORRUPTIONS if c not in corruptions]
     if not partial and (left_out or tuple(severities) != SEVERITIES):
-        raise UserError("the mCE needs all 15 corruptions x severities 1-5; pass partial=True "
-                        "to evaluate a subset")
+        raise UserError("the mCE needs all 15 corruptions x severities 1-5; evaluate a subset "
+                        "with --partial (partial=True in Python)")
     folders, missing = imagenet_c_folders(root, corruptions, severities)
     if missing and not partial:
         raise _missing_error(f"ImageNet-C at {root}", missing)
+    if not folders:  # an evaluation of 0 images has no number to report
+        raise UserError(f"ImageNet-C at {root}: none of the requested corruption folders "
+                        f"exists ({', '.join(corruptions[:5])}{' ...' if len(corruptions) > 5 else ''}); "
+                        "is --data-root the ImageNet-C folder?")
     # Every folder is scanned before any is evaluated: a gap fails in seconds, not hours.
     scans = {key: _scan(path, imagenet_wnids(), partial) for key, path in folders.items()}
     parts = [
@@ -123,7 +149,9 @@ def _imagenet_c(root: Path, ctx: dict[str, Any], corruptions: Sequence[str],
                         for s in SEVERITIES if s not in severities]
                      + missing
                      + [f"{p.name}: {len(p.missing_classes)} class folder(s)"
-                        for p in parts if p.missing_classes])
+                        for p in parts if p.missing_classes]
+                     + [f"{p.name}: {len(p.unreadable)} unreadable image(s)"
+                        for p in parts if p.unreadable])
     complete = not not_evaluated
     return SuiteResult("imagenet-c", ctx["protocol"], repr(ctx["transform"]), complete, parts,
                        not_evaluated, summary)
@@ -134,8 +162,10 @@ def _single_part(suite: str, root: Path, ctx: dict[str, Any], partial: bool) -> 
     found = _scan(root, wnids, partial)
     part = _evaluate_part(suite, found, ctx)
     summary = {"top1_error": part.top1_error, "top1_accuracy": 1.0 - part.top1_error}
-    return SuiteResult(suite, ctx["protocol"], repr(ctx["transform"]), not part.missing_classes,
-                       [part], [f"class folder {w}" for w in part.missing_classes], summary)
+    left_out = ([f"class folder {w}" for w in part.missing_classes]
+                + [f"unreadable image {f}" for f in part.unreadable])
+    return SuiteResult(suite, ctx["protocol"], repr(ctx["transform"]), not left_out, [part],
+                       left_out, summary)
 
 
 def evaluate_suite(
@@ -156,6 +186,7 @@ def evaluate_suite(
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
     progress: bool = True,
+    on_bad_image: str = "error",
 ) -> SuiteResult:
     """Evaluate `model` (images -> 1000 ImageNet logits) on one robustness suite.
 
@@ -176,6 +207,8 @@ def evaluate_suite(
         image_size, resize_size: CenterCrop and Resize sides (224 and 256).
         mean, std: normalisation (ImageNet's).
         progress: a tqdm bar over the ImageNet-C folders.
+        on_bad_image: "error" (stop at an unreadable image, naming it) or "skip" (leave it
+            out of the count; the result lists it and is marked incomplete).
 
     Raises:
         UserError: unknown suite/protocol, missing data (unless partial), a model whose output
@@ -192,7 +225,7 @@ def evaluate_suite(
     columns = torch.tensor(imagenet_r_indices()) if suite == "imagenet-r" else None
     ctx = {"model": model, "device": torch.device(device), "transform": transform,
            "batch_size": batch_size, "num_workers": num_workers, "columns": columns,
-           "protocol": protocol}
+           "protocol": protocol, "on_bad_image": on_bad_image}
     was_training = model.training
     model.eval()
     try:

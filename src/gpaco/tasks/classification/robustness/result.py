@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gpaco.errors import UserError
 from gpaco.tasks.classification.robustness.corruptions import ALEXNET_ERRORS, SEVERITIES
+from gpaco.weights.checkpoint import atomic_write
 
 
 @dataclass
@@ -18,6 +22,7 @@ class PartResult:
     images: int
     correct: int
     missing_classes: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # files left out (on_bad_image=skip)
 
     @property
     def top1_error(self) -> float:
@@ -85,11 +90,34 @@ def _corruption_table(result: SuiteResult) -> list[str]:
     return rows
 
 
-def write_results(result: SuiteResult, out_dir: str | Path) -> tuple[Path, Path]:
-    """Write `<suite>.json` and `<suite>.md` into `out_dir`; returns both paths."""
+def result_files(out_dir: str | Path, suite: str) -> tuple[Path, Path]:
+    """Where `write_results` puts a suite's JSON and markdown."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = out / f"{result.suite}.json", out / f"{result.suite}.md"
-    json_path.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
-    md_path.write_text(result.to_markdown() + "\n")
+    return out / f"{suite}.json", out / f"{suite}.md"
+
+
+def check_results_folder(out_dir: str | Path, suites: Sequence[str], overwrite: bool) -> None:
+    """Before an evaluation: the results folder can be written, and holds no earlier results
+    of these suites unless `overwrite` (an evaluation never replaces results silently)."""
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as err:
+        raise UserError(f"cannot write the results folder {out}: {err.strerror or err}; give "
+                        "another with --out DIR") from None
+    existing = [str(p) for suite in suites for p in result_files(out, suite) if p.exists()]
+    if existing and not overwrite:
+        raise UserError(f"{', '.join(existing)} exist(s) from an earlier evaluation; pass "
+                        "--overwrite to replace them, or --out DIR for another folder")
+
+
+def write_results(result: SuiteResult, out_dir: str | Path) -> tuple[Path, Path]:
+    """Write `<suite>.json` and `<suite>.md` into `out_dir` (each atomically); returns both."""
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    json_path, md_path = result_files(out_dir, result.suite)
+    for path, text in ((json_path, json.dumps(result.to_dict(), indent=2) + "\n"),
+                       (md_path, result.to_markdown() + "\n")):
+        atomic_write(path, lambda f, text=text: f.write(text.encode()))
     return json_path, md_path

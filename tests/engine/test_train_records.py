@@ -1,0 +1,70 @@
+"""A run's numbers come from the data and settings the user meant (issue 22, class 1)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from gpaco.cli import main
+
+
+def _split_file_data(root: Path, train_labels: list[int]) -> list[str]:
+    """root/img/*.png with a train and a test list; the test list has classes 0-3."""
+    (root / "img").mkdir(parents=True)
+    train, test = [], []
+    for i, label in enumerate(train_labels):
+        Image.new("RGB", (8, 8), (i, 0, 0)).save(root / "img" / f"tr{i}.png")
+        train.append(f"img/tr{i}.png {label}")
+    for c in range(4):
+        Image.new("RGB", (8, 8), (0, c, 0)).save(root / "img" / f"te{c}.png")
+        test.append(f"img/te{c}.png {c}")
+    (root / "train.txt").write_text("\n".join(train) + "\n")
+    (root / "test.txt").write_text("\n".join(test) + "\n")
+    return ["data.dataset=split_file", f"data.root={root}", f"data.train_split={root}/train.txt",
+            f"data.test_split={root}/test.txt", "data.image_size=8",
+            "schedule.name=cosine", "warmup_epochs=0"]
+
+
+@pytest.mark.parametrize("labels,empty", [([0, 1, 2, 7] * 8, "class 3, 4, 5, 6"),
+                                          ([0, 2, 3] * 8, "class 1;")])
+def test_a_class_without_training_images_is_refused(tmp_path, capsys, tiny_args, labels, empty):
+    # a typo (7 for 3) adds classes 3-6; a class left out of the list has 0 images
+    data = _split_file_data(tmp_path / "d", labels)
+    assert main(["train", *tiny_args, *data, "epochs=1", f"output.dir={tmp_path / 'r'}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no training image" in err and empty in err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("args,key", [
+    (["schedule.name=step", "epochs=3", "warmup_epochs=4", "schedule.milestones=[1]"],
+     "warmup_epochs"),
+    (["schedule.name=cosine", "epochs=3", "warmup_epochs=5"], "warmup_epochs"),
+    (["schedule.name=poly", "epochs=3", "warmup_epochs=3"], "warmup_epochs"),
+    (["schedule.name=step", "epochs=5", "warmup_epochs=0", "schedule.milestones=[2,4]"],
+     "milestones"),
+    (["schedule.name=step", "epochs=5", "warmup_epochs=0"], "milestones"),  # default 320, 360
+])
+def test_a_schedule_that_never_reaches_its_lr_or_milestone_is_refused(capsys, args, key):
+    assert main(["config", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and key in err
+
+
+def test_a_schedule_that_reaches_everything_is_accepted(capsys):
+    # step / cosine warm epoch e at lr*(e+1)/W: W = E still reaches optim.lr in the last epoch
+    assert main(["config", "schedule.name=cosine", "epochs=2", "warmup_epochs=2"]) == 0
+    assert main(["config", "schedule.name=step", "epochs=5", "warmup_epochs=1",
+                 "schedule.milestones=[2,3]"]) == 0
+
+
+@pytest.mark.parametrize("args", [["model.backbone=vit_micro_patch4_32", "data.image_size=48"],
+                                  ["model.backbone=vit_micro_patch4_32", "data.image_size=16"]])
+def test_a_model_that_cannot_take_the_input_is_one_line_before_any_step(tmp_path, capsys,
+                                                                         tiny_args, args):
+    assert main(["train", *tiny_args, *args, "epochs=1", f"output.dir={tmp_path / 'r'}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot take the run's input" in err
+    assert "data.image_size" in err and not (tmp_path / "r").exists()
