@@ -32,3 +32,11 @@ def unknown_command(word: str, commands: list[str]) -> UserError:
     close = difflib.get_close_matches(word, commands, n=1)
     hint = f"; did you mean `gpaco {close[0]}`?" if close else ""
     return UserError(f"unknown command {word!r} (commands: {', '.join(commands)}){hint}")
+
+
+def invalid_yaml(origin: str, err: Exception) -> UserError:
+    """A YAML file that does not parse, with the line and column where the parser stopped."""
+    mark = getattr(err, "problem_mark", None)  # 0-based
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    return UserError(f"{origin}: not valid YAML{where} ({problem})")

@@ -62,7 +62,8 @@ def _tiny(root: Path, folder: Path, *extra: str) -> list[str]:
             "train.batch_size=16", "train.max_steps_per_epoch=3", "train.eval_batch_size=8",
             "train.log_every=1", "train.device=cpu", "train.channels_last=false",
             "output.progress=none", "output.tensorboard=false", "output.plots=false",
-            "schedule.epochs=2",
+            "schedule.epochs=2", "schedule.name=step", "schedule.warmup_epochs=0",
+            "schedule.milestones=[]",
             "optim.lr=0.01",
             f"output.dir={folder}", *extra]
 

@@ -18,7 +18,9 @@ def test_the_run_and_gpaco_config_print_parameters_per_part(tmp_path, capsys) ->
         "# parameters: encoder 463,504 | heads 650 | total 464,154 (10 classes)")
     run = tmp_path / "run"
     assert main(["train", "--recipe", "cifar10-lt-ce", "data.dataset=embedded", "data.root=null",
-                 "schedule.epochs=1", "train.max_steps_per_epoch=1", "train.device=cpu",
+                 "schedule.epochs=1", "schedule.warmup_epochs=0", "schedule.milestones=[]",
+                 "train.max_steps_per_epoch=1",
+                 "train.device=cpu",
                  "output.progress=none", "output.tensorboard=false", "output.plots=false",
                  f"output.dir={run}"]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from gpaco.errors import UserError
-from gpaco.messages import unknown_key
+from gpaco.messages import invalid_yaml, unknown_key
 
 Layer = dict[str, Any]
 # Keys renamed since earlier versions, so that their saved config.yaml files still resume.
@@ -24,10 +24,7 @@ def read_yaml(text: str, origin: str) -> Layer:
     try:
         loaded = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)  # where the parser stopped, 0-based
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise UserError(f"{origin}: not valid YAML{where} ({problem})") from None
+        raise invalid_yaml(origin, err) from None
     if not isinstance(loaded, dict):
         raise UserError(f"{origin}: a config must be a YAML mapping")
     return loaded

@@ -1,11 +1,7 @@
-"""A config section: its shared keys (declared on the class) and the keys the run's choices own.
-
-Shared keys are class annotations with defaults (config/sections.py). The keys a chosen method,
-dataset, task, optimiser or schedule owns are added per run by the resolution
-(config/resolve.py) in the order their owner declares them. A key some other choice owns reads as
-None ("not set for this run"), so code can ask `cfg.loss.tau` of any run; a name nobody declares
-is an AttributeError, as on any object.
-"""
+"""A config section: its shared keys (class annotations with defaults, config/sections.py) and the
+keys the run's chosen method, dataset, task, optimiser or schedule own, added by the resolution
+in their owner's order. A key another choice owns reads as None (`cfg.loss.tau` of any run); a
+name nobody declares is an AttributeError."""
 
 from __future__ import annotations
 

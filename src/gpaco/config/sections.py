@@ -109,7 +109,7 @@ class Config(Section):
     output: OutputConfig
 
 
-# Keys that pick an entry of a table, and the section whose owned keys follow the choice.
+# The shared sections by name.
 SECTIONS: dict[str, type[Section]] = {
     "origin": OriginConfig, "data": DataConfig, "model": ModelConfig, "loss": LossConfig,
     "optim": OptimConfig, "schedule": ScheduleConfig, "train": TrainConfig,

@@ -17,6 +17,7 @@ from typing import Any
 from gpaco.errors import UserError
 
 from gpaco.config import Config, OptimConfig, ScheduleConfig, as_flat
+from gpaco.train.run_record import flat_saved
 from gpaco.train.schedule import lr_at
 
 # Keys fixed when a run starts: the lr schedule (schedule.*) and its base, and the batch order.
@@ -38,16 +39,6 @@ def _same_lr_ahead(before: dict[str, Any], now: Config, start_epoch: int) -> boo
                for e in range(start_epoch, now.schedule.epochs) for f in FRACTIONS)
 
 
-def _flat(nested: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in nested.items():
-        if isinstance(value, dict) and key != "backbone_kwargs":
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[prefix + key] = value
-    return out
-
-
 def check_resume(saved: dict[str, Any] | None, cfg: Config, source: str,
                  start_epoch: int = 0) -> None:
     """Refuse to resume the run whose checkpoint config is `saved` (after `start_epoch`
@@ -56,7 +47,7 @@ def check_resume(saved: dict[str, Any] | None, cfg: Config, source: str,
         raise UserError(f"{source} holds no run config (not a checkpoint written by gpaco "
                         "train) and cannot be resumed")
     # The saved config was resolved when the run started: its values are what ran.
-    before, now = _fixed(_flat(saved)), _fixed(as_flat(cfg))
+    before, now = _fixed(flat_saved(saved)), _fixed(as_flat(cfg))
     keys = [k for k in {**before, **now} if before.get(k) != now.get(k)]
     if all(k.startswith(FIXED_PREFIXES) or k in LR_KEYS for k in keys) and \
             _same_lr_ahead(saved, cfg, start_epoch):

@@ -115,7 +115,7 @@ def _warmup_reaches_lr(cfg: Config) -> None:
     """step / cosine run warm-up epoch e at lr x (e+1)/W, so W = E still reaches optim.lr in
     the last epoch; warmup_cosine and poly rise continuously from 0 and reach it at W."""
     s = cfg.schedule
-    per_epoch = s.name in ("step", "cosine")
+    per_epoch = SCHEDULES[s.name].per_epoch
     if s.warmup_epochs > s.epochs or (s.warmup_epochs == s.epochs and not per_epoch
                                       and s.epochs):
         bound = f"at most {s.epochs}" if per_epoch else f"below {s.epochs}"
@@ -160,11 +160,12 @@ class Schedule:
     lr: Callable[[float, float, ScheduleConfig], float]
     options: type
     check: Callable[[Config], None] | None = None
+    per_epoch: bool = False  # the lr changes once per epoch (step, cosine), not every step
 
 
 SCHEDULES: dict[str, Schedule] = {
-    "step": Schedule(_step, StepOptions, _step_checks),
-    "cosine": Schedule(_cosine, NoOptions, _warmup_reaches_lr),
+    "step": Schedule(_step, StepOptions, _step_checks, per_epoch=True),
+    "cosine": Schedule(_cosine, NoOptions, _warmup_reaches_lr, per_epoch=True),
     "warmup_cosine": Schedule(_warmup_cosine, WarmupCosineOptions, _warmup_and_min_lr),
     "poly": Schedule(_poly, PolyOptions, _warmup_and_min_lr),
 }

@@ -18,7 +18,7 @@ from typing import Any
 
 from torch import nn
 
-from gpaco.data.class_count import known_num_classes
+from gpaco.tasks.classification.datasets import known_num_classes
 from gpaco.errors import UserError
 from gpaco.tasks.classification.methods import build_model, defaults, get_method
 from gpaco.models import create_backbone

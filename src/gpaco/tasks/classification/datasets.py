@@ -36,3 +36,15 @@ def build_dataset(name: str, root: Any = None, train: bool = True, transform: An
                   **options: Any) -> Dataset:
     """Classification dataset `name` (gpaco.data.registry.build_dataset over DATASETS)."""
     return registry.build_dataset(name, root, train, transform, table=DATASETS, **options)
+
+
+def known_num_classes(dataset: str, num_classes: int | None = None) -> int | None:
+    """`data.num_classes` if set, else the count fixed by the dataset (CIFAR-100-LT: 100,
+    ImageNet-LT: 1000, ...); None where only the data say (image folders, split files)."""
+    if num_classes is not None:
+        return num_classes
+    factory = DATASETS.get(dataset)
+    if isinstance(factory, functools.partial):
+        return factory.keywords.get("num_classes")
+    names = getattr(factory, "class_names", None)
+    return len(names) if names else None

@@ -25,6 +25,7 @@ from gpaco.weights.load import is_gpaco_checkpoint
 from gpaco.weights.checkpoint import atomic_save, check_format, known_class_names, load_weights
 from gpaco import config, tasks
 from gpaco.config import Config
+from gpaco.tasks.classification.task import ClassificationTask
 from gpaco.tasks.classification.convert import convert_authors
 
 
@@ -63,7 +64,7 @@ def model_from_checkpoint(ckpt: dict[str, Any], overrides: Sequence[str] = (),
     check_format(ckpt, source)
     cfg = config.from_dict(ckpt["config"], f"the config of {source}", overrides,
                            catalogue=tasks.catalogue())
-    if cfg.task != "classification":
+    if not isinstance(tasks.task_of(cfg), ClassificationTask):
         raise UserError(f"{source} is a {cfg.task} checkpoint; predict, export, ensembles and "
                         "robustness suites take classification checkpoints (evaluate it with "
                         f"`gpaco eval --checkpoint {source}`)")
