@@ -15,13 +15,13 @@ from gpaco.errors import UserError
 from .layers import Layer, read_yaml
 from .layers import parse_overrides as _parse
 from .options import Catalogue
-from .resolve import REFERENCE_BATCH, as_flat, known_keys, resolve, to_dict
+from .resolve import REFERENCE_BATCH, as_flat, flat_dict, known_keys, resolve, to_dict
 from .sections import (Config, DataConfig, LossConfig, ModelConfig, OptimConfig, OriginConfig,
                        OutputConfig, ScheduleConfig, TrainConfig)
 
 __all__ = ["Catalogue", "Config", "DataConfig", "LossConfig", "ModelConfig", "OptimConfig",
            "OriginConfig", "OutputConfig", "REFERENCE_BATCH", "ScheduleConfig", "TrainConfig",
-           "as_flat", "dump", "from_dict", "load_saved",
+           "as_flat", "dump", "flat_dict", "from_dict", "load_saved",
            "parse_overrides", "resolve", "to_dict"]
 
 

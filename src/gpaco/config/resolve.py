@@ -186,19 +186,20 @@ def _section_class(name: str) -> type[Section]:
     return SECTIONS.get(name) or type(f"{name.title()}Config", (Section,), {})
 
 
+def flat_dict(nested: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{dotted path: value} of a nested config dict (`to_dict`'s, a saved config.yaml's)."""
+    out: dict[str, Any] = {}
+    for key, value in nested.items():
+        if isinstance(value, dict) and key != "backbone_kwargs":
+            out.update(flat_dict(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
 def as_flat(cfg: Section) -> dict[str, Any]:
     """{dotted path: value} of every key (see `to_dict`)."""
-    out: dict[str, Any] = {}
-
-    def walk(node: dict[str, Any], prefix: str) -> None:
-        for key, value in node.items():
-            if isinstance(value, dict) and key != "backbone_kwargs":
-                walk(value, f"{prefix}{key}.")
-            else:
-                out[prefix + key] = value
-
-    walk(to_dict(cfg), "")
-    return out
+    return flat_dict(to_dict(cfg))
 
 
 def to_dict(cfg: Section) -> dict[str, Any]:

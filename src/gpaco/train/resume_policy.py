@@ -16,8 +16,7 @@ from typing import Any
 
 from gpaco.errors import UserError
 
-from gpaco.config import Config, OptimConfig, ScheduleConfig, as_flat
-from gpaco.train.run_record import flat_saved
+from gpaco.config import Config, OptimConfig, ScheduleConfig, as_flat, flat_dict
 from gpaco.train.schedule import lr_at
 
 # Keys fixed when a run starts: the lr schedule (schedule.*) and its base, and the batch order.
@@ -47,7 +46,7 @@ def check_resume(saved: dict[str, Any] | None, cfg: Config, source: str,
         raise UserError(f"{source} holds no run config (not a checkpoint written by gpaco "
                         "train) and cannot be resumed")
     # The saved config was resolved when the run started: its values are what ran.
-    before, now = _fixed(flat_saved(saved)), _fixed(as_flat(cfg))
+    before, now = _fixed(flat_dict(saved)), _fixed(as_flat(cfg))
     keys = [k for k in {**before, **now} if before.get(k) != now.get(k)]
     if all(k.startswith(FIXED_PREFIXES) or k in LR_KEYS for k in keys) and \
             _same_lr_ahead(saved, cfg, start_epoch):

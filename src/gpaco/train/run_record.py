@@ -17,20 +17,9 @@ from typing import Any
 
 from gpaco.errors import UserError
 
-from gpaco.config import Config, as_flat
+from gpaco.config import Config, as_flat, flat_dict
 
 CHANGES = "changes.jsonl"
-
-
-def flat_saved(nested: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{dotted key: value} of a saved config (config.yaml, a checkpoint's `config`)."""
-    out: dict[str, Any] = {}
-    for key, value in nested.items():
-        if isinstance(value, dict) and key != "backbone_kwargs":
-            out.update(flat_saved(value, f"{prefix}{key}."))
-        else:
-            out[prefix + key] = value
-    return out
 # Where the data and the outputs live: a moved dataset changes no number.
 LOCATION_KEYS = ("data.root", "data.train_split", "data.val_split", "data.test_split",
                  "output.dir", "output.progress")
@@ -39,7 +28,7 @@ LOCATION_KEYS = ("data.root", "data.train_split", "data.val_split", "data.test_s
 def changed_keys(saved: dict[str, Any], cfg: Config, source: str) -> dict[str, tuple[Any, Any]]:
     """{key: (saved value, new value)} of the keys `cfg` changes, locations left out."""
     # The saved config was resolved when the run started: its values are what ran.
-    before = flat_saved(saved)
+    before = flat_dict(saved)
     now = as_flat(cfg)
     return {k: (before[k], now[k]) for k in before
             if k in now and before[k] != now[k] and k not in LOCATION_KEYS
