@@ -40,6 +40,7 @@ def test_every_number_of_a_demo_run_is_in_percent_and_the_report_shows_its_pictu
     last = summary["last"]
     # seg_demo's held-out canvases are drawn from Fashion-MNIST's test split: "test"
     assert summary["split"] == last["split"] == "test"
+    assert re.search(r"evaluation on the test split \(\d+ images; numbers in %\)", out)
     assert f"final (last epoch) test mIoU {last['miou']:.2f}% mAcc {last['macc']:.2f}% " \
            f"aAcc {last['aacc']:.2f}%" in out
     record = [json.loads(line) for line in (run / rd.METRICS).read_text().splitlines()][-1]
@@ -72,6 +73,7 @@ def test_a_run_on_a_val_split_says_val_in_its_lines_files_report_and_eval(tmp_pa
                  f"output.dir={run}"]) == 0
     out = capsys.readouterr().out
     assert "  val mIoU " in out and "final (last epoch) val mIoU " in out and "test mIoU" not in out
+    assert "evaluation on the val split (3 images; numbers in %)" in out
     summary = json.loads((run / rd.SUMMARY).read_text())
     assert summary["split"] == summary["last"]["split"] == "val"
     records = [json.loads(line) for line in (run / rd.METRICS).read_text().splitlines()]

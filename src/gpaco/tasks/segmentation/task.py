@@ -156,8 +156,9 @@ class SegmentationTask:
 
     def start_lines(self, run: Run) -> list[str]:
         inf = run.cfg.inference
-        return [f"evaluation: {inf.mode}, scales {inf.ratios} x data.scale {run.cfg.data.scale}"
-                f"{', flip' if inf.flip else ''}"]
+        return [f"evaluation on the {run.data.test_name} split ({len(run.data.test)} images; "
+                f"numbers in %): {inf.mode}, scales {inf.ratios} x data.scale "
+                f"{run.cfg.data.scale}{', flip' if inf.flip else ''}"]
 
     def evaluate(self, run: Run, loader: Any) -> SegmentationScores:
         return _evaluate(run.cfg, run.model, loader, run.data.num_classes, run.device)
