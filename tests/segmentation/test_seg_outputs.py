@@ -103,6 +103,14 @@ def test_a_run_folder_written_before_the_changes_still_reports(tmp_path, capsys)
     (old / rd.SUMMARY).unlink()
     assert main(["report", str(old)]) == 0
     assert "| test, epoch 1 (unfinished) | 0.45 | 9.09 | 4.97 |" in capsys.readouterr().out
+    # resumed after the change on a val-split dataset: the latest evaluation is a "val" record
+    first = json.loads((old / rd.METRICS).read_text().splitlines()[0])
+    scores = first.pop("test")
+    later = {**first, "epoch": 2, "val": {**scores, "miou": 7.5, "split": "val"}}
+    with (old / rd.METRICS).open("a") as f:
+        f.write(json.dumps(later) + "\n")
+    assert main(["report", str(old)]) == 0
+    assert "| val, epoch 2 (unfinished) | 7.50 | 9.09 | 4.97 |" in capsys.readouterr().out
 
 
 def _scores(iou: list[float]) -> SegmentationScores:

@@ -118,12 +118,14 @@ def _columns(metrics: dict | None) -> list[str]:
 
 
 def _last_evaluation(records: list[dict[str, Any]]) -> tuple[str, dict[str, Any]] | None:
-    """The split name and record of the last held-out evaluation in metrics.jsonl: "test", or
-    a segmentation run's "val" (runs before issue 22 called every evaluation "test")."""
-    for key in ("test", "val"):
-        evals = [r for r in records if key in r]
-        if evals:
-            return key, evals[-1]
+    """The split name and record of the last held-out evaluation in metrics.jsonl: "test" in
+    a run that also validates (a record holds both), else the latest of "test" and a
+    segmentation run's "val" (runs before issue 22 called it "test", also when resumed since)."""
+    validates = any("val" in r and "test" in r for r in records)
+    for r in reversed(records):
+        for key in ("test",) if validates else ("test", "val"):
+            if key in r:
+                return key, r
     return None
 
 
