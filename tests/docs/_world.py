@@ -14,7 +14,8 @@ from PIL import Image
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in ("interop", "data")]
 
-from _authors_layouts import AuthorsMoCo, paco_projection, randomize, save_resnet_file  # noqa: E402
+from _authors_layouts import (AuthorsMoCo, gpaco_projection, paco_projection,  # noqa: E402
+                              randomize, save_resnet_file)
 from _dataset_fakes import write_cifar100, write_png  # noqa: E402
 from gpaco.cli import main  # noqa: E402
 
@@ -36,7 +37,12 @@ class World:
         self._built: set[str] = set()
         self._parts: dict[str, Callable[[], None]] = {
             "tiny run": self._tiny_run, "photos": self._photos, "cifar100": self._cifar100,
-            "imagenet-lt": self._imagenet_lt, "paco_r50.pth.tar": self._authors_r50,
+            "imagenet-lt": self._imagenet_lt,
+            "paco_r50.pth.tar": lambda: self._authors_file("paco_r50.pth.tar", "resnet50", "paco"),
+            "gpaco_r50_imagenetlt.pth.tar": lambda: self._authors_file(
+                "gpaco_r50_imagenetlt.pth.tar", "resnet50", "gpaco"),
+            "x101.pth.tar": lambda: self._authors_file("x101.pth.tar", "resnext101_32x4d", "gpaco"),
+            "x50.pth.tar": lambda: self._authors_file("x50.pth.tar", "resnext50_32x4d", "gpaco"),
             "pascal-context sources": self._pascal_context, "export": self._export,
             "default run": self._default_run, "shoe.png": self._shoe, "seg run": self._seg_run,
         }
@@ -102,18 +108,21 @@ class World:
         for split, rows in lines.items():
             (self.root / f"data/ImageNet_LT_{split}.txt").write_text("\n".join(rows) + "\n")
 
-    def _authors_r50(self) -> None:
-        """The authors' PaCo ImageNet-LT ResNet-50 file (1000 classes, momentum encoder)."""
-        import torchvision
+    def _authors_file(self, name: str, arch: str, layout: str) -> None:
+        """An authors' ImageNet-LT file (1000 classes) of `arch` in `layout` "paco" (momentum
+        encoder, BN projection) or "gpaco"; their ResNeXt-101 32x4d in torchvision's layout."""
+        from gpaco.models import create_backbone
 
         def encoder(seed: int) -> torch.nn.Module:
-            net = torchvision.models.resnet50()
-            net.fc = paco_projection(2048, 128)
+            net = create_backbone(arch)  # torchvision's network, fc = Identity
+            make = paco_projection if layout == "paco" else gpaco_projection
+            net.fc = make(2048, 128)
             return randomize(net, seed)
 
+        key = encoder(3) if layout == "paco" else None
         wrapper = AuthorsMoCo(encoder(1), randomize(torch.nn.Linear(2048, 1000), 2), 64, 128,
-                              1000, encoder_k=encoder(3))
-        save_resnet_file(self.root / "paco_r50.pth.tar", wrapper, "resnet50")
+                              1000, encoder_k=key)
+        save_resnet_file(self.root / name, wrapper, arch)
 
     def _pascal_context(self) -> None:
         """VOCdevkit/VOC2010 (images, ImageSets) and trainval/<id>.mat (the 459-class maps)."""
