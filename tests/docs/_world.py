@@ -45,6 +45,7 @@ class World:
             "x50.pth.tar": lambda: self._authors_file("x50.pth.tar", "resnext50_32x4d", "gpaco"),
             "pascal-context sources": self._pascal_context, "export": self._export,
             "default run": self._default_run, "shoe.png": self._shoe, "seg run": self._seg_run,
+            "saved logits": self._saved_logits, "posthoc logits": self._posthoc_logits,
         }
 
     def need(self, *names: str) -> None:
@@ -68,6 +69,21 @@ class World:
         """runs/default as the quick start's `gpaco` leaves it (one step an epoch)."""
         if not (self.root / "runs/default/last.pt").exists():  # the quick start's line ran
             self._train(*ONE_STEP, "epochs=6", f"output.dir={self.root / 'runs/default'}")
+
+    def _saved_logits(self) -> None:
+        """a/ and b/test_logits.npy: the test logits of runs/x and runs/y (--save-logits)."""
+        self.need("tiny run")
+        for run, folder in (("x", "a"), ("y", "b")):
+            (self.root / folder).mkdir()
+            assert main(["eval", "--checkpoint", str(self.root / f"runs/{run}/last.pt"),
+                         "--save-logits", str(self.root / folder / "test_logits.npy")]) == 0
+
+    def _posthoc_logits(self) -> None:
+        """runs/default/eval-last/{test,val}_logits.npy, as `gpaco eval --posthoc` leaves them."""
+        self.need("default run")
+        if not (self.root / "runs/default/eval-last/val_logits.npy").exists():
+            assert main(["eval", "--checkpoint", str(self.root / "runs/default/last.pt"),
+                         "--posthoc"]) == 0
 
     def _seg_run(self) -> None:
         """runs/seg-default as `gpaco train --recipe seg-default` leaves it (two steps)."""

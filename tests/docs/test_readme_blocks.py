@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from _blocks import ROOT, Block, all_blocks, command_lines
+from _blocks import DOCUMENTS, ROOT, Block, all_blocks, command_lines
 from _world import ONE_STEP, SEG_SHRINK, World
 from gpaco.cli import _parse, main
 
@@ -105,6 +105,16 @@ COMMANDS: dict[str, Check] = {
     "gpaco train --recipe imagenet-lt-paco-r50 model.ghost_bn=null": Check(
         "config", "the same one-step run as the line above with plain batch norm adds nothing; "
         "the arguments resolve"),
+    # docs/evaluation.md: on the quick start's run (one step an epoch) and two saved logit sets
+    "gpaco eval --checkpoint runs/default/last.pt --posthoc": Check(
+        "run", needs=("default run",), slow=True),
+    "gpaco eval --checkpoint runs/default/last.pt --prior-shift": Check(
+        "run", needs=("default run",), slow=True),
+    "gpaco eval --logits a/test_logits.npy --logits b/test_logits.npy --prior-shift": Check(
+        "run", needs=("saved logits",), slow=True),
+    "gpaco eval --logits runs/default/eval-last/test_logits.npy --val-logits "
+    "runs/default/eval-last/val_logits.npy --posthoc --prior-shift --out recomputed/": Check(
+        "run", "the files the --posthoc line wrote", ("posthoc logits",), slow=True),
     # docs/robustness.md, docs/vit-finetune.md
     **{f"gpaco eval --checkpoint runs/vit_b/last.pt --suite {suite} --data-root {root}": Check(
         "parse", "ImageNet-C / -R / -Sketch folders of a 1000-class model: tests/robustness runs "
@@ -147,8 +157,7 @@ DOCS_PYTHON_BLOCKS: dict[str, tuple[str, ...]] = {  # each in its own namespace;
         "gpaco_r50_imagenetlt.pth.tar", "x101.pth.tar", "x50.pth.tar", "imagenet-lt", "photos"),
 }
 DOCS_PYTHON_IMPORTS_ONLY = {  # only compiled and its imports run, with the reason
-    "robustness.md: from gpaco.tasks.classification.robustness import evaluate_suite, "
-    "write_results": "a full ImageNet-C folder is 75 corruption-severity folders of 1000 "
+    "robustness.md: import gpaco": "a full ImageNet-C folder is 75 corruption-severity folders of 1000 "
                      "classes; tests/robustness runs evaluate_suite on generated folders",
 }
 
@@ -283,6 +292,24 @@ def _compare_with_the_output_block(out: str) -> None:
     shown = [line for line in block.text.splitlines() if line.strip() != "..."]
     missing = [line for line in shown if _words(line) not in printed]
     assert not missing, f"README's output block shows lines `gpaco` does not print: {missing}"
+
+
+def test_commands_outside_code_blocks() -> None:
+    """Commands shown as indented text escape the tables above: they must be fenced."""
+    fenced = {(b.path, n) for b in BLOCKS
+              for n in range(b.line, b.line + b.text.count("\n") + 2)}
+    loose = [f"{path.relative_to(ROOT)}:{n}: {line.strip()}" for path in DOCUMENTS
+             for n, line in enumerate(path.read_text().splitlines(), 1)
+             if (path, n) not in fenced and re.match(r"^ {4,}(gpaco|torchrun|python|pip) ", line)]
+    assert not loose, "put these commands in a fenced code block:\n" + "\n".join(loose)
+
+
+@pytest.mark.slow  # the whole default run: 25 s on 2 idle cores, up to 100 s beside other jobs
+def test_the_quick_start_as_written(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main([]) == 0
+    _compare_with_the_output_block(capsys.readouterr().out)
+    assert (tmp_path / "runs/default/last.pt").is_file()
 
 
 def test_citation_block_is_two_bibtex_entries() -> None:
