@@ -67,6 +67,14 @@ def test_export_records_the_backbone_and_checks_what_it_is_given(tmp_path: Path)
         gpaco.load_exported(str(exported), num_classes=7)
     with pytest.raises(UserError, match="exported from backbone 'resnet8', not 'resnet20'"):
         gpaco.load_exported(str(exported), "resnet20")
+    features = tmp_path / "features.pth"
+    assert main(["export", str(tmp_path / "run/last.pt"), "--out", str(features),
+                 "--no-classifier"]) == 0
+    backbone = gpaco.load_exported(str(features))  # no classifier: the pooled features
+    with torch.no_grad():
+        assert backbone(_images()).shape == (4, 64)
+    with pytest.raises(UserError, match="has no classifier"):
+        gpaco.load_exported(str(features), num_classes=10)
 
 
 def test_plain_state_dicts_without_a_record_need_the_backbone(tmp_path: Path) -> None:
