@@ -1,15 +1,15 @@
 """Per-anchor sample-to-sample terms shared by PaCo and SupCon.
 
 The (A, M) similarity matrix is the only large tensor in both losses, and only its log-sum-exp
-needs it. That log-sum-exp lives in a custom autograd function that saves none of it: the
-backward recomputes the similarities (one extra (A, d) x (d, M) matmul) and puts the softmax
-straight into the two gradient matmuls, so one (A, M) float buffer exists at any time, forward
-or backward. A small matrix (at most `KEEP_BYTES`, CIFAR's contrast sets) is cheaper to keep
-than to recompute: its exponentials are saved for the backward instead.
+needs it. It lives in a custom autograd function that saves none of it: the backward
+recomputes the similarities (one extra (A, d) x (d, M) matmul) and puts the softmax straight
+into the two gradient matmuls, so one (A, M) float buffer exists at any time, forward or
+backward. A small matrix (at most `KEEP_BYTES`, CIFAR's contrast sets) is cheaper to keep than
+to recompute: its exponentials are saved for the backward instead.
 
 The positive terms need no (A, M) mask: the sum of <f_i, f_j> over the positives j of anchor i
 is <f_i, S_y - f_i> with S_y the sum of the contrast rows labelled y = labels[i], so they cost
-O((A + M) d) through ordinary autograd ops.
+O((A + M) d), forward and backward.
 """
 
 from __future__ import annotations
@@ -43,13 +43,30 @@ def _similarities(feats: Tensor, num_anchors: int, temperature: float, diagonal:
     return sims
 
 
-class _SampleLogSumExp(torch.autograd.Function):
-    """log sum_{j != i} exp(<f_i, f_j> / T) for the first A rows i of f, shape (A,)."""
+def _label_groups(labels: Tensor) -> Tensor:
+    """Ids in [0, M) with equal ids exactly for equal labels; by sorting, so no host sync."""
+    sorted_labels, order = labels.sort()
+    group = torch.diff(sorted_labels, prepend=sorted_labels[:1]).ne_(0).cumsum(0)
+    return torch.empty_like(group).scatter_(0, order, group)
 
+
+def _group_sums(rows: Tensor, groups: Tensor, num_groups: int) -> Tensor:
+    """(num_groups, d): row g is the sum of the `rows` with group id g."""
+    # index_put's accumulation is deterministic on CUDA, unlike index_add's.
+    sums = rows.new_zeros(num_groups, rows.shape[1])
+    return sums.index_put_((groups,), rows, accumulate=True)
+
+
+class _SampleTermsFunction(torch.autograd.Function):
     @staticmethod
     def forward(  # type: ignore[override]
-        ctx, feats: Tensor, num_anchors: int, temperature: float
-    ) -> Tensor:
+        ctx,
+        feats: Tensor,
+        labels: Tensor,
+        num_anchors: int,
+        temperature: float,
+        ignore_index: int | None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
         # fp32 (or fp64) math even under autocast: the inputs were upcast by the caller.
         with torch.autocast(feats.device.type, enabled=False):
             # A finite fill (not -inf) keeps lse finite even for a row whose only column is
@@ -59,39 +76,59 @@ class _SampleLogSumExp(torch.autograd.Function):
             shift = exp.amax(dim=1)
             exp.sub_(shift[:, None]).exp_()
             total = exp.sum(dim=1)
-            lse = total.log() + shift
-            keep = exp.numel() * exp.element_size() <= KEEP_BYTES
-        if keep:  # softmax = exp / total
-            ctx.save_for_backward(feats, exp, total)
-        else:
-            ctx.save_for_backward(feats, None, lse)
+            lse = total.log().add_(shift)
+
+            # Rows [f_j, 1] summed per label: S_y and the count of y in one accumulation.
+            rows = torch.cat([feats, feats.new_ones(feats.shape[0], 1)], dim=1)
+            valid = None if ignore_index is None else (labels != ignore_index).to(feats.dtype)
+            if valid is not None:  # ignored columns join no sum
+                rows.mul_(valid[:, None])
+            groups = _label_groups(labels)
+            # Less column i itself: the positives of anchor i are the other rows of its sum.
+            own = _group_sums(rows, groups, len(groups)).index_select(0, groups[:num_anchors])
+            own -= rows[:num_anchors]
+            pos_logit_sum = (feats[:num_anchors] * own[:, :-1]).sum(dim=1).mul_(1.0 / temperature)
+            num_pos = own[:, -1]
+        keep = exp.numel() * exp.element_size() <= KEEP_BYTES
+        # softmax = exp / total (kept) or exp(similarities - lse) (recomputed)
+        ctx.save_for_backward(feats, groups, valid, own, exp if keep else None, total if keep else lse)
         ctx.num_anchors, ctx.temperature = num_anchors, temperature
-        return lse
+        ctx.mark_non_differentiable(num_pos)
+        return pos_logit_sum, num_pos, lse
 
     @staticmethod
-    def backward(ctx, grad_lse: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
-        feats, exp, scale = ctx.saved_tensors
+    def backward(  # type: ignore[override]
+        ctx, grad_pos_sum: Tensor, _grad_num_pos: Tensor, grad_lse: Tensor
+    ) -> tuple[Tensor | None, None, None, None, None]:
+        if not ctx.needs_input_grad[0]:
+            return None, None, None, None, None
+        feats, groups, valid, own, exp, scale = ctx.saved_tensors
         num_anchors, temperature = ctx.num_anchors, ctx.temperature
+        anchors = feats[:num_anchors]
         with torch.autocast(feats.device.type, enabled=False):
             if exp is None:  # recompute the softmax in place of the similarities
                 exp = _similarities(feats, num_anchors, temperature, -torch.inf)
                 exp.sub_(scale[:, None]).exp_()
-                weight = grad_lse
+                weight = grad_lse * (1.0 / temperature)
             else:
-                weight = grad_lse / scale
-            # d lse_i / d s_ij = softmax_ij, s = (a / T) @ f.T with a = f[:A]: both factors are
-            # rows of f. The (A,) row weights go on the (A, d) factors, never on the (A, M) one.
-            anchors = feats[:num_anchors] * (weight / temperature)[:, None]
-            grad_feats = exp.T @ anchors
-            grad_feats[:num_anchors] += (exp @ feats) * (weight / temperature)[:, None]
-        return grad_feats, None, None
-
-
-def _label_groups(labels: Tensor) -> Tensor:
-    """Ids in [0, M) with equal ids exactly for equal labels; by sorting, so no host sync."""
-    sorted_labels, order = labels.sort()
-    group = torch.diff(sorted_labels, prepend=sorted_labels[:1]).ne_(0).cumsum(0)
-    return torch.empty_like(group).scatter_(0, order, group)
+                weight = grad_lse / scale * (1.0 / temperature)
+            pos = grad_pos_sum * (1.0 / temperature)
+            # s_ij = <f_i, f_j> / T: column j gets sum_i ds_ij f_i / T, anchor i sum_j ds_ij f_j / T,
+            # with ds = softmax * grad_lse + positive * grad_pos_sum. The (A,) row weights go on
+            # the (A, d) factors, never on the (A, M) one.
+            # The positives' share of column j: sum of pos_i f_i over the anchors of its label.
+            grad = _group_sums(anchors * pos[:, None], groups[:num_anchors], len(groups))
+            grad = grad.index_select(0, groups)
+            if valid is not None:
+                grad *= valid[:, None]
+            grad.addmm_(exp.T, anchors * weight[:, None])
+            # Anchor i: its softmax row and its positives' sum own_i; the anchor's own column
+            # counted above (it is in its label's sum) is taken out again here.
+            anchor_valid = 1.0 if valid is None else valid[:num_anchors, None]
+            grad[:num_anchors] += (exp @ feats) * weight[:, None] + pos[:, None] * (
+                own[:, :-1] - anchors * anchor_valid
+            )
+        return grad, None, None, None, None
 
 
 def sample_terms(
@@ -107,19 +144,7 @@ def sample_terms(
     `ignore_index` are never positives but stay in the log-sum-exp (segmentation variant).
     bf16/fp16 features are upcast to fp32 first; fp64 stays fp64.
     """
-    feats = upcast(features)
-    with torch.autocast(feats.device.type, enabled=False):
-        lse = _SampleLogSumExp.apply(feats, num_anchors, temperature)
-        # Rows [f_j, 1] summed per label: S_y and the count of y in one accumulation
-        # (index_put's accumulation is deterministic on CUDA, unlike index_add's).
-        rows = torch.cat([feats, feats.new_ones(feats.shape[0], 1)], dim=1)
-        if ignore_index is not None:  # ignored columns join no sum
-            rows = rows * (labels != ignore_index).to(rows.dtype)[:, None]
-        groups = _label_groups(labels)
-        sums = torch.zeros_like(rows).index_put_((groups,), rows, accumulate=True)
-        # Leave out column i itself: the positives of anchor i are the other rows of its sum.
-        own = sums[groups[:num_anchors]] - rows[:num_anchors]
-        anchors = feats[:num_anchors] * (1.0 / temperature)
-        pos_logit_sum = (anchors * own[:, :-1]).sum(dim=1)
-        num_pos = own[:, -1].detach()
+    pos_logit_sum, num_pos, lse = _SampleTermsFunction.apply(
+        upcast(features), labels, num_anchors, temperature, ignore_index
+    )
     return SampleTerms(pos_logit_sum, num_pos, lse)
