@@ -52,9 +52,35 @@ def _label_groups(labels: Tensor) -> Tensor:
 
 def _group_sums(rows: Tensor, groups: Tensor, num_groups: int) -> Tensor:
     """(num_groups, d): row g is the sum of the `rows` with group id g."""
-    # index_put's accumulation is deterministic on CUDA, unlike index_add's.
-    sums = rows.new_zeros(num_groups, rows.shape[1])
-    return sums.index_put_((groups,), rows, accumulate=True)
+    # index_add_ (not index_put_'s accumulation, whose CUDA sort path breaks CUDA-graph
+    # capture): serial on the CPU, atomic adds on CUDA (the last bits vary run to run there).
+    return rows.new_zeros(num_groups, rows.shape[1]).index_add_(0, groups, rows)
+
+
+def _sample_log_sum_exp(
+    feats: Tensor, num_anchors: int, temperature: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """(exp(s - row max) (A, M), its row sums, lse) for s_ij = <f_i, f_j> / T over j != i."""
+    # A finite fill (not -inf) keeps lse finite even for a row whose only column is the anchor
+    # itself (its gradient is then exactly 0 in both callers); exp(fill - max) is exactly 0
+    # otherwise.
+    exp = _similarities(feats, num_anchors, temperature, torch.finfo(feats.dtype).min)
+    shift = exp.amax(dim=1)
+    exp.sub_(shift[:, None]).exp_()
+    total = exp.sum(dim=1)
+    return exp, total, total.log().add_(shift)
+
+
+def _own_label_sums(
+    feats: Tensor, groups: Tensor, num_anchors: int, valid: Tensor | None
+) -> Tensor:
+    """(A, d + 1): the sum of the rows [f_j, 1] over the positives j of each anchor."""
+    rows = torch.cat([feats, feats.new_ones(feats.shape[0], 1)], dim=1)
+    if valid is not None:  # ignored columns join no sum
+        rows.mul_(valid[:, None])
+    # The positives of anchor i are the rows of its label less its own row i.
+    own = _group_sums(rows, groups, len(groups)).index_select(0, groups[:num_anchors])
+    return own.sub_(rows[:num_anchors])
 
 
 class _SampleTermsFunction(torch.autograd.Function):
@@ -69,30 +95,19 @@ class _SampleTermsFunction(torch.autograd.Function):
     ) -> tuple[Tensor, Tensor, Tensor]:
         # fp32 (or fp64) math even under autocast: the inputs were upcast by the caller.
         with torch.autocast(feats.device.type, enabled=False):
-            # A finite fill (not -inf) keeps lse finite even for a row whose only column is
-            # the anchor itself (its gradient is then exactly 0 in both callers);
-            # exp(fill - max) is exactly 0 otherwise.
-            exp = _similarities(feats, num_anchors, temperature, torch.finfo(feats.dtype).min)
-            shift = exp.amax(dim=1)
-            exp.sub_(shift[:, None]).exp_()
-            total = exp.sum(dim=1)
-            lse = total.log().add_(shift)
-
-            # Rows [f_j, 1] summed per label: S_y and the count of y in one accumulation.
-            rows = torch.cat([feats, feats.new_ones(feats.shape[0], 1)], dim=1)
+            exp, total, lse = _sample_log_sum_exp(feats, num_anchors, temperature)
             valid = None if ignore_index is None else (labels != ignore_index).to(feats.dtype)
-            if valid is not None:  # ignored columns join no sum
-                rows.mul_(valid[:, None])
             groups = _label_groups(labels)
-            # Less column i itself: the positives of anchor i are the other rows of its sum.
-            own = _group_sums(rows, groups, len(groups)).index_select(0, groups[:num_anchors])
-            own -= rows[:num_anchors]
-            pos_logit_sum = (feats[:num_anchors] * own[:, :-1]).sum(dim=1).mul_(1.0 / temperature)
-            num_pos = own[:, -1]
-        keep = exp.numel() * exp.element_size() <= KEEP_BYTES
-        # softmax = exp / total (kept) or exp(similarities - lse) (recomputed)
-        ctx.save_for_backward(feats, groups, valid, own, exp if keep else None, total if keep else lse)
+            own = _own_label_sums(feats, groups, num_anchors, valid)
+            pos_logit_sum = (feats[:num_anchors] * own[:, :-1]).sum(dim=1)
+            pos_logit_sum *= 1.0 / temperature
+        keep = exp.numel() * exp.element_size() <= KEEP_BYTES and ctx.needs_input_grad[0]
+        # The backward's softmax: exp / total (kept) or exp(similarities - lse) (recomputed).
+        ctx.save_for_backward(
+            feats, groups, valid, own, exp if keep else None, total if keep else lse
+        )
         ctx.num_anchors, ctx.temperature = num_anchors, temperature
+        num_pos = own[:, -1]
         ctx.mark_non_differentiable(num_pos)
         return pos_logit_sum, num_pos, lse
 
@@ -113,17 +128,17 @@ class _SampleTermsFunction(torch.autograd.Function):
             else:
                 weight = grad_lse / scale * (1.0 / temperature)
             pos = grad_pos_sum * (1.0 / temperature)
-            # s_ij = <f_i, f_j> / T: column j gets sum_i ds_ij f_i / T, anchor i sum_j ds_ij f_j / T,
-            # with ds = softmax * grad_lse + positive * grad_pos_sum. The (A,) row weights go on
-            # the (A, d) factors, never on the (A, M) one.
-            # The positives' share of column j: sum of pos_i f_i over the anchors of its label.
+            # s_ij = <f_i, f_j> / T with ds_ij = softmax_ij grad_lse_i + [j positive] grad_pos_i:
+            # column j gets sum_i ds_ij f_i / T and anchor i sum_j ds_ij f_j / T. The (A,) row
+            # weights go on the (A, d) factors of the matmuls, never on the (A, M) one.
+            # Column j's positive part: the sum of pos_i f_i over the anchors of its label...
             grad = _group_sums(anchors * pos[:, None], groups[:num_anchors], len(groups))
             grad = grad.index_select(0, groups)
             if valid is not None:
                 grad *= valid[:, None]
             grad.addmm_(exp.T, anchors * weight[:, None])
-            # Anchor i: its softmax row and its positives' sum own_i; the anchor's own column
-            # counted above (it is in its label's sum) is taken out again here.
+            # ... less the anchor's own row when j is anchor i; anchor i's positive part is the
+            # sum of its positives' rows.
             anchor_valid = 1.0 if valid is None else valid[:num_anchors, None]
             grad[:num_anchors] += (exp @ feats) * weight[:, None] + pos[:, None] * (
                 own[:, :-1] - anchors * anchor_valid
