@@ -24,7 +24,6 @@ import math
 from dataclasses import asdict, dataclass
 
 import torch
-from scipy.optimize import minimize_scalar
 
 from gpaco.errors import UserError
 
@@ -102,6 +101,8 @@ def _nll(logits: torch.Tensor, labels: torch.Tensor) -> float:
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
     """The T in [0.01, 100] minimising NLL(logits / T); NLL is convex in 1/T, so the bounded
     scalar search over log T finds the global minimum."""
+    from scipy.optimize import minimize_scalar  # here: scipy costs 0.4 s of every command's start
+
     z = logits.double()
     res = minimize_scalar(lambda u: _nll(z / math.exp(u), labels), bounds=(math.log(0.01),
                           math.log(100.0)), method="bounded", options={"xatol": 1e-6})
