@@ -44,10 +44,9 @@ def _similarities(feats: Tensor, num_anchors: int, temperature: float, diagonal:
 
 
 def _label_groups(labels: Tensor) -> Tensor:
-    """Ids in [0, M) with equal ids exactly for equal labels; by sorting, so no host sync."""
-    sorted_labels, order = labels.sort()
-    group = torch.diff(sorted_labels, prepend=sorted_labels[:1]).ne_(0).cumsum(0)
-    return torch.empty_like(group).scatter_(0, order, group)
+    """Ids in [0, M), equal exactly for equal labels: each label's first index in sorted order
+    (unlike torch.unique's inverse, no host sync)."""
+    return torch.searchsorted(labels.sort().values, labels)
 
 
 def _group_sums(rows: Tensor, groups: Tensor, num_groups: int) -> Tensor:
