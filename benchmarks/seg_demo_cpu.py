@@ -1,4 +1,5 @@
-"""Train a small segmenter on the embedded demo set on CPU: seconds per iteration and val mIoU.
+"""Train a small segmenter on the embedded demo set on CPU: seconds per iteration and test mIoU
+(the demo's held-out split, as `gpaco train` names it; before issue 22 this printed `val_*`).
 
 The building blocks the `seg-default` recipe will wire (dataset, transforms, model, loss,
 evaluation), in a plain loop: DeepLabV3+ with a random-init RegNetX-200MF encoder, 64 x 64
@@ -47,7 +48,7 @@ def main() -> None:
     transform = (train_transform((64, 64), (64, 64)) if args.aug == "mmseg"
                  else v2.Compose([v2.RandomHorizontalFlip(), eval_transform(None)]))
     train = EmbeddedSegmentationLT(transform=transform, seed=args.seed)
-    val = EmbeddedSegmentationLT(train=False, transform=eval_transform(None), seed=args.seed)
+    test = EmbeddedSegmentationLT(train=False, transform=eval_transform(None), seed=args.seed)
     loader = DataLoader(train, batch_size=args.batch, shuffle=True, drop_last=True,
                         generator=torch.Generator().manual_seed(args.seed))
     model = create_segmenter("deeplabv3plus", args.encoder, train.num_classes,
@@ -80,34 +81,34 @@ def main() -> None:
     train_seconds = time.perf_counter() - begin
 
     t0 = time.perf_counter()
-    batches = DataLoader(val, batch_size=32)
-    result, _ = evaluate(model, batches, val.num_classes)
+    batches = DataLoader(test, batch_size=32)
+    result, _ = evaluate(model, batches, test.num_classes)
     eval_seconds = time.perf_counter() - t0
     # Fit diagnostic: the first 128 training canvases, unaugmented.
     seen = EmbeddedSegmentationLT(transform=eval_transform(None), num_images=128, seed=args.seed)
     fit, _ = evaluate(model, DataLoader(seen, batch_size=32), seen.num_classes)
     if args.out:
-        write_reports(args.out, model, train, val, result)
+        write_reports(args.out, model, train, test, result)
     print(json.dumps({
         "method": args.method, "iters": args.iters, "batch": args.batch, "threads": args.threads,
         "encoder": args.encoder, "aug": args.aug, "lr": args.lr, "train_seconds": round(train_seconds, 1),
         "seconds_per_iter": round(train_seconds / args.iters, 3),
-        "eval_seconds": round(eval_seconds, 1), "val_miou": round(100 * result.miou, 2),
-        "val_macc": round(100 * result.macc, 2), "val_aacc": round(100 * result.aacc, 2),
-        "val_iou": [round(100 * v, 1) for v in result.iou],
+        "eval_seconds": round(eval_seconds, 1), "test_miou": round(100 * result.miou, 2),
+        "test_macc": round(100 * result.macc, 2), "test_aacc": round(100 * result.aacc, 2),
+        "test_iou": [round(100 * v, 1) for v in result.iou],
         "train_miou": round(100 * fit.miou, 2),
     }))
 
 
-def write_reports(out: Path, model, train, val, result) -> None:
+def write_reports(out: Path, model, train, test, result) -> None:
     out.mkdir(parents=True, exist_ok=True)
     counts = train.pixel_counts()
-    write_class_csv(out / "per_class_iou.csv", result, val.classes, counts)
-    plot_iou_vs_frequency(out / "iou_vs_frequency.png", result, val.classes, counts)
-    images = torch.stack([val[i][0] for i in range(4)])
+    write_class_csv(out / "per_class_iou.csv", result, test.classes, counts)
+    plot_iou_vs_frequency(out / "iou_vs_frequency.png", result, test.classes, counts)
+    images = torch.stack([test[i][0] for i in range(4)])
     with torch.no_grad():
         preds = predict(model.eval(), images).argmax(1).numpy()
-    plot_predictions(out / "predictions.png", val.data[:4], val.masks[:4], preds, val.num_classes)
+    plot_predictions(out / "predictions.png", test.data[:4], test.masks[:4], preds, test.classes)
 
 
 if __name__ == "__main__":

@@ -16,3 +16,18 @@ def load_model(checkpoint: str, overrides: tuple[str, ...] = ()):
 
     return load(checkpoint, overrides)
 
+
+
+def load_exported(path: str, backbone: str | None = None, *, num_classes: int | None = None,
+                  **backbone_kwargs):
+    """The plain network (backbone + classifier under the torchvision / timm name) of a
+    `gpaco export` file, in eval mode; `model(x)` gives the trained model's logits:
+
+        net = gpaco.load_exported("resnet8.pth")             # the file records its backbone
+        net = gpaco.load_exported("plain.pth", "resnet50", num_classes=1000)   # any other
+
+    See `gpaco.weights.export.load_exported`.
+    """
+    from gpaco.weights.export import load_exported as load
+
+    return load(path, backbone, num_classes=num_classes, **backbone_kwargs)

@@ -57,7 +57,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="a gpaco checkpoint or an authors' file; repeat for an ensemble "
                         "(the plain sum of the members' logits)")
     e.add_argument("--recipe", help="architecture and data of authors' files (no gpaco config)")
-    e.add_argument("--split", choices=("test", "val"), default="test")
+    e.add_argument("--split", choices=("test", "val"),
+                   help="classification: test (default) or val; segmentation: its dataset's "
+                        "one labelled held-out split (the default)")
     e.add_argument("--save-logits", metavar="FILE.npy",
                    help="save the raw logits (N, C); the labels go to FILE.labels.npy")
     lt = e.add_argument_group("long-tail evaluation (docs/evaluation.md); results go to --out "
@@ -189,7 +191,7 @@ def _recipe(name: str | None, overrides: list[str] = ()) -> C.Config | None:
 def _robustness(args: argparse.Namespace) -> None:
     if args.data_root is None:
         raise UserError("--suite needs --data-root DIR (the benchmark's folder)")
-    if args.save_logits or args.split != "test":
+    if args.save_logits or args.split not in (None, "test"):
         raise UserError("--suite evaluates its own data: drop --split / --save-logits")
     run = SuiteRun(args.suite, args.data_root, args.protocol, args.partial,
                    args.corruptions.split(",") if args.corruptions else CORRUPTIONS,
@@ -208,7 +210,7 @@ SUITE_OPTIONS = {"data_root": None, "protocol": "authors", "partial": False, "co
 
 
 def _longtail(args: argparse.Namespace) -> None:
-    if args.save_logits or args.split != "test":
+    if args.save_logits or args.split not in (None, "test"):
         raise UserError("--posthoc / --prior-shift / --logits save their logits in --out and "
                         "use both splits: drop --split / --save-logits")
     request = Request(args.checkpoint, args.logits, args.val_logits, args.posthoc,
@@ -244,10 +246,11 @@ def _eval(args: argparse.Namespace) -> None:
     if len(paths) == 1 and args.recipe is None and args.save_logits is None:
         print(C.evaluate_run_checkpoint(paths[0], args.split, args.overrides))  # a run's own file
         return
-    result = evaluate_files(paths, args.split, args.overrides, logits_npy=args.save_logits,
+    split = args.split or "test"
+    result = evaluate_files(paths, split, args.overrides, logits_npy=args.save_logits,
                             recipe=recipe)
     f = format_pct
-    print(f"{args.split}: top1 {f(result.top1)} top5 {f(result.top5)} | many {f(result.many)} "
+    print(f"{split}: top1 {f(result.top1)} top5 {f(result.top5)} | many {f(result.many)} "
           f"| medium {f(result.medium)} | few {f(result.few)} ({result.num_samples} images)")
     print(calibration_line(result.calibration.summary()))
 
@@ -305,7 +308,7 @@ def _prepare(args: argparse.Namespace) -> None:
 
 
 def _report(args: argparse.Namespace) -> None:
-    print(write_report(Path(args.run_dir)), end="")
+    print(write_report(Path(args.run_dir), tasks.pictures()), end="")
 
 
 COMMANDS = {"train": _train, "eval": _eval, "convert": _convert, "export": _export,

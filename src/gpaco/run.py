@@ -106,13 +106,15 @@ def load_run_checkpoint(path: str, overrides: list[str] = ()) -> tuple[dict[str,
     return ckpt, cfg
 
 
-def evaluate_checkpoint(path: str, split: str = "test", overrides: list[str] = ()) -> Any:
-    """The result of a run's checkpoint on `split` of its data, as its task reports it."""
+def evaluate_checkpoint(path: str, split: str | None = None, overrides: list[str] = ()) -> Any:
+    """The result of a run's checkpoint on `split` of its data (None: the task's default),
+    as its task reports it."""
     ckpt, cfg = load_run_checkpoint(path, overrides)
     return tasks.task_of(cfg).evaluate_file(ckpt, cfg, split, path)
 
 
-def evaluate_run_checkpoint(path: str, split: str = "test", overrides: list[str] = ()) -> str:
+def evaluate_run_checkpoint(path: str, split: str | None = None,
+                            overrides: list[str] = ()) -> str:
     """`gpaco eval --checkpoint RUN/last.pt`: the line it prints."""
     ckpt, cfg = load_run_checkpoint(path, overrides)
     task = tasks.task_of(cfg)

@@ -33,6 +33,6 @@ def test_two_process_segmentation_evaluation_sums_the_shards(tmp_path) -> None:
     summary = json.loads((folder / rd.SUMMARY).read_text())
     assert load_checkpoint(folder / rd.CHECKPOINT)["epoch"] == 1
     line = evaluate_run_checkpoint(str(folder / rd.CHECKPOINT))
-    miou = float(re.search(r"mIoU (\S+)", line).group(1))
+    miou = float(re.search(r"mIoU ([\d.]+)%", line).group(1))
     assert miou == pytest.approx(summary["last"]["miou"], abs=0.006)  # printed to 2 decimals
     assert "(128 images)" in line

@@ -53,6 +53,9 @@ def test_train_refuses_existing_run_then_resume_and_report(tmp_path, capsys, tin
     assert main(["report", str(out)]) == 0
     report = capsys.readouterr().out
     assert "| test, last epoch (1) |" in report and (out / "report.md").is_file()
+    pictures = ["curves.png", "per_class_accuracy.png", "reliability.png"]
+    assert [line for line in report.splitlines() if line.startswith("![")] == [
+        f"![{png}]({png})" for png in pictures] and all((out / p).is_file() for p in pictures)
     assert main(["eval", "--checkpoint", str(out / "last.pt"), "output.progress=none"]) == 0
     assert "test: top1" in capsys.readouterr().out
 

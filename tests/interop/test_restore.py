@@ -9,12 +9,13 @@ import pytest
 import torch
 from torch import nn
 
+import gpaco
+
 from _authors_layouts import pooled_logits, r32_file
 from gpaco.weights.load import load_into
 from gpaco.tasks.classification.restore import ensemble_from_files, export_file, load_model
 from gpaco.errors import UserError
 from gpaco.models import Classifier, GPaCoModel, PaCoModel, create_backbone
-from gpaco.models.resnet_cifar import resnet32
 
 
 def _x() -> torch.Tensor:
@@ -65,12 +66,9 @@ def test_export_file_of_an_authors_file_loads_into_the_plain_net(tmp_path: Path)
     out = tmp_path / "resnet32_plain.pth"
     line = export_file(src, out)
     assert "classifier as fc.*" in line
-    plain = resnet32()
-    plain.fc = nn.Linear(64, 3)
-    plain.load_state_dict(torch.load(out, weights_only=True))
-    plain.eval()
+    plain = gpaco.load_exported(str(out))  # resnet32 + fc, as the file records
     with torch.no_grad():
-        assert torch.equal(plain.fc(plain(_x())),
+        assert torch.equal(plain(_x()),
                            pooled_logits(wrapper.encoder_q, wrapper.linear, _x()))
 
 
@@ -84,7 +82,7 @@ def test_load_pretrained_for_fine_tuning_on_other_classes(
     assert torch.equal(model.classifier.weight, fresh)  # 5 new classes: the fresh classifier
     model.eval()
     with torch.no_grad():
-        reference = wrapper.encoder_q(_x())  # their resnet32 forward ends at the pooled feature
+        reference = pooled_logits(wrapper.encoder_q, nn.Identity(), _x())  # the pooled feature
         assert torch.equal(model.backbone(_x()), reference)
         assert torch.equal(model.key_backbone(_x()), model.backbone(_x()))
     ours = make_gpaco_checkpoint(2)  # a gpaco run: resnet8, dim 8, 3 classes, a full queue

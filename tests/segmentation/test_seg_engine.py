@@ -48,10 +48,10 @@ def test_gpaco_train_writes_the_segmentation_run_dir_and_eval_agrees(tmp_path, c
     assert counts[1] > counts[10] > 0  # the long tail of the demo's training pixels
     assert main(["eval", "--checkpoint", str(run / rd.CHECKPOINT)]) == 0
     line = capsys.readouterr().out
-    assert f"test mIoU {summary['last']['miou']:.2f}" in line and "(128 images)" in line
+    assert f"test mIoU {summary['last']['miou']:.2f}%" in line and "(128 images)" in line
     assert main(["report", str(run)]) == 0
     report = capsys.readouterr().out
-    assert "| evaluation | mIoU | mAcc | aAcc |" in report
+    assert "| evaluation | mIoU (%) | mAcc (%) | aAcc (%) |" in report
     assert f"| {summary['last']['miou']:.2f} |" in report
 
 

@@ -43,7 +43,7 @@ def test_an_eval_batch_of_different_sizes_and_the_last_checkpoint(tmp_path, caps
     run = tmp_path / "run"
     assert main(["train", "--recipe", "seg-default", *TINY, *data, "train.batch_size=2",
                  "train.eval_batch_size=32", f"output.dir={run}"]) == 0, capsys.readouterr().err
-    assert (run / rd.CHECKPOINT).is_file() and "test mIoU" in capsys.readouterr().out
+    assert (run / rd.CHECKPOINT).is_file() and "val mIoU" in capsys.readouterr().out
 
 
 def test_batch_size_one_with_batch_norm_is_one_line(tmp_path, capsys):

@@ -21,7 +21,8 @@ def test_csv_has_one_row_per_class(tmp_path) -> None:
     path = write_class_csv(tmp_path / "iou.csv", _result(), ["bg", "cat", "dog"], [900, 100, 0])
     rows = list(csv.DictReader(path.open()))
     assert [r["class"] for r in rows] == ["bg", "cat", "dog"]
-    assert float(rows[1]["iou"]) == 0.1 and rows[2]["iou"] == "" and float(rows[0]["pixel_share"]) == 0.9
+    assert float(rows[1]["iou_percent"]) == 10 and rows[2]["iou_percent"] == ""
+    assert float(rows[0]["train_pixel_share_percent"]) == 90 and rows[0]["train_pixels"] == "900"
 
 
 def test_pngs_are_written(tmp_path) -> None:
@@ -30,7 +31,7 @@ def test_pngs_are_written(tmp_path) -> None:
     labels = np.zeros((2, 8, 8), dtype=np.int64)
     labels[:, 0] = 255
     preds = np.ones((2, 8, 8), dtype=np.int64)
-    grid = plot_predictions(tmp_path / "pred.png", images, labels, preds, 3)
+    grid = plot_predictions(tmp_path / "pred.png", images, labels, preds, ["bg", "cat", "dog"])
     for path in (freq, grid):
         with Image.open(path) as img:
             assert img.width > 100 and img.height > 100

@@ -7,6 +7,7 @@ from gpaco.models.ghost_bn import GhostBatchNorm1d, GhostBatchNorm2d, convert_to
 from gpaco.models.gpaco import GPaCoModel
 from gpaco.models.heads import HEAD_KINDS, projection_head
 from gpaco.models.paco import PaCoModel
+from gpaco.models.plain import attach_classifier, create_network
 from gpaco.models.queue import LabeledQueue
 from gpaco.models.train_output import TrainOutput
 
@@ -20,8 +21,10 @@ __all__ = [
     "LabeledQueue",
     "PaCoModel",
     "TrainOutput",
+    "attach_classifier",
     "convert_to_ghost_bn",
     "create_backbone",
+    "create_network",
     "feature_dim_of",
     "freeze",
     "list_backbones",

@@ -155,6 +155,9 @@ def create_backbone(name: str, *, weights: str | None = None, **kwargs: Any) -> 
     Raises:
         UserError: unknown name, timm missing, or weights that do not exist or cannot be read.
     """
+    if "num_classes" in kwargs:
+        raise UserError("create_backbone returns pooled features and takes no num_classes; "
+                        f"gpaco.models.create_network({name!r}, num_classes) adds the classifier")
     if name in BACKBONES:
         return BACKBONES[name](weights=weights, **kwargs)
     timm_name = name[len(TIMM_PREFIX):] if name.startswith(TIMM_PREFIX) else name

@@ -70,6 +70,7 @@ class ResNetBig(nn.Module):
             stages.append(nn.Sequential(*blocks))
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc: nn.Module = nn.Identity()  # the classifier's slot, as in resnet_cifar.py
         self.feature_dim = in_planes
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -81,7 +82,7 @@ class ResNetBig(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
-        return self.avgpool(out).flatten(1)
+        return self.fc(self.avgpool(out).flatten(1))
 
 
 def resnet18_cifar() -> ResNetBig:

@@ -62,6 +62,9 @@ class ResNetCifar(nn.Module):
             stages.append(nn.Sequential(*blocks))
         self.layer1, self.layer2, self.layer3 = stages
         self.avgpool = nn.AdaptiveAvgPool2d(1)
+        # The classifier's slot, empty in a backbone: `models.plain.create_network` puts the
+        # Linear that `gpaco export` writes as `fc.*` here, as torchvision's ResNets keep theirs.
+        self.fc: nn.Module = nn.Identity()
         self.feature_dim = widths[-1]
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
@@ -80,7 +83,7 @@ class ResNetCifar(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.layer3(self.layer2(self.layer1(out)))
-        return self.avgpool(out).flatten(1)
+        return self.fc(self.avgpool(out).flatten(1))
 
 
 def resnet8() -> ResNetCifar:

@@ -40,6 +40,11 @@ def catalogue() -> Catalogue:
                                    for n, s in SCHEDULES.items()}})
 
 
+def pictures() -> dict[str, tuple[str, ...]]:
+    """Each task's picture files, in the order `gpaco report` embeds them."""
+    return {name: tuple(getattr(task, "pictures", ())) for name, task in TASKS.items()}
+
+
 def task_of(cfg: Config) -> Any:
     """The task object of a resolved config."""
     if cfg.task not in TASKS:

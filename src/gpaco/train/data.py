@@ -27,6 +27,9 @@ class Data:
     num_classes: int
     class_counts: list[int]
     augment: list[Callable] | None = None  # views the training step applies itself, if any
+    # What metrics.jsonl, summary.json and the printed lines call the `test` dataset's split
+    # (segmentation: "val" for the benchmarks whose papers evaluate on their val split).
+    test_name: str = "test"
 
 
 def resolve_device(name: str) -> torch.device:

@@ -50,6 +50,8 @@ class Task(Protocol):
 
     # Optional: `check_input(cfg, model, device)` refuses, in one line and before the first step,
     # a model that cannot take the run's input (classification checks its image size).
+    # Optional: `pictures`, the picture files `write_outputs` leaves in the run folder, in the
+    # order `gpaco report` embeds them.
 
     def checkpoint_extras(self, data: Data) -> dict[str, Any]:
         """What a checkpoint carries beside the weights for this task (class names...)."""

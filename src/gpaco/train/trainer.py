@@ -201,13 +201,13 @@ def _evaluate_epoch(run: Run, epoch: int, record: dict[str, Any]) -> Any:
         record["val"] = task.summary(task.evaluate(run, run.data.val_loader))
         lines.append(task.describe("val", record["val"]))
         improved = run.best is None or task.score(record["val"]) > task.score(run.best["val"])
-    test = None
+    test, name = None, run.data.test_name
     if improved or _due(epoch, t.eval_every, run.cfg):
         test = task.evaluate(run, run.data.test_loader)
-        record["test"] = task.summary(test)
-        lines.append(task.describe("test", record["test"]))
+        record[name] = task.summary(test)
+        lines.append(task.describe(name, record[name]))
     if improved:
-        run.best = {"epoch": epoch + 1, "val": record["val"], "test": record["test"]}
+        run.best = {"epoch": epoch + 1, "val": record["val"], "test": record[name]}
         if gdist.is_main():
             atomic_save(run.state(epoch + 1), run.folder / rd.BEST_CHECKPOINT)
     if lines:
@@ -313,7 +313,7 @@ def _summary(run: Run, test: Any, seconds: float) -> dict[str, Any]:
     cfg = run.cfg
     return {"name": cfg.name, "task": cfg.task, "method": cfg.method,
             "dataset": cfg.data.dataset, "epochs": cfg.schedule.epochs,
-            "last": run.task.summary(test),
+            "split": run.data.test_name, "last": run.task.summary(test),
             "best_on_val": run.best, "train_seconds": seconds,
             "num_train_images": len(run.data.train), "device": str(run.device)}
 

@@ -55,6 +55,8 @@ class COCOStuff10k(PairedFileDataset):
     """COCO-Stuff-10k; `root` is cocostuff-10k-v1.1 or a folder containing it
     (train=False: the 1,000-image test list)."""
 
+    eval_split = "test"
+
     def __init__(
         self, root: str | Path, train: bool = True, transform: Callable | None = None
     ) -> None:

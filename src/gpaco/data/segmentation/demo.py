@@ -7,7 +7,7 @@ colour (so colour says nothing about the class). Items do not overlap. Labels: 0
 item's Fashion-MNIST class; an item's faint pixels (0 < intensity <= `rim`: rims and dark
 folds) are ignore (255).
 Training canvases draw their items from the long-tailed training split (1000 ... 10 items per
-class, so class frequency is long-tailed in pixels too); validation canvases draw from the
+class, so class frequency is long-tailed in pixels too); test canvases draw from the
 balanced test split. Everything is a deterministic function of `seed`; no file is read but
 the package asset.
 """
@@ -67,6 +67,7 @@ class EmbeddedSegmentationLT(Dataset):
     """
 
     ignore_index = IGNORE_INDEX
+    eval_split = "test"  # drawn from Fashion-MNIST's test items; no model is chosen on it
 
     def __init__(
         self,
@@ -87,7 +88,7 @@ class EmbeddedSegmentationLT(Dataset):
         arrays = load_embedded()
         split = "train" if train else "test"
         num_images = num_images if num_images is not None else (512 if train else 128)
-        # Distinct streams for train and val, both fixed by `seed`.
+        # Distinct streams for train and test, both fixed by `seed`.
         rng = np.random.default_rng([seed, int(train)])
         pairs = [_canvas(rng, arrays[f"{split}_x"], arrays[f"{split}_y"], size, grid, fill, rim)
                  for _ in range(num_images)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from gpaco.train.run_record import read_changes
 PER_CLASS_CSV = "per_class_accuracy.csv"
 PER_CLASS_PNG = "per_class_accuracy.png"
 CURVES_PNG = "curves.png"
+PICTURES = (CURVES_PNG, PER_CLASS_PNG, RELIABILITY_PNG)  # in the order the report shows them
 
 
 def _group_of(class_counts: list[int]) -> dict[int, str]:
@@ -103,22 +105,36 @@ def write_plots(folder: Path, counts: list[int], per_class: list[float | None],
 
 
 # The metrics of a run's summaries are its task's (train/task.py: `summary`); the table shows
-# their scalar ones, in order, under these names.
-_HEADERS = {"top1": "top-1", "top5": "top-5", "miou": "mIoU", "macc": "mAcc", "aacc": "aAcc"}
+# their numbers, in order, under these names.
+_HEADERS = {"top1": "top-1", "top5": "top-5", "miou": "mIoU (%)", "macc": "mAcc (%)",
+            "aacc": "aAcc (%)"}
 _CLASSIFICATION = ("top1", "top5", "many", "medium", "few")
 
 
 def _columns(metrics: dict | None) -> list[str]:
     if not metrics:
         return list(_CLASSIFICATION)
-    return [k for k, v in metrics.items() if not isinstance(v, (list, dict))]
+    return [k for k, v in metrics.items() if not isinstance(v, (list, dict, str))]
+
+
+def _last_evaluation(records: list[dict[str, Any]]) -> tuple[str, dict[str, Any]] | None:
+    """The split name and record of the last held-out evaluation in metrics.jsonl: "test" in
+    a run that also validates (a record holds both), else the latest of "test" and a
+    segmentation run's "val" (runs before issue 22 called it "test", also when resumed since)."""
+    validates = any("val" in r and "test" in r for r in records)
+    for r in reversed(records):
+        for key in ("test",) if validates else ("test", "val"):
+            if key in r:
+                return key, r
+    return None
 
 
 def _row(label: str, m: dict, columns: list[str]) -> str:
     return f"| {label} | " + " | ".join(format_pct(m.get(k)) for k in columns) + " |"
 
 
-def render(folder: Path) -> str:
+def render(folder: Path, pictures: Mapping[str, Sequence[str]]) -> str:
+    """The markdown report of a run folder; `pictures`: each task's picture files, in order."""
     if not (folder / rd.CONFIG).is_file():
         raise UserError(f"{folder} is not a gpaco run directory (no {rd.CONFIG})")
     cfg = yaml.safe_load((folder / rd.CONFIG).read_text())
@@ -141,30 +157,32 @@ def render(folder: Path) -> str:
     seconds = sum(r.get("epoch_seconds", 0.0) + r.get("eval_seconds", 0.0) for r in records)
     if records:  # every session's epochs (a resumed run's summary holds its last session)
         lines.append(f"- training time {seconds / 60:.1f} min over {len(records)} epochs")
-    evals = [r for r in records if "test" in r]
-    columns = _columns(summary["last"] if summary else evals[-1]["test"] if evals else None)
+    last = _last_evaluation(records)
+    columns = _columns(summary["last"] if summary else last[1][last[0]] if last else None)
     lines += ["", "| evaluation | " + " | ".join(_HEADERS.get(k, k) for k in columns) + " |",
               "|---|" + "---|" * len(columns)]
     if summary:
-        lines.append(_row(f"test, last epoch ({summary['epochs']})", summary["last"], columns))
+        lines.append(_row(f"{summary.get('split', 'test')}, last epoch ({summary['epochs']})",
+                          summary["last"], columns))
         best = summary.get("best_on_val")
         if best:
             lines.append(_row(f"val, best epoch ({best['epoch']})", best["val"], columns))
             lines.append(_row("test at that epoch", best["test"], columns))
-    elif evals:
-        lines.append(_row(f"test, epoch {evals[-1]['epoch']} (unfinished)", evals[-1]["test"],
+    elif last:
+        split, record = last
+        lines.append(_row(f"{split}, epoch {record['epoch']} (unfinished)", record[split],
                           columns))
     calibration = (summary or {}).get("last", {}).get("calibration")
     if calibration:
         lines += ["", "Calibration on test, last epoch (ECEs in %, 15 bins; a sample counts in "
                   "the group of its true class):", "", *calibration_table(calibration)]
-    for png in (CURVES_PNG, PER_CLASS_PNG, RELIABILITY_PNG):
+    for png in pictures.get(cfg.get("task", "classification"), ()):
         if (folder / png).is_file():
             lines += ["", f"![{png}]({png})"]
     return "\n".join(lines) + "\n"
 
 
-def write_report(folder: Path) -> str:
-    text = render(folder)
+def write_report(folder: Path, pictures: Mapping[str, Sequence[str]]) -> str:
+    text = render(folder, pictures)
     (folder / "report.md").write_text(text)
     return text

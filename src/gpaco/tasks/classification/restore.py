@@ -18,7 +18,7 @@ from gpaco.data.transforms import build_transform
 from gpaco.errors import UserError
 from gpaco.weights.authors import authors_checkpoint_from, safe_load
 from gpaco.weights.ensemble import LogitEnsemble
-from gpaco.weights.export import classifier_name, export_state_dict
+from gpaco.weights.export import classifier_name, export_state_dict, tag_export
 
 from gpaco.tasks.classification.build import build_model
 from gpaco.weights.load import is_gpaco_checkpoint
@@ -146,9 +146,12 @@ def export_file(source: str | Path, destination: str | Path, *, with_classifier:
                 overrides: Sequence[str] = (), recipe: Config | None = None) -> str:
     """Write the plain torchvision/timm state dict of a checkpoint's model; returns one line."""
     loaded = load_model(source, overrides, recipe)
-    state = export_state_dict(loaded.model, with_classifier=with_classifier)
+    model_cfg = loaded.config.model
+    state = tag_export(export_state_dict(loaded.model, with_classifier=with_classifier),
+                       model_cfg.backbone, model_cfg.backbone_kwargs)
     atomic_save(state, destination)
     backbone = loaded.model.backbone
     head = f", classifier as {classifier_name(backbone)}.*" if with_classifier else ""
     return (f"wrote {len(state)} tensors of {type(backbone).__name__} "
-            f"({loaded.config.model.backbone}{head}) to {destination}")
+            f"({loaded.config.model.backbone}{head}) to {destination}; "
+            f"gpaco.load_exported({str(destination)!r}) builds the network and loads it")

@@ -22,7 +22,7 @@ from gpaco.tasks.classification.evaluate import evaluate
 from gpaco.tasks.classification.methods import METHODS
 from gpaco.tasks.classification.metrics import EvalResult, format_pct
 from gpaco.tasks.entries import task_entry
-from gpaco.tasks.classification.report import write_per_class_csv, write_plots
+from gpaco.tasks.classification.report import PICTURES, write_per_class_csv, write_plots
 from gpaco.train import parallel
 from gpaco.train import run_dir as rd
 from gpaco.train.data import Data
@@ -47,6 +47,7 @@ class ClassificationTask:
 
     methods = METHODS
     datasets = DATASETS
+    pictures = PICTURES
 
     def entry(self) -> TaskEntry:
         """The task as the config sees it (gpaco.config.options)."""
@@ -107,15 +108,16 @@ class ClassificationTask:
         return (f"final (last epoch) accuracy: overall {f(summary['top1'])} | many "
                 f"{f(summary['many'])} | medium {f(summary['medium'])} | few {f(summary['few'])}")
 
-    def evaluate_file(self, ckpt: dict[str, Any], cfg: Config, split: str,
+    def evaluate_file(self, ckpt: dict[str, Any], cfg: Config, split: str | None,
                       path: str) -> EvalResult:
-        """`gpaco eval` of a run's checkpoint `path` (loaded as `ckpt`) on `split`."""
-        return evaluate_loaded(ckpt, cfg, split, path)
+        """`gpaco eval` of a run's checkpoint `path` (loaded as `ckpt`) on `split` (None:
+        test)."""
+        return evaluate_loaded(ckpt, cfg, split or "test", path)
 
-    def file_line(self, split: str, result: EvalResult) -> str:
+    def file_line(self, split: str | None, result: EvalResult) -> str:
         """What `gpaco eval` prints of `evaluate_file`'s result."""
         f = format_pct
-        return (f"{split}: top1 {f(result.top1)} top5 {f(result.top5)} | many {f(result.many)} "
+        return (f"{split or 'test'}: top1 {f(result.top1)} top5 {f(result.top5)} | many {f(result.many)} "
                 f"| medium {f(result.medium)} | few {f(result.few)} "
                 f"({result.num_samples} images)\n"
                 f"{calibration_line(result.calibration.summary())}")

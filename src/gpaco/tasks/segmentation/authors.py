@@ -61,7 +61,7 @@ def convert_segmentation(source: str | Path, recipe: Config,
     }
 
 
-def evaluate_authors_segmentation(paths: list[str], split: str, recipe: Config,
+def evaluate_authors_segmentation(paths: list[str], split: str | None, recipe: Config,
                                   overrides: list[str] | tuple[str, ...] = ()) -> str:
     """`gpaco eval --checkpoint FILE --recipe seg-...`: the file's mIoU line on the recipe's data
     (one file; the papers report no segmentation ensembles)."""

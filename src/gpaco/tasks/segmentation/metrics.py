@@ -9,6 +9,7 @@ aAcc = sum_c intersect / sum_c label. Pixels labelled `ignore_index` are not cou
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -17,7 +18,8 @@ from torch import Tensor
 
 @dataclass
 class SegmentationScores:
-    """Fractions in [0, 1]; per-class values are NaN where undefined."""
+    """Fractions in [0, 1]; per-class values are NaN where undefined. Every file and line of a
+    run shows them in percent (`percent`)."""
 
     miou: float
     macc: float
@@ -25,6 +27,12 @@ class SegmentationScores:
     iou: list[float]
     acc: list[float]
     num_images: int = 0  # evaluated images, where known
+    split: str = "test"  # the dataset split evaluated, as its papers name it ("val", "test")
+
+
+def percent(fraction: float) -> float | None:
+    """A fraction as a percentage for the run's files; None where undefined (NaN)."""
+    return None if math.isnan(fraction) else 100 * float(fraction)
 
 
 def confusion_matrix(pred: Tensor, target: Tensor, num_classes: int, ignore_index: int = 255) -> Tensor:

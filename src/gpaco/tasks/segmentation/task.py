@@ -9,7 +9,6 @@ import json
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Dataset
@@ -28,7 +27,7 @@ from gpaco.tasks.segmentation.inference import evaluate, predict
 from gpaco.tasks.segmentation import options
 from gpaco.tasks.segmentation.methods import (SEGMENTATION_METHODS, build_segmentation_criterion,
                                              get_segmentation_method)
-from gpaco.tasks.segmentation.metrics import SegmentationScores
+from gpaco.tasks.segmentation.metrics import SegmentationScores, percent
 from gpaco.tasks.segmentation.report import plot_iou_vs_frequency, plot_predictions, write_class_csv
 from gpaco.tasks.segmentation.eval_batches import collate_by_size
 
@@ -97,6 +96,7 @@ class SegmentationTask:
 
     methods = SEGMENTATION_METHODS
     datasets = SEGMENTATION_DATASETS
+    pictures = (PREDICTIONS_PNG, IOU_PNG)  # in the order `gpaco report` shows them
 
     def entry(self) -> TaskEntry:
         """The task as the config sees it (gpaco.config.options)."""
@@ -123,7 +123,8 @@ class SegmentationTask:
                                    pin, cfg.seed) if train is not None else None)
         test_loader = cpu_loader(test, t.eval_batch_size, False, d.workers, pin, cfg.seed,
                                  collate_fn=collate_by_size)
-        return Data(train, test, None, train_loader, test_loader, None, test.num_classes, [])
+        return Data(train, test, None, train_loader, test_loader, None, test.num_classes, [],
+                    test_name=_split_name(test))
 
     def build_model(self, cfg: Config, data: Data) -> nn.Module:
         model = build_segmenter(cfg, data.num_classes)
@@ -155,19 +156,23 @@ class SegmentationTask:
 
     def start_lines(self, run: Run) -> list[str]:
         inf = run.cfg.inference
-        return [f"evaluation: {inf.mode}, scales {inf.ratios} x data.scale {run.cfg.data.scale}"
-                f"{', flip' if inf.flip else ''}"]
+        return [f"evaluation on the {run.data.test_name} split ({len(run.data.test)} images; "
+                f"numbers in %): {inf.mode}, scales {inf.ratios} x data.scale "
+                f"{run.cfg.data.scale}{', flip' if inf.flip else ''}"]
 
     def evaluate(self, run: Run, loader: Any) -> SegmentationScores:
         return _evaluate(run.cfg, run.model, loader, run.data.num_classes, run.device)
 
-    def evaluate_file(self, ckpt: dict[str, Any], cfg: Config, split: str,
+    def evaluate_file(self, ckpt: dict[str, Any], cfg: Config, split: str | None,
                       path: str) -> SegmentationScores:
-        """`gpaco eval` of a run's checkpoint `path` (loaded as `ckpt`) on `split`."""
-        if split != "test":
-            raise UserError("segmentation runs have no validation split; use --split test")
+        """`gpaco eval` of a run's checkpoint `path` (loaded as `ckpt`) on `split`, the one
+        labelled held-out split its dataset has (None: that split)."""
         device = resolve_device(cfg.train.device)
         data = self.build_data(cfg, device, with_train=False)
+        if split not in (None, data.test_name):
+            raise UserError(f"--split {split}: a segmentation run evaluates the one labelled "
+                            f"held-out split of {cfg.data.dataset}, '{data.test_name}'; give "
+                            f"--split {data.test_name} or leave --split out")
         check_classes(ckpt.get("num_classes"), ckpt.get("classes"), data.test, path)
         model = self.build_model(cfg, data).to(device)
         load_weights(model, ckpt)
@@ -175,26 +180,27 @@ class SegmentationTask:
         result.num_images = len(data.test)
         return result
 
-    def file_line(self, split: str, result: SegmentationScores) -> str:
-        """What `gpaco eval` prints of `evaluate_file`'s result."""
-        return self.describe(split, self.summary(result)) + f" ({result.num_images} images)"
+    def file_line(self, split: str | None, result: SegmentationScores) -> str:
+        """What `gpaco eval` prints of `evaluate_file`'s result (on `result.split`)."""
+        return (self.describe(result.split, self.summary(result))
+                + f" ({result.num_images} images)")
 
     def summary(self, result: SegmentationScores) -> dict[str, Any]:
-        def pct(v: float) -> float | None:
-            return None if np.isnan(v) else 100 * float(v)
-
-        return {"miou": pct(result.miou), "macc": pct(result.macc), "aacc": pct(result.aacc),
-                "iou": [pct(v) for v in result.iou]}
+        """Percentages (like classification's), per-class IoU in class order, and the split."""
+        return {"miou": percent(result.miou), "macc": percent(result.macc),
+                "aacc": percent(result.aacc), "iou": [percent(v) for v in result.iou],
+                "split": result.split}
 
     def score(self, summary: dict[str, Any]) -> float:
         return summary["miou"]
 
     def describe(self, split: str, summary: dict[str, Any]) -> str:
-        return (f"{split} mIoU {summary['miou']:.2f} mAcc {summary['macc']:.2f} "
-                f"aAcc {summary['aacc']:.2f}")
+        return (f"{split} mIoU {summary['miou']:.2f}% mAcc {summary['macc']:.2f}% "
+                f"aAcc {summary['aacc']:.2f}%")
 
     def final_line(self, summary: dict[str, Any]) -> str:
-        return "final (last epoch) " + self.describe("test", summary)
+        # summaries before issue 22 have no split: their runs called every evaluation "test"
+        return "final (last epoch) " + self.describe(summary.get("split", "test"), summary)
 
     def write_outputs(self, run: Run, result: SegmentationScores) -> None:
         folder, classes = run.folder, list(run.data.test.classes)
@@ -213,7 +219,14 @@ def _evaluate(cfg: Config, model: nn.Module, loader: Any, num_classes: int,
     if gdist.world_size() > 1:  # each rank evaluated its shard
         matrix.matrix = matrix.matrix.to(device)
         parallel.sum_over_ranks(matrix.matrix)
-    return matrix.compute()
+    result = matrix.compute()
+    result.split = _split_name(loader.dataset)
+    return result
+
+
+def _split_name(dataset: Dataset) -> str:
+    """The name of the labelled split a segmentation dataset's `train=False` loads."""
+    return getattr(dataset, "eval_split", "test")  # a user's dataset may not say
 
 
 def _predict_options(cfg: Config) -> dict[str, Any]:
@@ -235,7 +248,8 @@ def _pixel_counts(run: Run) -> list[int]:
 
 @torch.no_grad()
 def _plot_predictions(run: Run) -> None:
-    """The first `inference.predictions` test images beside their labels and predictions."""
+    """The first `inference.predictions` images of the evaluated split beside their labels and
+    predictions."""
     raw = _dataset(run.cfg, False, None)
     count = min(run.cfg.inference.predictions, len(raw))
     tf, model = _test_transform(run.cfg), run.model.eval()
@@ -248,4 +262,5 @@ def _plot_predictions(run: Run) -> None:
         labels.append(mask.numpy())
         preds.append(scores.argmax(1)[0].cpu().numpy())
     if count:  # lists: real images differ in size
-        plot_predictions(run.folder / PREDICTIONS_PNG, images, labels, preds, run.data.num_classes)
+        plot_predictions(run.folder / PREDICTIONS_PNG, images, labels, preds,
+                         list(run.data.test.classes))
