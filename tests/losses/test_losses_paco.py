@@ -72,6 +72,28 @@ def test_label_above_num_classes_has_no_center_but_has_positives() -> None:
     torch.testing.assert_close(loss, ref_paco(feats, labels, logits, alpha=0.5), rtol=1e-6, atol=0)
 
 
+@pytest.mark.parametrize("keep_bytes", [0, 2**30])  # similarities recomputed / kept
+def test_any_label_values_match_brute_force(
+    monkeypatch: pytest.MonkeyPatch, keep_bytes: int
+) -> None:
+    """Positives are grouped by label value: negative, huge and out-of-range labels, an
+    ignored value, in any order, with the (A, M) softmax recomputed or kept."""
+    from gpaco.losses import _contrast
+
+    monkeypatch.setattr(_contrast, "KEEP_BYTES", keep_bytes)
+    feats, labels, logits = contrast_set(7, 19, NUM_CLASSES, seed=5)
+    values = torch.tensor([-7, 3, 2**40, NUM_CLASSES, -1, 0])  # -1 is ignored
+    gen = torch.Generator().manual_seed(1)
+    labels = values[torch.randint(0, len(values), (19,), generator=gen)]
+    labels[1] = -1  # an ignored anchor
+    kwargs = dict(alpha=0.3, label_smoothing=0.1, ignore_index=-1)
+    loss = paco_loss(feats, labels, logits, **kwargs)
+    expected = ref_paco(feats, labels, logits, **kwargs)
+    torch.testing.assert_close(loss, expected, rtol=1e-6, atol=1e-12)
+    for got, want in zip(grads(loss, feats, logits), grads(expected, feats, logits)):
+        torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-12)
+
+
 def test_module_matches_functional() -> None:
     feats, labels, logits = gpaco_shaped(batch=4, queue=8, num_classes=NUM_CLASSES)
     criterion = PaCoLoss(NUM_CLASSES, alpha=0.2, beta=0.9, gamma=1.1, temperature=0.1,
