@@ -18,6 +18,8 @@ optimiser state and checkpoint a run; minutes on 2 busy cores): they still run w
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
@@ -155,8 +157,10 @@ def _random(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def layouts(tmp_path_factory) -> Layouts:
-    return Layouts(tmp_path_factory.mktemp("layouts"))
+def layouts(tmp_path_factory) -> Iterator[Layouts]:
+    root = tmp_path_factory.mktemp("layouts")
+    yield Layouts(root)
+    shutil.rmtree(root)  # GBs of weights files: pytest keeps its last three sessions' folders
 
 
 def _classification(cfg: C.Config, layouts: Layouts) -> list[str]:
@@ -216,10 +220,13 @@ def test_recipe_trains_one_step_and_evaluates(name: str, layouts: Layouts, tmp_p
     cfg = C.load_config(name)
     task = _segmentation if cfg.task == "segmentation" else _classification
     run = tmp_path / "run"
-    code = main(["train", "--recipe", name, *COMMON, *task(cfg, layouts), f"output.dir={run}"])
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    summary = json.loads((run / rd.SUMMARY).read_text())
-    metric = "miou" if cfg.task == "segmentation" else "top1"
-    assert 0.0 <= summary["last"][metric] <= 100.0
-    assert (run / rd.CHECKPOINT).is_file()
+    try:
+        code = main(["train", "--recipe", name, *COMMON, *task(cfg, layouts),
+                     f"output.dir={run}"])
+        assert code == 0, capsys.readouterr().err
+        summary = json.loads((run / rd.SUMMARY).read_text())
+        metric = "miou" if cfg.task == "segmentation" else "top1"
+        assert 0.0 <= summary["last"][metric] <= 100.0
+        assert (run / rd.CHECKPOINT).is_file()
+    finally:  # a ViT-L run leaves 3.5 GB of checkpoint
+        shutil.rmtree(run, ignore_errors=True)
