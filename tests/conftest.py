@@ -3,9 +3,17 @@ what else the machine was doing at that moment (auto picks 1 thread beside a bus
 and 1 and 2 threads sum floats in different orders). tests/engine/test_cpu.py fakes machines
 itself."""
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from gpaco.train import cpu
+
+# The writers of fake dataset files and weights layouts, for tests in any folder.
+for _folder in ("data", "interop"):
+    if str(Path(__file__).parent / _folder) not in sys.path:
+        sys.path.insert(0, str(Path(__file__).parent / _folder))
 
 
 @pytest.fixture(autouse=True)

@@ -93,3 +93,133 @@ def write_fashion_mnist(folder: Path, per_class: int = 30, test_per_class: int =
 def write_png(path: Path, value: int = 0, size: tuple[int, int] = (8, 6)) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.new("RGB", size, (value, value, value)).save(path)
+
+
+# ------------------------------------------------------------------ long-tailed split-file sets
+def jpeg_bytes(size: tuple[int, int] = (40, 32), value: int = 90) -> bytes:
+    """One small JPEG (W, H), to write under many names cheaply."""
+    import io
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (value, 255 - value, 40)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def first_line_per_class(split: Path, num_classes: int) -> list[str]:
+    """`relative/path label` of the first image of each class in a shipped list (its layout)."""
+    seen: dict[int, str] = {}
+    for line in split.read_text().splitlines():
+        path, label = line.rsplit(" ", 1)
+        seen.setdefault(int(label), path)
+    assert len(seen) == num_classes, split
+    return [f"{seen[c]} {c}" for c in range(num_classes)]
+
+
+def write_split_file_set(root: Path, train_lines: list[str], test_lines: list[str],
+                         size: tuple[int, int] = (40, 32)) -> tuple[Path, Path]:
+    """The images the lines name, under `root` in the lists' own layout (ImageNet's
+    train/<wnid>/, Places' data_256/<letter>/<category>/, iNat's train_val2018/<kingdom>/<id>/),
+    and the two lists beside it; returns (train list, test list)."""
+    data = jpeg_bytes(size)
+    for line in {*train_lines, *test_lines}:
+        path = root / line.rsplit(" ", 1)[0]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    lists = []
+    for name, lines in (("train.txt", train_lines), ("test.txt", test_lines)):
+        (root.parent / name).write_text("\n".join(lines) + "\n")
+        lists.append(root.parent / name)
+    return lists[0], lists[1]
+
+
+def write_image_folder(root: Path, classes: list[str], per_split: dict[str, int],
+                       size: tuple[int, int] = (48, 40)) -> None:
+    """root/<split>/<class>/<class>_<i>.JPEG (ImageNet's train/val wnid layout)."""
+    for split, n in per_split.items():
+        for k, name in enumerate(classes):
+            for i in range(n):
+                path = root / split / name / f"{name}_{i}.JPEG"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.new("RGB", size, (40 * k % 256, 90, 200)).save(path, "JPEG")
+
+
+# ------------------------------------------------------------------ segmentation releases
+def write_jpg(path: Path, h: int, w: int, seed: int = 0) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(path)
+
+
+def write_mask_png(path: Path, mask: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(mask.astype(np.uint8), mode="L").save(path)
+
+
+def stripes(h: int, w: int, values: list[int]) -> np.ndarray:
+    """An (h, w) mask whose rows cycle through `values`."""
+    return np.array(values)[np.arange(h) % len(values)][:, None].repeat(w, 1)
+
+
+def write_ade20k(root: Path, h: int, w: int, train: int = 4, val: int = 1) -> Path:
+    """root/ADEChallengeData2016/{images,annotations}/{training,validation}/ADE_*.{jpg,png}."""
+    base = root / "ADEChallengeData2016"
+    for split, n, prefix in (("training", train, "train"), ("validation", val, "val")):
+        for i in range(n):
+            name = f"ADE_{prefix}_{i + 1:08d}"
+            write_jpg(base / "images" / split / f"{name}.jpg", h, w, seed=i)
+            write_mask_png(base / "annotations" / split / f"{name}.png", stripes(h, w, [0, 1, 3, 150]))
+    return base
+
+
+def write_cityscapes(root: Path, h: int, w: int, train: int = 4, val: int = 1) -> Path:
+    """root/leftImg8bit/<split>/<city>/*_leftImg8bit.png + gtFine/.../*_gtFine_labelIds.png."""
+    for split, n in (("train", train), ("val", val)):
+        for i in range(n):
+            stem = f"aachen_{i:06d}_000019"
+            write_jpg(root / "leftImg8bit" / split / "aachen" / f"{stem}_leftImg8bit.png", h, w, i)
+            write_mask_png(root / "gtFine" / split / "aachen" / f"{stem}_gtFine_labelIds.png",
+                           stripes(h, w, [7, 26, 0, 33, 8]))
+    return root
+
+
+def write_coco_stuff10k(root: Path, h: int, w: int, train: int = 4, test: int = 1) -> Path:
+    """root/cocostuff-10k-v1.1/{images/*.jpg, annotations/*.mat ("S"), imageLists/*.txt}."""
+    from scipy.io import savemat
+
+    base = root / "cocostuff-10k-v1.1"
+    names = {"train": [], "test": []}
+    for split, n in (("train", train), ("test", test)):
+        for i in range(n):
+            name = f"COCO_train2014_{len(names['train']) + len(names['test']):012d}"
+            names[split].append(name)
+            write_jpg(base / "images" / f"{name}.jpg", h, w, seed=i)
+            (base / "annotations").mkdir(exist_ok=True)
+            savemat(base / "annotations" / f"{name}.mat",
+                    {"S": stripes(h, w, [0, 1, 11, 92, 182]).astype(np.uint16)})
+    (base / "imageLists").mkdir(exist_ok=True)
+    for split, items in names.items():
+        (base / "imageLists" / f"{split}.txt").write_text("\n".join(items) + "\n")
+    return base
+
+
+def write_pascal_context_release(root: Path, h: int, w: int, train: int = 4,
+                                 val: int = 1) -> tuple[Path, Path]:
+    """What `gpaco prepare pascal_context59` reads: VOCdevkit/VOC2010 (JPEGImages,
+    ImageSets/Main/{train,val}.txt) and the release's trainval/<id>.mat (LabelMap, 459 ids)."""
+    from scipy.io import savemat
+
+    voc, mats = root / "VOCdevkit" / "VOC2010", root / "trainval"
+    (voc / "ImageSets" / "Main").mkdir(parents=True)
+    mats.mkdir(parents=True)
+    k = 0
+    for split, n in (("train", train), ("val", val)):
+        ids = []
+        for _ in range(n):
+            name = f"2008_{k:06d}"
+            ids.append(name)
+            write_jpg(voc / "JPEGImages" / f"{name}.jpg", h, w, seed=k)
+            savemat(mats / f"{name}.mat",
+                    {"LabelMap": stripes(h, w, [2, 458, 0, 284]).astype(np.uint16)})
+            k += 1
+        (voc / "ImageSets" / "Main" / f"{split}.txt").write_text("\n".join(ids) + "\n")
+    return voc.parent, mats

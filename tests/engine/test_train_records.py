@@ -68,3 +68,22 @@ def test_a_model_that_cannot_take_the_input_is_one_line_before_any_step(tmp_path
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot take the run's input" in err
     assert "data.image_size" in err and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("batched", ["true", "false"])
+def test_an_image_size_below_what_the_augmentations_take_is_one_line(capsys, batched):
+    """A 1 px image comes back 2 px wide from the batched AutoAugment / RandAugment and trains
+    to a nan loss on the per-sample path: refused up front."""
+    assert main(["config", "data.image_size=1", f"data.batched_augment={batched}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "data.image_size=1 is below 2" in err
+    assert main(["config", "data.image_size=2", f"data.batched_augment={batched}"]) == 0
+
+
+@pytest.mark.parametrize("size", [2, 3])
+def test_tiny_images_train_on_the_per_sample_augmentation(tmp_path, capsys, tiny_args, size):
+    run = tmp_path / "r"
+    assert main(["train", *tiny_args, "data.batched_augment=false", f"data.image_size={size}",
+                 "epochs=1", "train.eval_batch_size=2000", f"output.dir={run}"]) == 0, \
+        capsys.readouterr().err
+    assert (run / "last.pt").is_file()

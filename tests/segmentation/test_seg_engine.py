@@ -132,3 +132,29 @@ def test_gpaco_prepare_writes_pascal_context_labels(tmp_path, capsys) -> None:
     png = np.array(Image.open(voc / "SegmentationClassContext/2008_000002.png"))
     assert png.shape == (8, 8) and png[0, 0] == 1 and png[7, 0] == 0  # aeroplane; 0 = none
     assert main(["prepare", "pascal_context59", str(voc)]) == 2  # a missing source
+
+
+@pytest.mark.parametrize("cut", [0, 100, -10])  # no header, a cut header, cut data
+def test_prepare_on_a_truncated_mat_file_is_one_line_naming_it(tmp_path, capsys, cut) -> None:
+    from _dataset_fakes import write_pascal_context_release
+
+    voc, mats = write_pascal_context_release(tmp_path, 12, 16, train=1)
+    damaged = mats / "2008_000000.mat"
+    damaged.write_bytes(damaged.read_bytes()[:cut])
+    assert main(["prepare", "pascal_context59", str(voc), str(mats)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"cannot read {damaged}" in err and "download the Pascal-Context trainval files again" in err
+
+
+def test_a_truncated_coco_stuff_annotation_is_one_line_naming_it(tmp_path) -> None:
+    from _dataset_fakes import write_coco_stuff10k
+    from gpaco.data.segmentation import COCOStuff10k
+    from gpaco.errors import UserError
+
+    base = write_coco_stuff10k(tmp_path, 12, 16, train=1)
+    name = (base / "imageLists" / "train.txt").read_text().split()[0]
+    damaged = base / "annotations" / f"{name}.mat"
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    with pytest.raises(UserError, match=f"cannot read {re.escape(str(damaged))} .*truncated"):
+        COCOStuff10k(base)[0]

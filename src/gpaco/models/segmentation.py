@@ -210,6 +210,8 @@ def create_segmenter(
         raise UserError(f"unknown segmentation architecture {arch!r}; choose from {ARCHITECTURES}")
     if num_classes < 1:
         raise UserError(f"num_classes must be >= 1, got {num_classes}")
+    if "swin" in encoder:  # evaluation feeds whole images of any size, not only the crop's
+        encoder_kwargs = {"dynamic_img_size": True, **encoder_kwargs}
     enc, dec = _smp_parts(arch, encoder, decoder_channels, encoder_output_stride, **encoder_kwargs)
     if encoder_checkpoint is not None:
         load_encoder_weights(enc, encoder_checkpoint)
@@ -253,6 +255,16 @@ def _timm_stem(name: str) -> str:
     return f"bn1.{rest}" if index == 7 else f"conv1.{index}.{rest}"
 
 
+def _flattened_name(name: str, own: dict[str, Tensor]) -> str:
+    """A timm model's key (`layers.0.blocks.0...`) under the name its features_only wrapper
+    gives it (timm flattens sequential stages: `layers_0.blocks.0...`), where the encoder has
+    that name and not the original."""
+    if name in own:
+        return name
+    flat = re.sub(r"^([A-Za-z_]\w*?)\.(\d+)\.", r"\1_\2.", name)
+    return flat if flat in own else name
+
+
 def load_encoder_weights(encoder: nn.Module, path: str | Path) -> list[str]:
     """Load a classification checkpoint (a state_dict, or one under "state_dict"/"model",
     keys optionally prefixed module./backbone./encoder.) into an smp encoder.
@@ -271,6 +283,7 @@ def load_encoder_weights(encoder: nn.Module, path: str | Path) -> list[str]:
     # timm encoders wrap the network as `encoder.model`; smp ResNets are the network itself.
     target = encoder.model if isinstance(getattr(encoder, "model", None), nn.Module) else encoder
     own = target.state_dict()
+    state = {_flattened_name(k, own): v for k, v in state.items()}
     missing = sorted(set(own) - set(state))
     if missing:
         raise UserError(f"{path} lacks {len(missing)} encoder weights, e.g. {missing[0]}")

@@ -49,7 +49,8 @@ class Task(Protocol):
         """The last evaluation, as `gpaco train` prints it at the end."""
 
     # Optional: `check_input(cfg, model, device)` refuses, in one line and before the first step,
-    # a model that cannot take the run's input (classification checks its image size).
+    # a model that cannot take the run's input (classification: its image size; segmentation:
+    # its training crop).
     # Optional: `pictures`, the picture files `write_outputs` leaves in the run folder, in the
     # order `gpaco report` embeds them.
 

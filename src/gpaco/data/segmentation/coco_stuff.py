@@ -17,6 +17,7 @@ import numpy as np
 
 from gpaco.data.segmentation.class_names import COCO_STUFF as CLASSES
 from gpaco.data.segmentation.layout import find_root
+from gpaco.data.segmentation.mat_files import read_mat_array
 from gpaco.data.segmentation.paired_files import (
     IGNORE_INDEX,
     PairedFileDataset,
@@ -24,7 +25,6 @@ from gpaco.data.segmentation.paired_files import (
     require_dir,
     stems,
 )
-from gpaco.errors import UserError
 
 UNUSED_IDS = (12, 26, 29, 30, 45, 66, 68, 69, 71, 83, 91)
 _USED = [i for i in range(1, 183) if i not in UNUSED_IDS]
@@ -33,18 +33,7 @@ ID_TO_TRAIN_ID = {0: IGNORE_INDEX, **{coco_id: k for k, coco_id in enumerate(_US
 
 def read_mat_mask(path: str) -> np.ndarray:
     """The "S" label map of a COCO-Stuff-10k .mat file."""
-    try:
-        from scipy.io import loadmat
-    except ImportError:
-        raise UserError("reading COCO-Stuff-10k .mat annotations needs scipy "
-                        "(pip install scipy)") from None
-    try:
-        data = loadmat(path)
-    except (OSError, ValueError, TypeError) as e:
-        raise UserError(f"cannot read mask {path}: {type(e).__name__}: {e}") from None
-    if "S" not in data:
-        raise UserError(f"mask {path} has no label map 'S' (keys: {sorted(data)[:5]})")
-    return np.asarray(data["S"])
+    return read_mat_array(path, "S", "COCO-Stuff-10k annotation")
 
 
 def coco_ids_to_train_ids(mask: np.ndarray, path: str = "<array>") -> np.ndarray:

@@ -23,6 +23,7 @@ from PIL import Image
 
 from gpaco.data.segmentation.class_names import PASCAL_CONTEXT_59 as CLASSES
 from gpaco.data.segmentation.layout import find_root
+from gpaco.data.segmentation.mat_files import read_mat_array
 from gpaco.data.segmentation.paired_files import (
     PairedFileDataset,
     check_values,
@@ -72,17 +73,7 @@ def context_to_59(label_map: np.ndarray) -> np.ndarray:
 
 
 def _read_label_map(path: Path) -> np.ndarray:
-    try:
-        from scipy.io import loadmat
-    except ImportError:
-        raise UserError("preparing Pascal-Context needs scipy (pip install scipy)") from None
-    try:
-        data = loadmat(str(path))
-    except (OSError, ValueError, TypeError) as e:
-        raise UserError(f"cannot read {path}: {type(e).__name__}: {e}") from None
-    if "LabelMap" not in data:
-        raise UserError(f"{path} has no 'LabelMap' (is it a Pascal-Context trainval .mat?)")
-    return np.asarray(data["LabelMap"])
+    return read_mat_array(path, "LabelMap", "Pascal-Context trainval")
 
 
 def prepare_pascal_context(voc2010: str | Path, context_mats: str | Path) -> dict[str, int]:

@@ -103,6 +103,11 @@ CONDITIONS: dict[str, Condition] = {
 }
 
 
+# A 1 px image comes back 2 px wide from the batched AutoAugment / RandAugment's geometric ops,
+# and its per-sample twin trains to a nan loss (a ResNet's batch norm over single pixels).
+MIN_IMAGE_SIZE = 2
+
+
 def check(cfg: Config) -> None:
     """What no classification run could use."""
     data = cfg.data
@@ -115,6 +120,10 @@ def check(cfg: Config) -> None:
         soft = "|".join(n for n, m in METHODS.items() if m.soft_targets)
         raise UserError(f"data.mixup_alpha / cutmix_alpha need method={soft} (soft targets), not "
                         f"method={cfg.method}")
+    if data.image_size < MIN_IMAGE_SIZE:
+        raise UserError(f"data.image_size={data.image_size} is below {MIN_IMAGE_SIZE}, the "
+                        f"smallest image the augmentations take; give data.image_size >= "
+                        f"{MIN_IMAGE_SIZE}")
     if cfg.train.cuda_graph and not data.batched_augment:
         raise UserError("train.cuda_graph=true needs data.batched_augment=true (the graph "
                         "captures the batched augmentation)")

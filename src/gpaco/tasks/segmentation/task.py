@@ -33,6 +33,7 @@ from gpaco.tasks.segmentation.eval_batches import collate_by_size
 
 from gpaco.train import parallel
 from gpaco.train.data import Data, cpu_loader, resolve_device
+from gpaco.train.input_check import check_model_takes_input
 from gpaco.weights.checkpoint import check_classes, load_weights
 from gpaco.weights.load import weights_file
 
@@ -125,6 +126,10 @@ class SegmentationTask:
                                  collate_fn=collate_by_size)
         return Data(train, test, None, train_loader, test_loader, None, test.num_classes, [],
                     test_name=_split_name(test))
+
+    def check_input(self, cfg: Config, model: nn.Module, device: torch.device) -> None:
+        check_model_takes_input(model, tuple(cfg.data.crop_size), device, cfg.model.backbone,
+                                key="data.crop_size")
 
     def build_model(self, cfg: Config, data: Data) -> nn.Module:
         model = build_segmenter(cfg, data.num_classes)
