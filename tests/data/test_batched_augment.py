@@ -504,3 +504,18 @@ def test_gpu_pipeline_statistics_match_cpu_pipeline(name: str) -> None:
     plain = V.build_batched_transform("cifar_test")(x)
     for stat in (lambda t: t.mean((1, 2, 3)), lambda t: t.std((1, 2, 3))):
         assert _same_distribution(stat(ours) - stat(plain), stat(theirs) - stat(plain)), name
+
+
+def test_cifar_test_view_resizes_as_the_per_sample_path_within_a_level() -> None:
+    """28 px images at data.image_size=32: both paths resize first (PIL's antialiased bilinear
+    against torch's), then normalise; the batched one used to keep 28 px."""
+    x = images(8, size=28)
+    batched = V.build_batched_transform("cifar_test", image_size=32)(x)
+    per_sample = build_transform("cifar_test", image_size=32)
+    ref = torch.stack([per_sample(Image.fromarray(img.permute(1, 2, 0).numpy())) for img in x])
+    assert batched.shape == ref.shape == (8, 3, 32, 32)
+    std = torch.tensor(CIFAR_STD).view(1, 3, 1, 1)
+    levels = ((batched - ref) * std * 255).abs()
+    assert levels.max() <= 2.01 and levels.mean() < 0.3
+    same = V.build_batched_transform("cifar_test", image_size=28)
+    assert torch.equal(same(x), O.Normalize(CIFAR_MEAN, CIFAR_STD)(O.to_float_nchw(x)))

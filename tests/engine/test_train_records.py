@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
+from gpaco import run, tasks
 from gpaco.cli import main
+from gpaco.train.input_check import evaluation_input_size
 
 
 def _split_file_data(root: Path, train_labels: list[int]) -> list[str]:
@@ -68,6 +71,20 @@ def test_a_model_that_cannot_take_the_input_is_one_line_before_any_step(tmp_path
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot take the run's input" in err
     assert "data.image_size" in err and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("batched", ["true", "false"])
+def test_images_of_another_size_are_evaluated_at_the_training_size(tmp_path, capsys, tiny_args,
+                                                                   batched):
+    """The embedded images are 28 px: with data.image_size=32 the batched path trained at 32 and
+    evaluated at 28 (a ViT built for 32 died in its first evaluation); both paths now resize
+    first, as the per-sample path did, and the input check sees the size evaluation gives."""
+    over = ["data.image_size=32", f"data.batched_augment={batched}"]
+    cfg = run.load_config(None, None, [*tiny_args, *over])
+    data = tasks.task_of(cfg).build_data(cfg, torch.device("cpu"))
+    assert evaluation_input_size(data.test_loader) == (32, 32)
+    assert main(["train", *tiny_args, *over, "model.backbone=vit_micro_patch4_32", "epochs=1",
+                 f"output.dir={tmp_path / 'r'}"]) == 0, capsys.readouterr().err
 
 
 @pytest.mark.parametrize("batched", ["true", "false"])

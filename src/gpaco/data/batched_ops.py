@@ -87,6 +87,23 @@ class BatchedOp(nn.Module):
         raise NotImplementedError
 
 
+class ResizeIfNeeded(BatchedOp):
+    """Bilinear, antialiased resize to `size` x `size` unless the batch already is, rounded to
+    the 256 levels a uint8 image has: the twin of `gpaco.data.transforms.ResizeIfNeeded`, which
+    CIFAR-type views apply first (a 28 px Fashion-MNIST image trained at 32 px)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = int(size)
+
+    def forward(self, x: Tensor, generator: Generator = None) -> Tensor:
+        if tuple(x.shape[-2:]) == (self.size, self.size):
+            return x
+        y = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True,
+                          align_corners=False)
+        return y.mul_(255).round_().clamp_(0, 255).div_(255)
+
+
 class Normalize(BatchedOp):
     def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from torchvision.transforms import v2
 
 from gpaco.data.batched_autoaugment import AutoAugmentCIFAR10
+from gpaco.data import batched_ops
 from gpaco.data.batched_ops import (BatchedOp, ColorJitter, Cutout, GaussianBlur, Generator,
                                     Grayscale, HFlip, Normalize, RandomCropPad, RandomResizedCrop,
                                     to_float_nchw)
@@ -105,7 +106,10 @@ def build_batched_transform(
     _check(name)
     size, mean, std = view_defaults(name, image_size, mean, std)
     scale = crop_scale(name)
-    ops = [RandomResizedCrop(size, scale=scale)] if crop and scale else []
+    # the first op, as on the per-sample path: the random resized crop, or (views that keep
+    # the image's size) a resize to the training size when the images have another
+    first = RandomResizedCrop(size, scale=scale) if scale else batched_ops.ResizeIfNeeded(size)
+    ops = [first] if crop else []
     return BatchedCompose(ops + _rest(name, size, mean, randaug_n, randaug_m)
                           + [Normalize(mean, std)])
 

@@ -48,9 +48,9 @@ class Task(Protocol):
     def final_line(self, summary: dict[str, Any]) -> str:
         """The last evaluation, as `gpaco train` prints it at the end."""
 
-    # Optional: `check_input(cfg, model, device)` refuses, in one line and before the first step,
-    # a model that cannot take the run's input (classification: its image size; segmentation:
-    # its training crop).
+    # Optional: `check_input(cfg, data, model, device)` refuses, in one line and before the
+    # first step, a model that cannot take the run's input (classification: its image size and
+    # its test images' size; segmentation: its training crop).
     # Optional: `pictures`, the picture files `write_outputs` leaves in the run folder, in the
     # order `gpaco report` embeds them.
 

@@ -69,7 +69,7 @@ class Run:
         self.model = self.task.build_model(cfg, self.data).to(self.device)
         check_input = getattr(self.task, "check_input", None)
         if check_input is not None:  # before any step: one line, not a traceback inside it
-            check_input(cfg, self.model, self.device)
+            check_input(cfg, self.data, self.model, self.device)
         if t.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.criterion = self.task.build_criterion(cfg, self.data).to(self.device)

@@ -27,7 +27,7 @@ from gpaco.train import parallel
 from gpaco.train import run_dir as rd
 from gpaco.train.data import Data
 from gpaco.train.forward import TrainForward
-from gpaco.train.input_check import check_model_takes_input
+from gpaco.train.input_check import check_model_takes_input, evaluation_input_size
 
 if TYPE_CHECKING:
     from gpaco.train.trainer import Run
@@ -65,8 +65,21 @@ class ClassificationTask:
         """The run's model for `num_classes` classes, without its data (gpaco config)."""
         return build_model(cfg, num_classes)
 
-    def check_input(self, cfg: Config, model: nn.Module, device: torch.device) -> None:
-        check_model_takes_input(model, cfg.data.image_size, device, cfg.model.backbone)
+    def check_input(self, cfg: Config, data: Data, model: nn.Module,
+                    device: torch.device) -> None:
+        size = cfg.data.image_size
+        check_model_takes_input(model, size, device, cfg.model.backbone)
+        # In-memory datasets are evaluated at their own size, whatever data.image_size crops
+        # for training (Fashion-MNIST 28, CIFAR 32): the model must take that size too.
+        test_size = evaluation_input_size(data.test_loader)
+        if test_size is not None and test_size != (size, size):
+            h, w = test_size
+            check_model_takes_input(
+                model, test_size, device, cfg.model.backbone,
+                key=f"the {cfg.data.dataset} test images' size", fix=(
+                    f"data.image_size={size} sets the training crops only; set data.image_size={h} "
+                    f"or build the model for {h}x{w} (e.g. model.backbone_kwargs={{img_size: {h}}}"
+                    " for a ViT)"))
 
     def build_criterion(self, cfg: Config, data: Data) -> nn.Module:
         return build_criterion(cfg, data.num_classes, data.class_counts)

@@ -127,7 +127,8 @@ class SegmentationTask:
         return Data(train, test, None, train_loader, test_loader, None, test.num_classes, [],
                     test_name=_split_name(test))
 
-    def check_input(self, cfg: Config, model: nn.Module, device: torch.device) -> None:
+    def check_input(self, cfg: Config, data: Data, model: nn.Module,
+                    device: torch.device) -> None:
         check_model_takes_input(model, tuple(cfg.data.crop_size), device, cfg.model.backbone,
                                 key="data.crop_size")
 
