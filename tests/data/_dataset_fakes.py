@@ -115,6 +115,27 @@ def first_line_per_class(split: Path, num_classes: int) -> list[str]:
     return [f"{seen[c]} {c}" for c in range(num_classes)]
 
 
+def _made_up_line(source: str, c: int) -> str:
+    """Class `c`'s line in the layout of shipped list `source`, with made-up names."""
+    if source.startswith("ImageNet_LT"):
+        from gpaco.tasks.classification.robustness.wnids import imagenet_wnids
+
+        return f"val/{imagenet_wnids()[c]}/ILSVRC2012_val_{c + 1:08d}.JPEG {c}"
+    if source.startswith("Places_LT"):
+        return f"data_256/c/category{c:03d}/{c + 1:08d}.jpg {c}"
+    return f"train_val2018/Plantae/{c}/{c:032x}.jpg {c}"  # iNaturalist
+
+
+def lines_per_class(source: str, num_classes: int) -> list[str]:
+    """One `relative/path label` line per class: the first of each class in the shipped list
+    `source` (../shared/data/splits), or, without that folder (a clean clone), made-up lines in
+    the same layout."""
+    split = SHARED / "data" / "splits" / source
+    if split.is_file():
+        return first_line_per_class(split, num_classes)
+    return [_made_up_line(source, c) for c in range(num_classes)]
+
+
 def write_split_file_set(root: Path, train_lines: list[str], test_lines: list[str],
                          size: tuple[int, int] = (40, 32)) -> tuple[Path, Path]:
     """The images the lines name, under `root` in the lists' own layout (ImageNet's

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 import torch
 
-from _dataset_fakes import (SHARED, first_line_per_class, write_ade20k, write_cifar10,
+from _dataset_fakes import (lines_per_class, write_ade20k, write_cifar10,
                             write_cifar100, write_cityscapes, write_coco_stuff10k,
                             write_fashion_mnist, write_image_folder, write_pascal_context_release,
                             write_pickle, write_split_file_set)
@@ -38,7 +38,6 @@ from gpaco.train import run_dir as rd
 pytest.importorskip("timm")
 pytest.importorskip("scipy")
 
-SPLITS = SHARED / "data" / "splits"
 RECIPES = C.list_recipes()
 # ViT-L / Swin-L: 225-293 s (ViT-L) and 43-51 s (Swin-L) a recipe at load 6 on 2 cores.
 SLOW = {n for n in RECIPES if "large" in C.load_config(n).model.backbone}
@@ -88,7 +87,7 @@ class Layouts:
         source, classes = {"imagenet_lt": ("ImageNet_LT_val.txt", 1000),
                            "places_lt": ("Places_LT_train.txt", 365),
                            "inat2018": ("iNaturalist18_val.txt", 8142)}[dataset]
-        lines = first_line_per_class(SPLITS / source, classes)
+        lines = lines_per_class(source, classes)
         root = self.folder(dataset) / "images"
         train, test = write_split_file_set(root, lines, lines[:4])
         return [f"data.root={root}", f"data.train_split={train}", f"data.test_split={test}"]
