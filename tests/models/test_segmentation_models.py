@@ -119,3 +119,35 @@ def test_swin_adamw_exempts_only_the_authors_keys() -> None:
     # biases and the heads' BN are decayed, as the authors' paramwise_cfg
     assert id(model.classifier.bias) not in undecayed
     assert id(model.decoder.bottleneck.bn.weight) not in undecayed
+
+
+@pytest.mark.slow
+def test_swin_weights_in_microsofts_release_layout_load_as_timms(tmp_path) -> None:
+    """The ADE20K recipes name Microsoft's Swin files (patch merging at the end of a stage,
+    index / mask buffers saved, `head.*`, under "model"): they load into the same weights as
+    timm's layout of the same values."""
+    import re
+
+    import timm
+
+    timm_state = timm.create_model("swin_tiny_patch4_window7_224", img_size=64).state_dict()
+    original = {}
+    for name, value in timm_state.items():  # timm -> Microsoft: the inverse of the loader's rule
+        name = re.sub(r"^layers\.(\d+)\.downsample\.",
+                      lambda m: f"layers.{int(m.group(1)) - 1}.downsample.", name)
+        original[name.replace("head.fc.", "head.")] = value
+    original["layers.0.blocks.0.attn.relative_position_index"] = torch.zeros(49, 49).long()
+    original["layers.0.blocks.1.attn_mask"] = torch.zeros(64, 49, 49)
+    assert "layers.0.downsample.reduction.weight" in original
+    torch.save({"model": original}, tmp_path / "swin_tiny_patch4_window7_224.pth")
+    torch.save(timm_state, tmp_path / "timm.pth")
+    loaded = []
+    for name in ("swin_tiny_patch4_window7_224.pth", "timm.pth"):
+        model = create_segmenter("upernet", "tu-swin_tiny_patch4_window7_224", C,
+                                 decoder_channels=32, img_size=64)
+        load_encoder_weights(model.encoder, tmp_path / name)
+        loaded.append(model.encoder.state_dict())
+    assert loaded[0].keys() == loaded[1].keys()
+    assert all(torch.equal(loaded[0][k], loaded[1][k]) for k in loaded[0])
+    stage1 = "model.layers_1.downsample.reduction.weight"
+    assert torch.equal(loaded[0][stage1], timm_state["layers.1.downsample.reduction.weight"])

@@ -255,6 +255,25 @@ def _timm_stem(name: str) -> str:
     return f"bn1.{rest}" if index == 7 else f"conv1.{index}.{rest}"
 
 
+def _timm_swin_layout(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """A Swin file in Microsoft's release layout (the one the ADE20K recipes name) in timm's:
+    the original stores each patch merging at the end of a stage (stage 0 has one), timm at
+    the start of the next, and the original also saves the relative-position index and
+    attention-mask buffers, which timm rebuilds. The rule is timm's `checkpoint_filter_fn`;
+    that function needs the unflattened model, which smp's features-only encoder is not. Other
+    files pass unchanged."""
+    if "layers.0.downsample.reduction.weight" not in state:
+        return state
+    out = {}
+    for name, value in state.items():
+        if name.endswith(("relative_position_index", "attn_mask")):
+            continue
+        name = re.sub(r"^layers\.(\d+)\.downsample\.",
+                      lambda m: f"layers.{int(m.group(1)) + 1}.downsample.", name)
+        out[name.replace("head.", "head.fc.", 1) if name.startswith("head.") else name] = value
+    return out
+
+
 def _flattened_name(name: str, own: dict[str, Tensor]) -> str:
     """A timm model's key (`layers.0.blocks.0...`) under the name its features_only wrapper
     gives it (timm flattens sequential stages: `layers_0.blocks.0...`), where the encoder has
@@ -279,7 +298,7 @@ def load_encoder_weights(encoder: nn.Module, path: str | Path) -> list[str]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for a bad file
         raise UserError(f"cannot read encoder checkpoint {path}: {type(e).__name__}") from None
-    state = _unwrap(state, path)
+    state = _timm_swin_layout(_unwrap(state, path))
     # timm encoders wrap the network as `encoder.model`; smp ResNets are the network itself.
     target = encoder.model if isinstance(getattr(encoder, "model", None), nn.Module) else encoder
     own = target.state_dict()
