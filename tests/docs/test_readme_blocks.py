@@ -212,7 +212,7 @@ def _gpaco_argv(tokens: list[str]) -> list[str]:
 def _check_pip(tokens: list[str]) -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert tokens[:3] == ["pip", "install", "-e"] and project["name"] == "gpaco"
-    assert project["scripts"]["gpaco"] == "gpaco.cli:main"
+    assert project["scripts"]["gpaco"] == "gpaco.__main__:entry"
     target = tokens[3]
     if "[" in target:
         extra = target[target.index("[") + 1:-1]

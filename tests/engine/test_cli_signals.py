@@ -11,6 +11,9 @@ import pytest
 import gpaco
 from gpaco.cli import main
 
+ENTRY = ("import atexit, sys; atexit.register(print, 'atexit ran'); "
+         "sys.argv = ['gpaco', *sys.argv[1:]]; from gpaco.__main__ import entry; entry()")
+
 
 def test_version(capsys):
     with pytest.raises(SystemExit) as stop:
@@ -22,6 +25,25 @@ def test_a_closed_pipe_is_not_a_traceback():
     proc = subprocess.run(f"{sys.executable} -m gpaco recipes | head -1", shell=True,
                           capture_output=True, text=True, timeout=300)
     assert proc.stdout.startswith("recipe") and proc.stderr == ""  # the header line
+
+
+def _entry(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", ENTRY, *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_the_command_skips_only_the_teardown(capsys):
+    """The command leaves by os._exit after main: main's exit code, atexit handlers run, every
+    line of a long output flushed (the same lines main prints in-process)."""
+    main(["recipes"])
+    listed = capsys.readouterr().out
+    proc = _entry("recipes")
+    assert proc.returncode == 0 and proc.stdout == listed + "atexit ran\n"
+    proc = _entry("trian")
+    assert proc.returncode == 2 and proc.stderr.startswith("gpaco: error: ")
+    assert proc.stdout == "atexit ran\n"
+    proc = _entry("--version")  # argparse's SystemExit
+    assert proc.returncode == 0 and proc.stdout == f"gpaco {gpaco.__version__}\natexit ran\n"
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gpaco.cli import main
-from gpaco.train import cpu
+from gpaco.train import cpu, machine_load
 
 
 @pytest.fixture
@@ -61,10 +61,50 @@ def test_busy_cpus_come_from_proc_stat_not_from_finished_processes(monkeypatch, 
     def read_text():  # 25 busy and 25 idle ticks of 2 CPUs: one CPU busy
         return "cpu  " + " ".join(map(str, next(samples))) + "\ncpu0 ...\n"
 
-    monkeypatch.setattr(cpu, "PROC_STAT", type("P", (), {"read_text": staticmethod(read_text)}))
+    monkeypatch.setattr(machine_load, "PROC_STAT", type("P", (), {"read_text": staticmethod(read_text)}))
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.setattr(os, "getloadavg", lambda: (2.0, 2.0, 2.0))  # a finished job's echo
-    assert cpu.machine_busy_cpus() == pytest.approx(1.0, abs=0.05)
+    assert machine_load.machine_busy_cpus() == pytest.approx(1.0, abs=0.05)
+
+
+class _Clock:
+    """cpu.py's `time`: a wall clock and a process CPU clock the test moves, sleeps recorded."""
+
+    def __init__(self) -> None:
+        self.now, self.cpu, self.slept = 100.0, 5.0, []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def process_time(self) -> float:
+        return self.cpu
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_a_first_sample_at_start_overlaps_the_wait_and_our_own_use_is_left_out(monkeypatch):
+    """`start_sample` (gpaco train's first step) opens the window: a second later the choice
+    waits no more, and the CPU time this process spent building the run is not another job's;
+    a first sample older than MAX_FIRST_SAMPLE_AGE is dropped for a fresh quarter second."""
+    ticks = iter([[100, 0, 0, 900, 0, 0, 0, 0], [200, 0, 0, 900, 0, 0, 0, 0],  # both CPUs busy
+                  [250, 0, 0, 900, 0, 0, 0, 0],  # the stale first sample, never used
+                  [300, 0, 0, 1000, 0, 0, 0, 0], [325, 0, 0, 1025, 0, 0, 0, 0]])
+    monkeypatch.setattr(machine_load, "PROC_STAT", type("P", (), {"read_text": staticmethod(
+        lambda: "cpu  " + " ".join(map(str, next(ticks))) + "\n")}))
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    clock = _Clock()
+    monkeypatch.setattr(machine_load, "time", clock)
+    machine_load.start_sample()
+    clock.now += 1.0
+    clock.cpu += 1.0  # building the run kept one CPU busy: ours
+    assert machine_load.machine_busy_cpus() == pytest.approx(1.0)
+    assert clock.slept == [0.0]
+    machine_load.start_sample()
+    clock.now += machine_load.MAX_FIRST_SAMPLE_AGE + 1
+    assert machine_load.machine_busy_cpus() == pytest.approx(1.0)  # the fresh window: 25 of 50 ticks
+    assert clock.slept == [0.0, machine_load.SAMPLE_SECONDS]
 
 
 def test_train_threads_sets_torch_and_is_printed(tmp_path, tiny_args, capsys):

@@ -5,7 +5,7 @@ each other, so when another busy process holds one of the cores, a 2-thread run 
 waits for the descheduled thread at every small op. Measured on 2 shared cores
 (benchmarks/cpu_speed.py): the default run's first 2 epochs took 4.5 to 7.6 times longer with
 2 threads than with 1. So `auto` counts the cores this process may use (affinity, cgroup CPU quota) and
-leaves out the ones other processes keep busy now (sampled from /proc/stat, pro rata to those
+leaves out the ones other processes keep busy now (gpaco.train.machine_load, pro rata to those
 cores).
 """
 
@@ -16,13 +16,13 @@ import functools
 import math
 import os
 import platform
-import time
 from pathlib import Path
 from typing import Callable
 
 import torch
 
 from gpaco import distributed as gdist
+from gpaco.train.machine_load import machine_busy_cpus
 
 MAX_AUTO_WORKERS = 8  # training on the CPU: beyond this, loader processes mostly cost memory
 # Feeding a GPU: the authors' 16 loader processes per machine (`-j 16`, split over its GPUs).
@@ -49,43 +49,6 @@ def usable_cores() -> int:
     if quota is not None:
         cores = min(cores, max(1, math.floor(quota)))
     return max(1, cores)
-
-
-PROC_STAT = Path("/proc/stat")
-SAMPLE_SECONDS = 0.25
-
-
-def _cpu_times() -> tuple[float, float] | None:
-    """(busy, total) clock ticks of the whole machine since boot, from /proc/stat."""
-    try:
-        fields = [float(v) for v in PROC_STAT.read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
-    return sum(fields[:8]) - idle, sum(fields[:8])
-
-
-def machine_busy_cpus() -> float:
-    """How many CPUs of the machine other processes keep busy right now.
-
-    Sampled over a quarter second of /proc/stat while this process sleeps, so processes that
-    just ended do not count, as they do in the 1-minute load average (a run started right after
-    another would otherwise see one core busy). Without /proc/stat: the load average."""
-    before = _cpu_times()
-    if before is None:
-        try:
-            return os.getloadavg()[0]
-        except (AttributeError, OSError):
-            return 0.0
-    own = time.process_time()
-    time.sleep(SAMPLE_SECONDS)
-    after = _cpu_times()
-    own = time.process_time() - own
-    if after is None or after[1] <= before[1]:
-        return 0.0
-    cpus = os.cpu_count() or 1
-    busy = (after[0] - before[0]) / (after[1] - before[1]) * cpus
-    return max(0.0, busy - own / SAMPLE_SECONDS)
 
 
 def busy_cores(cores: int) -> int:
