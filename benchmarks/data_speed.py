@@ -8,7 +8,9 @@ gpaco's batched path, on a folder of generated photo-like JPEGs (375x500-class, 
 - per-sample: gpaco's `imagenet-lt-paco-r50` views on `LongTailImageFolder`, under the
   position-seeded sampler every gpaco training loader uses;
 - batched: gpaco's image-file batched path (decode + crops in the loader, the rest of the views
-  on whole batches in the main process, as the training step does).
+  on whole batches in the main process, as the training step does);
+- batched_host: the batched path's host part alone (decode + crops + collation): what the CPU
+  does per sample when the device that trains runs the rest of the views (a GPU).
 
 "1 core": samples per CPU second of this process on one thread, the paths interleaved batch by
 batch (CPU time, not wall time: on a shared machine waiting for a core is not counted).
@@ -237,7 +239,8 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=15, help="interleaved one-core rounds")
     p.add_argument("--cifar", action="store_true",
                    help="also the CIFAR views (the same photos at 32 px, in memory), one core")
-    p.add_argument("--paths", nargs="*", default=["authors", "per_sample", "batched"])
+    p.add_argument("--paths", nargs="*",
+                   default=["authors", "per_sample", "batched", "batched_host"])
     p.add_argument("--out", type=Path, default=Path("benchmarks/results-data-speed-cpu.json"))
     args = p.parse_args()
     _one_thread()
@@ -254,10 +257,10 @@ def main() -> None:
         "per_sample": (LongTailImageFolder(root, transform=build_views(["randcls", "sim"])),
                        True, None),
     }
-    if "batched" in args.paths:
-        crops, views = batched_file_views(LongTailImageFolder(root), ["randcls", "sim"])
-        g = torch.Generator().manual_seed(0)
-        paths["batched"] = (crops, True, lambda c: views(c, g))
+    crops, views = batched_file_views(LongTailImageFolder(root), ["randcls", "sim"])
+    g = torch.Generator().manual_seed(0)
+    paths["batched"] = (crops, True, lambda c: views(c, g))
+    paths["batched_host"] = (crops, True, None)  # the views' rest left to the device
     paths = {k: v for k, v in paths.items() if k in args.paths}
     rounds = min(args.rounds, len(ds) // args.batch)
     if args.cifar:
