@@ -268,6 +268,18 @@ def test_gaussian_blur_op_per_sample_sigma() -> None:
     assert abs(rate.flatten(1).any(1)[8:].float().mean().item() - 0.3) < 0.06
 
 
+def test_gaussian_blur_on_the_cpu_blurs_only_the_chosen_samples_to_the_same_pixels() -> None:
+    """The CPU blurs the chosen rows only; the capturable form blurs all and keeps the chosen:
+    the same values, drawn from the same stream."""
+    x = images(16).float() / 255
+    rows_only, every = O.GaussianBlur(p=0.5), O.GaussianBlur(p=0.5)
+    every.capturable = True
+    out = rows_only(x, gen("cpu", 7))
+    assert torch.equal(out, every(x, gen("cpu", 7)))
+    blurred = (out != x).flatten(1).any(1)
+    assert 0 < int(blurred.sum()) < 16  # both kinds of sample present
+
+
 # --------------------------------------------------------------------------------------------
 def _cutout_expected_area(h: int, size: int) -> float:
     half = size // 2

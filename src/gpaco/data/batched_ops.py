@@ -406,7 +406,14 @@ class GaussianBlur(BatchedOp):
     def forward(self, x: Tensor, generator: Generator = None) -> Tensor:
         r = _rand((2, x.shape[0]), x, generator)
         sigma = self.sigma[0] + (self.sigma[1] - self.sigma[0]) * r[0]
-        return torch.where(_mask(r[1] < self.p), pil_blur(x, sigma, self.taps), x)
+        chosen = r[1] < self.p
+        if self.capturable or x.is_cuda:  # fixed shapes, no host synchronisation
+            return torch.where(_mask(chosen), pil_blur(x, sigma, self.taps), x)
+        # on the CPU only the samples that blur (half at p 0.5): each sample's pixels are its own
+        rows = chosen.nonzero().squeeze(1)
+        if len(rows) == 0:
+            return x
+        return x.index_copy(0, rows, pil_blur(x[rows], sigma[rows], self.taps))
 
 
 class Cutout(BatchedOp):
