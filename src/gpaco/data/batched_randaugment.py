@@ -71,17 +71,50 @@ def _cubic(v0: Tensor, v1: Tensor, v2: Tensor, v3: Tensor, d: Tensor) -> Tensor:
     return v1 + d * (p2 + d * (p3 + d * p4))
 
 
-def affine(y: Tensor, matrix: Tensor, bicubic: Tensor, fill: Tensor) -> Tensor:
+# Output pixels per block of the CPU affine: the float64 taps of a block (16 of B x C x block
+# values for bicubic) stay in cache instead of streaming through memory. At 224 px on one core
+# 4,096 measured fastest (2,048: 11.5, 4,096: 8.7, 8,192: 10.1 ms an image).
+AFFINE_BLOCK = 4096
+
+
+def affine(y: Tensor, matrix: Tensor, bicubic: Tensor, fill: Tensor,
+           capturable: bool = True) -> Tensor:
     """Pillow's `Image.transform(AFFINE, matrix, BILINEAR | BICUBIC, fillcolor=fill)` per sample
     on y (B, C, H, W) of integers 0..255: the input position of each output pixel's centre,
     `fill` (C,) where it falls outside the image, else the filter over edge-clamped taps,
-    clipped and truncated to 8 bits. `bicubic` (B,) bool picks the filter."""
+    clipped and truncated to 8 bits. `bicubic` (B,) bool picks the filter.
+
+    `capturable` (a GPU, a CUDA graph): every sample through both filters at once, fixed
+    shapes. Otherwise (the CPU) each sample through its own filter only, in blocks of output
+    pixels (`AFFINE_BLOCK`): the same arithmetic on the same values, about 4x faster."""
     b, c, h, w = y.shape
-    dev = y.device
-    a = matrix[:, :, None]
-    gy, gx = torch.meshgrid(torch.arange(h, device=dev, dtype=torch.float64) + 0.5,
-                            torch.arange(w, device=dev, dtype=torch.float64) + 0.5, indexing="ij")
-    gx, gy = gx.reshape(1, -1), gy.reshape(1, -1)
+    gy, gx = torch.meshgrid(torch.arange(h, device=y.device, dtype=torch.float64) + 0.5,
+                            torch.arange(w, device=y.device, dtype=torch.float64) + 0.5,
+                            indexing="ij")
+    centres = (gx.reshape(1, -1), gy.reshape(1, -1))
+    flat = y.reshape(b, c, h * w).double()
+    fill = fill.view(1, c, 1).double()
+    if capturable:
+        return _transform(flat, matrix, centres, (h, w), fill, bicubic).to(y.dtype).view(b, c, h, w)
+    out = torch.empty(b, c, h * w, dtype=y.dtype, device=y.device)
+    for rows, cubic in ((bicubic.nonzero().squeeze(1), True),
+                        ((~bicubic).nonzero().squeeze(1), False)):
+        if len(rows) == 0:
+            continue
+        source, m = flat[rows], matrix[rows]
+        for start in range(0, h * w, AFFINE_BLOCK):
+            block = tuple(g[:, start:start + AFFINE_BLOCK] for g in centres)
+            out[rows, :, start:start + block[0].shape[1]] = _transform(
+                source, m, block, (h, w), fill, cubic).to(y.dtype)
+    return out.view(b, c, h, w)
+
+
+def _transform(flat: Tensor, matrix: Tensor, centres: tuple[Tensor, Tensor],
+               size: tuple[int, int], fill: Tensor, bicubic: Tensor | bool) -> Tensor:
+    """`affine` of the output pixels at `centres` ((1, N) x and y) from float64 images `flat`
+    (B, C, H * W): (B, C, N) float64. `bicubic`: a bool for one filter, or (B,) to pick per
+    sample between both."""
+    (h, w), (gx, gy), a = size, centres, matrix[:, :, None]
     xin = a[:, 0] * gx + a[:, 1] * gy + a[:, 2]
     yin = a[:, 3] * gx + a[:, 4] * gy + a[:, 5]
     inside = (xin >= 0) & (xin < w) & (yin >= 0) & (yin < h)
@@ -89,19 +122,25 @@ def affine(y: Tensor, matrix: Tensor, bicubic: Tensor, fill: Tensor) -> Tensor:
     x0, y0 = xs.floor(), ys.floor()
     dx, dy = (xs - x0)[:, None], (ys - y0)[:, None]
     x0, y0 = x0.long(), y0.long()
-    flat = y.reshape(b, c, h * w).double()
+    b, c, n = flat.shape[0], flat.shape[1], xin.shape[1]
+    offsets = (0, 1) if bicubic is False else (-1, 0, 1, 2)
+    rows = {r: (y0 + r).clamp_(0, h - 1).mul_(w) for r in offsets}  # edge-clamped taps
+    cols = {k: (x0 + k).clamp_(0, w - 1) for k in offsets}
 
-    def tap(rows: Tensor, cols: Tensor) -> Tensor:
-        index = rows.clamp(0, h - 1) * w + cols.clamp(0, w - 1)
-        return flat.gather(2, index[:, None].expand(b, c, -1))
+    def tap(r: int, k: int) -> Tensor:
+        return flat.gather(2, (rows[r] + cols[k])[:, None].expand(b, c, n))
 
-    lin_rows = [torch.lerp(tap(y0 + r, x0), tap(y0 + r, x0 + 1), dx) for r in (0, 1)]
-    linear = torch.lerp(lin_rows[0], lin_rows[1], dy)
-    cubic = _cubic(*(_cubic(*(tap(y0 + r, x0 + k) for k in (-1, 0, 1, 2)), dx)
-                     for r in (-1, 0, 1, 2)), dy)
-    out = torch.where(bicubic.view(b, 1, 1), cubic, linear).clamp_(0.0, 255.0).floor_()
-    out = torch.where(inside[:, None], out, fill.view(1, c, 1).double())
-    return out.to(y.dtype).view(b, c, h, w)
+    def linear() -> Tensor:
+        return torch.lerp(*(torch.lerp(tap(r, 0), tap(r, 1), dx) for r in (0, 1)), dy)
+
+    def cubic() -> Tensor:
+        return _cubic(*(_cubic(*(tap(r, k) for k in (-1, 0, 1, 2)), dx) for r in (-1, 0, 1, 2)), dy)
+
+    if isinstance(bicubic, Tensor):
+        out = torch.where(bicubic.view(b, 1, 1), cubic(), linear())
+    else:
+        out = cubic() if bicubic else linear()
+    return torch.where(inside[:, None], out.clamp_(0.0, 255.0).floor_(), fill)
 
 
 def luts(op: Tensor, level: Tensor) -> Tensor:
@@ -187,7 +226,8 @@ class RandAugment(BatchedOp):
     def _affine(self, y: Tensor, op: Tensor, level: Tensor, bicubic: Tensor) -> Tensor:
         fill = _const(self.fill[: y.shape[1]], y.device, y.dtype)
         matrix = affine_matrices(op, level, y.shape[2], y.shape[3])
-        return torch.where(_is(op, GEOMETRIC).view(-1, 1, 1, 1), affine(y, matrix, bicubic, fill), y)
+        moved = affine(y, matrix, bicubic, fill, capturable=self.capturable or y.is_cuda)
+        return torch.where(_is(op, GEOMETRIC).view(-1, 1, 1, 1), moved, y)
 
     def _lut(self, y: Tensor, op: Tensor, level: Tensor, bicubic: Tensor) -> Tensor:
         return apply_luts(y, luts(op, level), op == _INDEX["AutoContrast"], op == _INDEX["Equalize"])
