@@ -107,15 +107,17 @@ def test_forward_is_reproducible_and_keeps_unapplied_samples() -> None:
 
 
 def test_the_cpu_affine_gives_the_capturable_forms_pixels() -> None:
-    """The CPU form (each sample through its own filter, in blocks of AFFINE_BLOCK output
-    pixels) against the capturable form (both filters on every sample, all pixels at once),
-    over rotations, shears and translations that leave the image, and a block left over."""
-    h, w = 70, 90  # 6,300 pixels: one whole block and a partial one
-    assert h * w % R.AFFINE_BLOCK and h * w > R.AFFINE_BLOCK
+    """The CPU form (each sample through its own filter along the axes it moves, in blocks)
+    against the capturable form (both filters along both axes on every sample, all pixels at
+    once), over rotations, shears and translations that leave the image, and blocks left over."""
+    h, w = 70, 90  # 6,300 pixels: a whole block and a partial one
+    assert R.AFFINE_BLOCK < h * w < 2 * R.AFFINE_BLOCK
     y = torch.from_numpy(np.stack([photo(s, h, w) for s in range(6)])).permute(0, 3, 1, 2).float()
     op = torch.tensor([R.OPS.index(n) for n in
                        ("Rotate", "ShearX", "ShearY", "TranslateXRel", "TranslateYRel", "Rotate")])
     level = torch.tensor([0.9, -0.7, 0.4, 1.0, -0.6, -0.3])
+    groups = R._cpu_groups(R.affine_matrices(op, level, h, w), torch.tensor([True] * 6))
+    assert sorted(axes for _, _, axes in groups) == [(False, True), (True, False), (True, True)]
     matrix = R.affine_matrices(op, level, h, w)
     fill = torch.tensor(FILL, dtype=torch.float32)
     for bicubic in (torch.tensor([True, False, True, False, False, True]),
