@@ -21,13 +21,6 @@ def finished_run(tmp_path_factory, tiny_args_for_module):
     return folder
 
 
-def _one_line_error(capsys, *argv: str) -> str:
-    assert main(list(argv)) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("gpaco: error: "), err
-    return err[0]
-
-
 def _copy(run, tmp_path):
     import shutil
 
@@ -40,36 +33,35 @@ def test_checkpoints_carry_the_format_version(finished_run):
 
 
 def test_a_newer_format_is_refused_and_an_older_file_without_one_loads(finished_run, tmp_path,
-                                                                        capsys):
+                                                                       cli_error):
     ckpt = load_checkpoint(finished_run / rd.CHECKPOINT)
     ckpt[FORMAT_KEY] = FORMAT_VERSION + 1
     torch.save(ckpt, tmp_path / "newer.pt")
-    line = _one_line_error(capsys, "eval", "--checkpoint", str(tmp_path / "newer.pt"))
+    line = cli_error("eval", "--checkpoint", str(tmp_path / "newer.pt"))
     assert f"format {FORMAT_VERSION + 1}" in line and "upgrade gpaco" in line
     del ckpt[FORMAT_KEY]  # what gpaco wrote before the entry existed
     torch.save(ckpt, tmp_path / "older.pt")
     assert main(["eval", "--checkpoint", str(tmp_path / "older.pt")]) == 0
 
 
-def test_a_checkpoint_without_config_is_one_line(finished_run, tmp_path, capsys):
+def test_a_checkpoint_without_config_is_one_line(finished_run, tmp_path, cli_error):
     run = _copy(finished_run, tmp_path)
     ckpt = load_checkpoint(run / rd.CHECKPOINT)
     del ckpt["config"]
     torch.save(ckpt, run / rd.CHECKPOINT)
-    assert "holds no run config" in _one_line_error(capsys, "eval", "--checkpoint",
-                                                    str(run / rd.CHECKPOINT))
-    assert "holds no run config" in _one_line_error(capsys, "train", "--resume", str(run))
+    assert "holds no run config" in cli_error("eval", "--checkpoint", str(run / rd.CHECKPOINT))
+    assert "holds no run config" in cli_error("train", "--resume", str(run))
 
 
 @pytest.mark.parametrize("change", [["epochs=3"], ["epochs=3", "schedule.warmup_epochs=0"],
                                     ["epochs=3", "optim.lr=0.2"], ["epochs=3", "schedule.name=step", "schedule.milestones=[1]"],
                                     ["train.batch_size=64"]])
-def test_resume_refuses_a_changed_schedule(finished_run, tmp_path, capsys, change):
+def test_resume_refuses_a_changed_schedule(finished_run, tmp_path, change, cli_error):
     # the run's cosine schedule: a third epoch, or another warm-up / lr / schedule for it,
     # would run at an lr the original schedule never gives; the batch size fixes the order
     run = _copy(finished_run, tmp_path)
     before = (run / rd.CHECKPOINT).read_bytes()
-    line = _one_line_error(capsys, "train", "--resume", str(run), *change)
+    line = cli_error("train", "--resume", str(run), *change)
     assert "--resume continues the run's own schedule" in line
     assert all(c.split("=")[0].split(".")[-1] in line for c in change)
     assert "model.pretrained=" in line
@@ -77,13 +69,13 @@ def test_resume_refuses_a_changed_schedule(finished_run, tmp_path, capsys, chang
 
 
 def test_a_finished_run_refuses_changes_that_would_only_rewrite_its_record(finished_run,
-                                                                            tmp_path, capsys):
+                                                                           tmp_path, cli_error):
     # `--resume RUN optim.lr=0.5` on a finished run rewrote config.yaml (and `gpaco report`)
     # to an lr that never ran
     run = _copy(finished_run, tmp_path)
     before = (run / rd.CONFIG).read_text()
     for change in (["optim.lr=0.5"], ["train.eval_every=1"]):
-        line = _one_line_error(capsys, "train", "--resume", str(run), *change)
+        line = cli_error("train", "--resume", str(run), *change)
         assert "finished run" in line and change[0].split("=")[0] in line
         assert (run / rd.CONFIG).read_text() == before
     assert main(["train", "--resume", str(run), f"data.root={tmp_path}"]) == 0  # data moved
@@ -104,8 +96,8 @@ def test_resume_accepts_more_epochs_that_continue_the_same_lr(tmp_path, tiny_arg
         main(["report", str(run)]) == 0 and (run / "report.md").read_text())
 
 
-def test_disk_full_while_saving_is_one_line_and_keeps_the_checkpoint(tmp_path, capsys,
-                                                                      monkeypatch, tiny_args):
+def test_disk_full_while_saving_is_one_line_and_keeps_the_checkpoint(tmp_path, monkeypatch,
+                                                                     tiny_args, cli_error):
     real_fsync, saves = os.fsync, []
 
     def full_at_the_second_checkpoint(fd):
@@ -117,7 +109,7 @@ def test_disk_full_while_saving_is_one_line_and_keeps_the_checkpoint(tmp_path, c
 
     monkeypatch.setattr(os, "fsync", full_at_the_second_checkpoint)
     folder = tmp_path / "new"
-    line = _one_line_error(capsys, "train", *tiny_args, "epochs=2", f"output.dir={folder}")
+    line = cli_error("train", *tiny_args, "epochs=2", f"output.dir={folder}")
     assert "No space left on device" in line and "last.pt" in line and "is kept" in line
     assert load_checkpoint(folder / rd.CHECKPOINT)["epoch"] == 1
     assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]

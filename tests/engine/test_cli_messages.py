@@ -19,27 +19,20 @@ def finished(tmp_path_factory, tiny_args_for_module):
     return run
 
 
-def _line(capsys, *argv: str) -> str:
-    assert main(list(argv)) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("gpaco: error: "), err
-    return err
-
-
-def test_recipe_with_resume_is_refused(finished, capsys):
-    line = _line(capsys, "train", "--resume", str(finished), "--recipe", "cifar10-lt-ce")
+def test_recipe_with_resume_is_refused(finished, cli_error):
+    line = cli_error("train", "--resume", str(finished), "--recipe", "cifar10-lt-ce")
     assert "--recipe would be ignored" in line
 
 
-def test_recipe_with_a_gpaco_checkpoint_is_refused(finished, capsys):
-    line = _line(capsys, "export", str(finished / rd.CHECKPOINT), "--out", "/dev/null",
-                 "--recipe", "cifar10-lt-ce")
+def test_recipe_with_a_gpaco_checkpoint_is_refused(finished, cli_error):
+    line = cli_error("export", str(finished / rd.CHECKPOINT), "--out", "/dev/null",
+                     "--recipe", "cifar10-lt-ce")
     assert "is a gpaco checkpoint" in line and "--recipe" in line
 
 
-def test_suite_options_without_a_suite_are_refused(finished, capsys):
-    line = _line(capsys, "eval", "--checkpoint", str(finished / rd.CHECKPOINT),
-                 "--protocol", "hendrycks", "--partial")
+def test_suite_options_without_a_suite_are_refused(finished, cli_error):
+    line = cli_error("eval", "--checkpoint", str(finished / rd.CHECKPOINT),
+                     "--protocol", "hendrycks", "--partial")
     assert "--protocol, --partial apply to a robustness suite only" in line
 
 
@@ -49,34 +42,34 @@ def test_suite_options_without_a_suite_are_refused(finished, capsys):
     (["config", "optim=adamw"], "optim.name="),
     (["config", "learning_rat=0.1"], "unknown config key 'learning_rat'"),
 ])
-def test_typos_name_what_was_meant(capsys, argv, words):
-    assert words in _line(capsys, *argv)
+def test_typos_name_what_was_meant(argv, words, cli_error):
+    assert words in cli_error(*argv)
 
 
-def test_yaml_errors_give_the_line(tmp_path, capsys):
+def test_yaml_errors_give_the_line(tmp_path, cli_error):
     bad = tmp_path / "bad.yaml"
     bad.write_text("optim:\n  lr: 0.1\n  name: [sgd\n")
-    assert "at line 4" in _line(capsys, "config", "--config", str(bad)) or \
-        "at line 3" in _line(capsys, "config", "--config", str(bad))
+    assert "at line 4" in cli_error("config", "--config", str(bad)) or \
+        "at line 3" in cli_error("config", "--config", str(bad))
 
 
-def test_resume_and_checkpoint_paths_say_what_to_pass(finished, tmp_path, capsys):
-    line = _line(capsys, "train", "--resume", str(finished / rd.CHECKPOINT))
+def test_resume_and_checkpoint_paths_say_what_to_pass(finished, tmp_path, cli_error):
+    line = cli_error("train", "--resume", str(finished / rd.CHECKPOINT))
     assert f"--resume {finished}" in line
     loose = tmp_path / "conv.pt"
     shutil.copy(finished / rd.CHECKPOINT, loose)
-    assert "model.pretrained=" in _line(capsys, "train", "--resume", str(loose))
-    line = _line(capsys, "eval", "--checkpoint", str(finished))
+    assert "model.pretrained=" in cli_error("train", "--resume", str(loose))
+    line = cli_error("eval", "--checkpoint", str(finished))
     assert "is a folder" in line and str(finished / rd.CHECKPOINT) in line
 
 
-def test_a_changed_method_on_resume_names_the_key(finished, tmp_path, capsys):
-    line = _line(capsys, "train", "--resume", str(finished), "method=ce")
+def test_a_changed_method_on_resume_names_the_key(finished, tmp_path, cli_error):
+    line = cli_error("train", "--resume", str(finished), "method=ce")
     assert "--resume cannot change the network: method 'paco' -> 'ce'" in line
 
 
 def test_sigterm_before_the_first_checkpoint_says_none_was_written(tmp_path, tiny_args, capsys,
-                                                                    monkeypatch):
+                                                                   monkeypatch):
     from gpaco.train import trainer as T
 
     def terminated(run, epoch):
