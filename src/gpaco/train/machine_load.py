@@ -28,9 +28,9 @@ def _cpu_times() -> tuple[float, float] | None:
 
 
 def start_sample() -> None:
-    """Take the first /proc/stat sample of `machine_busy_cpus` now (`gpaco train` does, before
-    it loads its config and builds the run): the choice then waits only for what is left of
-    the quarter second, usually nothing."""
+    """Take the first /proc/stat sample of `machine_busy_cpus` now (the `gpaco` command does,
+    before its imports): the choice then waits only for what is left of the quarter second,
+    usually nothing."""
     global _first_sample
     ticks = _cpu_times()
     _first_sample = None if ticks is None else (time.monotonic(), ticks, time.process_time())
