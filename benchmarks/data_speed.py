@@ -1,12 +1,14 @@
 """Two-view ImageNet-LT samples/s per core: the authors' pipeline, gpaco's per-sample path and
 gpaco's batched path, on a folder of generated photo-like JPEGs (375x500-class, quality 90).
 
-- authors: their ImageNet-LT PaCo transform [randcls, sim] re-implemented from its facts
-  (paper-spec 3.1: torchvision's v1 ops on PIL, timm's RandAugment rand-n2-m10-mstd0.5 with the
-  ImageNet mean as fill, MoCo's PIL blur), read as their ImageFolder-style loader does (PIL
-  open + convert RGB), no seeding;
-- per-sample: gpaco's `imagenet-lt-paco-r50` views on `LongTailImageFolder`, under the
-  position-seeded sampler every gpaco training loader uses;
+- decode_pil / decode_torchvision: the decode alone, as the authors' loader (PIL open +
+  convert RGB) and gpaco's batched path (torchvision.io) do it, one image a sample;
+- authors: their ImageNet-LT PaCo transform [randcls, sim] (`--method gpaco`: GPaCo's [randcls,
+  randclsstack]) re-implemented from its facts (paper-spec 3.1: torchvision's v1 ops on PIL,
+  timm's RandAugment rand-n2-m10-mstd0.5 with the ImageNet mean as fill, MoCo's PIL blur), read
+  as their ImageFolder-style loader does (PIL open + convert RGB), no seeding;
+- per-sample: gpaco's `imagenet-lt-paco-r50` (`-gpaco-r50`) views on `LongTailImageFolder`,
+  under the position-seeded sampler every gpaco training loader uses;
 - batched: gpaco's image-file batched path (decode + crops in the loader, the rest of the views
   on whole batches in the main process, as the training step does);
 - batched_host: the batched path's host part alone (decode + crops + collation): what the CPU
@@ -38,12 +40,14 @@ from PIL import Image, ImageDraw, ImageFilter
 from torch.utils.data import DataLoader, Dataset
 
 from gpaco.data.batched_files import batched_file_views
+from gpaco.data.image_files import load_rgb_tensor
 from gpaco.data.image_folder import LongTailImageFolder
 from gpaco.data.in_memory import ArrayDataset
 from gpaco.data.samplers import ShardedBatchSampler
 from gpaco.data.seeded_samples import PositionSeededSampler, SeededSamples
 from gpaco.data.transforms import IMAGENET_MEAN, IMAGENET_STD, build_views
 
+VIEWS = {"paco": ["randcls", "sim"], "gpaco": ["randcls", "randclsstack"]}  # the ImageNet-LT recipes'
 SIZES = ((375, 500), (500, 375), (333, 500), (375, 500), (400, 500), (500, 333))  # (h, w)
 
 
@@ -85,7 +89,8 @@ def make_folder(root: Path, n: int, classes: int = 10, seed: int = 0) -> Path:
 
 
 # ---- the authors' pipeline, from the facts of their transform (not their code) -------------
-def authors_views(n: int = 2, m: int = 10) -> Callable[[Image.Image], list[torch.Tensor]]:
+def authors_views(method: str = "paco", n: int = 2, m: int = 10
+                  ) -> Callable[[Image.Image], list[torch.Tensor]]:
     from timm.data.auto_augment import rand_augment_transform
     from torchvision import transforms as T  # the v1 ops their scripts use
 
@@ -105,7 +110,16 @@ def authors_views(n: int = 2, m: int = 10) -> Callable[[Image.Image], list[torch
         T.RandomResizedCrop(224, scale=(0.08, 1.0)),
         T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.0)], p=1.0), T.RandomGrayscale(p=0.2),
         T.RandomApply([MocoBlur()], p=0.5), T.RandomHorizontalFlip(), T.ToTensor(), normalize])
-    return lambda img: [randcls(img), sim(img)]
+    if method == "paco":
+        return lambda img: [randcls(img), sim(img)]
+    stack = T.Compose([  # GPaCo's second view: randcls with the grey / blur stack before RA
+        T.RandomResizedCrop(224, scale=(0.08, 1.0)), T.RandomHorizontalFlip(),
+        T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.0)], p=1.0), T.RandomGrayscale(p=0.2),
+        T.RandomApply([MocoBlur()], p=0.5),
+        rand_augment_transform(f"rand-n{n}-m{m}-mstd0.5",
+                               {"translate_const": int(224 * 0.45), "img_mean": fill}),
+        T.ToTensor(), normalize])
+    return lambda img: [randcls(img), stack(img)]
 
 
 def authors_cifar_views() -> Callable[[Image.Image], list[torch.Tensor]]:
@@ -181,6 +195,25 @@ class AuthorsFolder(Dataset):
         return self.transform(img), 0
 
 
+class DecodeOnly(Dataset):
+    """The decode alone, as each loader does it (PIL open + convert('RGB'), or gpaco's
+    torchvision.io read); the item is the image's shape, so collation costs nothing."""
+
+    def __init__(self, paths: list[str], read: Callable[[str], Any]) -> None:
+        self.paths, self.read = paths, read
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> tuple[Any, int]:
+        return torch.tensor(self.read(self.paths[i]).shape[-2:]), 0
+
+
+def _pil_rgb(path: str) -> np.ndarray:
+    with open(path, "rb") as f:
+        return np.asarray(Image.open(f).convert("RGB")).transpose(2, 0, 1)
+
+
 # ---- timing ------------------------------------------------------------------------------
 def _one_thread(_: int = 0) -> None:
     torch.set_num_threads(1)
@@ -240,7 +273,10 @@ def main() -> None:
     p.add_argument("--cifar", action="store_true",
                    help="also the CIFAR views (the same photos at 32 px, in memory), one core")
     p.add_argument("--paths", nargs="*",
-                   default=["authors", "per_sample", "batched", "batched_host"])
+                   default=["decode_pil", "decode_torchvision", "authors", "per_sample",
+                            "batched", "batched_host"])
+    p.add_argument("--method", choices=sorted(VIEWS), default="paco",
+                   help="the two views: PaCo's [randcls, sim] or GPaCo's [randcls, randclsstack]")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results-data-speed-cpu.json"))
     args = p.parse_args()
     _one_thread()
@@ -248,16 +284,18 @@ def main() -> None:
     ds = LongTailImageFolder(root, train=True)
     sizes = [os.path.getsize(f) for f in ds.data]
     result: dict[str, Any] = {
-        "images": len(ds), "mean_jpeg_kB": round(sum(sizes) / len(sizes) / 1e3, 1),
+        "method": args.method, "images": len(ds), "mean_jpeg_kB": round(sum(sizes) / len(sizes) / 1e3, 1),
         "cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
         "load_before": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "samples_per_s": {}}
     paths = {
-        "authors": (AuthorsFolder(ds.data, authors_views()), False, None),
-        "per_sample": (LongTailImageFolder(root, transform=build_views(["randcls", "sim"])),
+        "decode_pil": (DecodeOnly(ds.data, _pil_rgb), False, None),
+        "decode_torchvision": (DecodeOnly(ds.data, load_rgb_tensor), False, None),
+        "authors": (AuthorsFolder(ds.data, authors_views(args.method)), False, None),
+        "per_sample": (LongTailImageFolder(root, transform=build_views(VIEWS[args.method])),
                        True, None),
     }
-    crops, views = batched_file_views(LongTailImageFolder(root), ["randcls", "sim"])
+    crops, views = batched_file_views(LongTailImageFolder(root), VIEWS[args.method])
     g = torch.Generator().manual_seed(0)
     paths["batched"] = (crops, True, lambda c: views(c, g))
     paths["batched_host"] = (crops, True, None)  # the views' rest left to the device
