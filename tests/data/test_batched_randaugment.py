@@ -125,3 +125,15 @@ def test_the_cpu_affine_gives_the_capturable_forms_pixels() -> None:
         cpu = R.affine(y, matrix, bicubic, fill, capturable=False)
         assert torch.equal(cpu, R.affine(y, matrix, bicubic, fill, capturable=True))
         assert (cpu == fill.view(1, 3, 1, 1)).all(1).any()  # some pixels left the image
+
+
+def test_the_cpu_form_of_a_whole_batch_is_the_capturable_forms() -> None:
+    """RandAugment on 128 photos, every op drawn: the CPU form (each sample through its own
+    stage, filter, LUT and degenerate only) gives the capturable form's values exactly."""
+    x = torch.from_numpy(np.stack([photo(s) for s in range(128)])).permute(0, 3, 1, 2) / 255
+    cpu, captured = R.RandAugment(n=2, m=10, fill=FILL), R.RandAugment(n=2, m=10, fill=FILL)
+    captured.capturable = True
+    op, _, _ = cpu.sample(x, torch.Generator().manual_seed(3))
+    assert set(op.flatten().tolist()) >= set(range(len(R.OPS)))  # every op, some twice
+    assert torch.equal(cpu(x, torch.Generator().manual_seed(3)),
+                       captured(x, torch.Generator().manual_seed(3)))

@@ -218,21 +218,21 @@ def apply_entries(y: Tensor, e: Entries, capturable: bool = True) -> Tensor:
     for stage, run in ((RESAMPLING, _resample_stage), (LUT, _lut_stage), (BLEND, _blend_stage)):
         rows = (e.stage == stage).nonzero().squeeze(1)
         if len(rows):
-            out[rows] = run(y[rows], e.select(rows))
+            out[rows] = run(y[rows], e.select(rows), capturable=False)
     return out
 
 
-def _resample_stage(y: Tensor, e: Entries) -> Tensor:
+def _resample_stage(y: Tensor, e: Entries, capturable: bool = True) -> Tensor:
     return resample(y, e.taps, e.frac, e.inside)
 
 
-def _lut_stage(y: Tensor, e: Entries) -> Tensor:
+def _lut_stage(y: Tensor, e: Entries, capturable: bool = True) -> Tensor:
     return apply_luts(y, e.luts, e.rows[:, COLUMN["AutoContrast"]] > 0.5,
-                      e.rows[:, COLUMN["Equalize"]] > 0.5)
+                      e.rows[:, COLUMN["Equalize"]] > 0.5, capturable)
 
 
-def _blend_stage(y: Tensor, e: Entries) -> Tensor:
-    return blend(y, e.rows)
+def _blend_stage(y: Tensor, e: Entries, capturable: bool = True) -> Tensor:
+    return blend(y, e.rows, capturable)
 
 
 def _pil_cubic(v1: Tensor, v2: Tensor, v3: Tensor, v4: Tensor, d: Tensor) -> Tensor:
@@ -255,13 +255,26 @@ def resample(y: Tensor, taps: Tensor, frac: Tensor, inside: Tensor) -> Tensor:
     return torch.where(inside[:, None], out, float(FILL)).to(y.dtype).view(b, c, h, w)
 
 
-def apply_luts(y: Tensor, luts: Tensor, is_auto: Tensor, is_equal: Tensor) -> Tensor:
-    """Per-sample fixed LUTs (B, 256), or per-channel autocontrast / equalize LUTs where flagged."""
+def apply_luts(y: Tensor, luts: Tensor, is_auto: Tensor, is_equal: Tensor,
+               capturable: bool = True) -> Tensor:
+    """Per-sample fixed LUTs (B, 256), or per-channel autocontrast / equalize LUTs where flagged.
+    `capturable` (a GPU, a CUDA graph): both image LUTs for every sample, fixed shapes; else
+    (the CPU) each only for the samples it is flagged for: the same tables."""
     b, c, h, w = y.shape
     flat = y.reshape(b, c, h * w)
     idx = flat.long()
-    table = torch.where(is_auto.view(b, 1, 1), _autocontrast_lut(flat), luts.view(b, 1, 256))
-    table = torch.where(is_equal.view(b, 1, 1), _equalize_lut(idx.view(b * c, h * w)).view(b, c, 256), table)
+    if capturable:
+        table = torch.where(is_auto.view(b, 1, 1), _autocontrast_lut(flat), luts.view(b, 1, 256))
+        table = torch.where(is_equal.view(b, 1, 1),
+                            _equalize_lut(idx.view(b * c, h * w)).view(b, c, 256), table)
+        return table.gather(2, idx).view(b, c, h, w)
+    table = luts.view(b, 1, 256).expand(b, c, 256).clone()
+    rows = is_auto.nonzero().squeeze(1)
+    if len(rows):
+        table[rows] = _autocontrast_lut(flat[rows])
+    rows = is_equal.nonzero().squeeze(1)
+    if len(rows):
+        table[rows] = _equalize_lut(idx[rows].view(-1, h * w)).view(-1, c, 256)
     return table.gather(2, idx).view(b, c, h, w)
 
 
@@ -308,16 +321,29 @@ def _pil_gray(y: Tensor) -> Tensor:
     return torch.floor((r * 19595.0 + g * 38470.0 + b * 7471.0 + 32768.0) / 65536.0).unsqueeze(1)
 
 
-def blend(y: Tensor, rows: Tensor) -> Tensor:
+def _contrast_mean(y: Tensor) -> Tensor:
+    """ImageEnhance.Contrast's degenerate: the grey image's rounded mean, int(mean + 0.5)."""
+    return torch.floor(_pil_gray(y).double().mean((1, 2, 3), keepdim=True) + 0.5).float()
+
+
+_DEGENERATES = (("Color", lambda y: _pil_gray(y).expand_as(y)),
+                ("Contrast", lambda y: _contrast_mean(y).expand_as(y)), ("Sharpness", _smooth))
+
+
+def blend(y: Tensor, rows: Tensor, capturable: bool = True) -> Tensor:
     """ImageEnhance per sample: degenerate + factor * (image - degenerate) in float32 (PIL's
     Image.blend), clipped and truncated. The degenerate is black (brightness), the grey image
     (color), its rounded mean (contrast) or the SMOOTH-filtered image with the border kept
-    (sharpness). Factor 1 (every other op) returns y exactly."""
-    factor, is_color, is_contrast, is_sharp = (
-        rows[:, k].view(-1, 1, 1, 1) for k in (0, COLUMN["Color"], COLUMN["Contrast"], COLUMN["Sharpness"]))
-    gray = _pil_gray(y)
-    mean = torch.floor(gray.double().mean((1, 2, 3), keepdim=True) + 0.5).float()  # int(mean + 0.5)
-    degenerate = torch.where(is_color > 0.5, gray.expand_as(y), torch.zeros_like(y))
-    degenerate = torch.where(is_contrast > 0.5, mean.expand_as(y), degenerate)
-    degenerate = torch.where(is_sharp > 0.5, _smooth(y), degenerate)
+    (sharpness). Factor 1 (every other op) returns y exactly. `capturable` (a GPU, a CUDA
+    graph): every degenerate for every sample; else (the CPU) each only for its samples."""
+    factor = rows[:, 0].view(-1, 1, 1, 1)
+    degenerate = torch.zeros_like(y)
+    for name, make in _DEGENERATES:
+        flagged = rows[:, COLUMN[name]] > 0.5
+        if capturable:
+            degenerate = torch.where(flagged.view(-1, 1, 1, 1), make(y), degenerate)
+            continue
+        chosen = flagged.nonzero().squeeze(1)
+        if len(chosen):
+            degenerate[chosen] = make(y[chosen])
     return (degenerate + factor * (y - degenerate)).clamp_(0.0, 255.0).floor_()

@@ -98,7 +98,8 @@ def affine(y: Tensor, matrix: Tensor, bicubic: Tensor, fill: Tensor,
     flat = y.reshape(b, c, h * w).double()
     fill = fill.view(1, c, 1).double()
     if capturable:
-        return _transform(flat, matrix, centres, (h, w), fill, bicubic).to(y.dtype).view(b, c, h, w)
+        out = _transform(flat, matrix, centres, (h, w), fill, bicubic)
+        return out.to(y.dtype).view(b, c, h, w)
     out = torch.empty(b, c, h * w, dtype=y.dtype, device=y.device)
     for rows, cubic, axes in _cpu_groups(matrix, bicubic):
         source, m = flat[rows], matrix[rows]
@@ -258,7 +259,8 @@ class RandAugment(BatchedOp):
         return torch.where(_is(op, GEOMETRIC).view(-1, 1, 1, 1), moved, y)
 
     def _lut(self, y: Tensor, op: Tensor, level: Tensor, bicubic: Tensor) -> Tensor:
-        return apply_luts(y, luts(op, level), op == _INDEX["AutoContrast"], op == _INDEX["Equalize"])
+        return apply_luts(y, luts(op, level), op == _INDEX["AutoContrast"],
+                          op == _INDEX["Equalize"], capturable=self.capturable or y.is_cuda)
 
     def _blend(self, y: Tensor, op: Tensor, level: Tensor, bicubic: Tensor) -> Tensor:
-        return blend(y, blend_rows(op, level))
+        return blend(y, blend_rows(op, level), capturable=self.capturable or y.is_cuda)
