@@ -26,11 +26,13 @@ def check_model_takes_input(model: nn.Module, image_size: int | tuple[int, int],
     except (AssertionError, RuntimeError, ValueError) as err:
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         if isinstance(image_size, int):
-            default_fix = (f"set {key} to the size the model takes, or build the model for this size "
-                   f"(e.g. model.backbone_kwargs={{img_size: {image_size}}} for a ViT)")
             value: object = image_size
+            default_fix = (f"set {key} to the size the model takes, or build the model for "
+                           f"this size (e.g. model.backbone_kwargs={{img_size: {image_size}}} "
+                           "for a ViT)")
         else:  # a segmentation crop: every encoder takes multiples of its stride 32
-            default_fix, value = f"give a {key} the model takes (multiples of 32 fit every encoder)", [h, w]
+            value = [h, w]
+            default_fix = f"give a {key} the model takes (multiples of 32 fit every encoder)"
         fix = fix or default_fix
         raise UserError(f"model.backbone={backbone} cannot take the run's input, "
                         f"{key}={value} ({reason}); {fix}") from None

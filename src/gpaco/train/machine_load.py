@@ -14,7 +14,8 @@ PROC_STAT = Path("/proc/stat")
 SAMPLE_SECONDS = 0.25
 # A first sample older than this is dropped: its window would count jobs that have ended since.
 MAX_FIRST_SAMPLE_AGE = 5.0
-_first_sample: tuple[float, tuple[float, float], float] | None = None  # (when, ticks, own CPU s)
+Sample = tuple[float, tuple[float, float], float]  # (when, machine ticks, own CPU s)
+_first_sample: Sample | None = None
 
 
 def _cpu_times() -> tuple[float, float] | None:
@@ -27,23 +28,27 @@ def _cpu_times() -> tuple[float, float] | None:
     return sum(fields[:8]) - idle, sum(fields[:8])
 
 
+def _sample() -> Sample | None:
+    """Now, the machine's ticks and this process's CPU time; None without /proc/stat."""
+    ticks = _cpu_times()
+    return None if ticks is None else (time.monotonic(), ticks, time.process_time())
+
+
 def start_sample() -> None:
     """Take the first /proc/stat sample of `machine_busy_cpus` now (the `gpaco` command does,
     before its imports): the choice then waits only for what is left of the quarter second,
     usually nothing."""
     global _first_sample
-    ticks = _cpu_times()
-    _first_sample = None if ticks is None else (time.monotonic(), ticks, time.process_time())
+    _first_sample = _sample()
 
 
-def _take_first_sample() -> tuple[float, tuple[float, float], float] | None:
+def _take_first_sample() -> Sample | None:
     """The sample `start_sample` took, once, if it is recent enough; else one taken now."""
     global _first_sample
     first, _first_sample = _first_sample, None
     if first is not None and time.monotonic() - first[0] <= MAX_FIRST_SAMPLE_AGE:
         return first
-    ticks = _cpu_times()
-    return None if ticks is None else (time.monotonic(), ticks, time.process_time())
+    return _sample()
 
 
 def machine_busy_cpus() -> float:
