@@ -25,10 +25,9 @@ from gpaco.tasks.classification.robustness_eval import SUITE_CHOICES, SuiteRun, 
 from gpaco.tasks.classification.report import write_report
 from gpaco.errors import UserError
 from gpaco.messages import unknown_command
-from gpaco.evaluation.report import calibration_line
 from gpaco.tasks.classification.longtail_eval import Request
 from gpaco.tasks.classification.longtail_eval import run as longtail_eval
-from gpaco.tasks.classification.metrics import format_pct
+from gpaco.tasks.classification.metrics import result_lines
 from gpaco.tasks.classification.robustness import CORRUPTIONS, PROTOCOLS
 from gpaco.tasks.segmentation.authors import (evaluate_authors_segmentation,
                                              write_converted_segmentation)
@@ -250,10 +249,7 @@ def _eval(args: argparse.Namespace) -> None:
     split = args.split or "test"
     result = evaluate_files(paths, split, args.overrides, logits_npy=args.save_logits,
                             recipe=recipe)
-    f = format_pct
-    print(f"{split}: top1 {f(result.top1)} top5 {f(result.top5)} | many {f(result.many)} "
-          f"| medium {f(result.medium)} | few {f(result.few)} ({result.num_samples} images)")
-    print(calibration_line(result.calibration.summary()))
+    print(result_lines(split, result))
 
 
 def _convert(args: argparse.Namespace) -> None:

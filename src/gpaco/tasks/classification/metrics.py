@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from gpaco.evaluation.report import calibration_line
+
 MANY_SHOT = 100
 FEW_SHOT = 20
 
@@ -68,6 +70,15 @@ class EvalResult:
 def format_pct(value: float | None) -> str:
     """A percentage for printing; '-' for a group with no classes."""
     return "-" if value is None else f"{value:.2f}"
+
+
+def result_lines(split: str, result: EvalResult) -> str:
+    """What `gpaco eval` prints of a classification result on `split`: the accuracies, then
+    the calibration line."""
+    f = format_pct
+    return (f"{split}: top1 {f(result.top1)} top5 {f(result.top5)} | many {f(result.many)} "
+            f"| medium {f(result.medium)} | few {f(result.few)} ({result.num_samples} images)\n"
+            f"{calibration_line(result.calibration.summary())}")
 
 
 def _mean(values: list[float]) -> float | None:

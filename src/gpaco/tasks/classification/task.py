@@ -12,7 +12,6 @@ from torch import nn
 from gpaco.config import Config
 from gpaco.config.options import TaskEntry
 from gpaco.evaluation.plots import RELIABILITY_PNG, write_reliability
-from gpaco.evaluation.report import calibration_line
 from gpaco.tasks.classification import options
 from gpaco.tasks.classification.build import (build_batch_mix, build_criterion, build_data,
                                               build_model)
@@ -20,7 +19,7 @@ from gpaco.tasks.classification.checkpoint_eval import evaluate_loaded
 from gpaco.tasks.classification.datasets import DATASETS
 from gpaco.tasks.classification.evaluate import evaluate
 from gpaco.tasks.classification.methods import METHODS
-from gpaco.tasks.classification.metrics import EvalResult, format_pct
+from gpaco.tasks.classification.metrics import EvalResult, format_pct, result_lines
 from gpaco.tasks.entries import task_entry
 from gpaco.tasks.classification.report import PICTURES, write_per_class_csv, write_plots
 from gpaco.train import parallel
@@ -129,11 +128,7 @@ class ClassificationTask:
 
     def file_line(self, split: str | None, result: EvalResult) -> str:
         """What `gpaco eval` prints of `evaluate_file`'s result."""
-        f = format_pct
-        return (f"{split or 'test'}: top1 {f(result.top1)} top5 {f(result.top5)} | many {f(result.many)} "
-                f"| medium {f(result.medium)} | few {f(result.few)} "
-                f"({result.num_samples} images)\n"
-                f"{calibration_line(result.calibration.summary())}")
+        return result_lines(split or "test", result)
 
     def write_outputs(self, run: Run, result: EvalResult) -> None:
         folder, data = run.folder, run.data
