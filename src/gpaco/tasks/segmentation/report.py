@@ -124,11 +124,8 @@ def plot_iou_vs_frequency(
     title: str = "",
 ) -> Path:
     """`iou_vs_frequency_figure` saved to `path`."""
-    plt = _pyplot()
-    fig = iou_vs_frequency_figure(result, classes, pixel_counts, title)
-    fig.savefig(path)  # no bbox change: the labels were placed on this layout
-    plt.close(fig)
-    return Path(path)
+    # saved as laid out (no bbox change): the labels were placed on this layout
+    return _save(iou_vs_frequency_figure(result, classes, pixel_counts, title), path)
 
 
 def palette(num_classes: int, ignore_index: int = 255) -> np.ndarray:
@@ -199,8 +196,11 @@ def plot_predictions(
     ignore_index: int = 255,
 ) -> Path:
     """`predictions_figure` saved to `path`."""
-    plt = _pyplot()
-    fig = predictions_figure(images, labels, predictions, classes, ignore_index)
+    return _save(predictions_figure(images, labels, predictions, classes, ignore_index), path)
+
+
+def _save(fig: Any, path: str | Path) -> Path:
+    """Write `fig` to `path` as it is laid out, and free it."""
     fig.savefig(path)
-    plt.close(fig)
+    _pyplot().close(fig)
     return Path(path)
