@@ -321,13 +321,15 @@ def _pil_gray(y: Tensor) -> Tensor:
     return torch.floor((r * 19595.0 + g * 38470.0 + b * 7471.0 + 32768.0) / 65536.0).unsqueeze(1)
 
 
-def _contrast_mean(y: Tensor) -> Tensor:
+def _contrast_mean(gray: Tensor) -> Tensor:
     """ImageEnhance.Contrast's degenerate: the grey image's rounded mean, int(mean + 0.5)."""
-    return torch.floor(_pil_gray(y).double().mean((1, 2, 3), keepdim=True) + 0.5).float()
+    return torch.floor(gray.double().mean((1, 2, 3), keepdim=True) + 0.5).float()
 
 
-_DEGENERATES = (("Color", lambda y: _pil_gray(y).expand_as(y)),
-                ("Contrast", lambda y: _contrast_mean(y).expand_as(y)), ("Sharpness", _smooth))
+# name -> degenerate of (image, its grey image)
+_DEGENERATES = (("Color", lambda y, gray: gray.expand_as(y)),
+                ("Contrast", lambda y, gray: _contrast_mean(gray).expand_as(y)),
+                ("Sharpness", lambda y, gray: _smooth(y)))
 
 
 def blend(y: Tensor, rows: Tensor, capturable: bool = True) -> Tensor:
@@ -338,12 +340,14 @@ def blend(y: Tensor, rows: Tensor, capturable: bool = True) -> Tensor:
     graph): every degenerate for every sample; else (the CPU) each only for its samples."""
     factor = rows[:, 0].view(-1, 1, 1, 1)
     degenerate = torch.zeros_like(y)
+    gray = _pil_gray(y) if capturable else None  # once for color and contrast
     for name, make in _DEGENERATES:
         flagged = rows[:, COLUMN[name]] > 0.5
         if capturable:
-            degenerate = torch.where(flagged.view(-1, 1, 1, 1), make(y), degenerate)
+            degenerate = torch.where(flagged.view(-1, 1, 1, 1), make(y, gray), degenerate)
             continue
         chosen = flagged.nonzero().squeeze(1)
         if len(chosen):
-            degenerate[chosen] = make(y[chosen])
+            sub = y[chosen]
+            degenerate[chosen] = make(sub, _pil_gray(sub))
     return (degenerate + factor * (y - degenerate)).clamp_(0.0, 255.0).floor_()
